@@ -1,0 +1,53 @@
+# weed: the two commands users need are `make run` and `make test`.
+GO       ?= go
+BIN      := bin/weed
+FUZZTIME ?= 4s
+# Packages whose tests exercise concurrency run under the race detector.
+RACE_PKGS := ./needle/... ./volume/... ./topology/... ./replication/... ./master/... ./filer/... ./client/... ./benchmark/...
+
+.PHONY: all build run test deps vet fmt-check unit race e2e fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/weed
+
+# A working store on embedded defaults: master 9333, volume 8080, filer 8888, data in ./data.
+run: build
+	mkdir -p data
+	./$(BIN) -logtostderr server -dir=./data -filer
+
+# Install what the tests need (redis-server for the filer's Redis store).
+deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server"; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get install -y -q redis-server >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server >/dev/null; }; }
+	@command -v redis-server >/dev/null
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: deps fmt-check vet build
+	WEED_REQUIRE_REDIS=1 $(GO) test -race -timeout 20m $(RACE_PKGS)
+	WEED_REQUIRE_REDIS=1 WEED_BINARY=$(CURDIR)/$(BIN) $(GO) test -timeout 20m ./cmd/... ./testcluster/... ./e2e/...
+	$(MAKE) fuzz
+
+# Every parser's fuzz target, briefly. Run longer by hand: make fuzz FUZZTIME=5m
+fuzz:
+	@set -e; for pkgtarget in $(FUZZ_TARGETS); do \
+		pkg=$${pkgtarget%%:*}; target=$${pkgtarget##*:}; \
+		echo "fuzz $$pkg $$target"; \
+		$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./needle/ ./volume/ ./master/
+
+clean:
+	rm -rf bin
