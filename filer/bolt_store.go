@@ -1,0 +1,204 @@
+package filer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/golang/glog"
+	bolt "go.etcd.io/bbolt"
+)
+
+// BoltFileName is the name of the bbolt file a BoltStore keeps in its directory.
+const BoltFileName = "filer.db"
+
+// Bolt layout: bucket "entries" maps parent dir + "\x00" + name to the
+// encoded entry, so a directory's children are one contiguous key range in
+// name order (names never contain NUL, so no other directory shares the
+// prefix). Bucket "meta" records the layout version.
+var (
+	boltEntriesBucket = []byte("entries")
+	boltMetaBucket    = []byte("meta")
+	boltLayoutKey     = []byte("layout")
+)
+
+const boltLayoutVersion = "1"
+
+var _ Store = (*BoltStore)(nil)
+
+// boltOpenTimeout bounds the wait for the file lock another process holds.
+const boltOpenTimeout = 2 * time.Second
+
+// BoltStore is a Store in one bbolt file, the filer's default. It survives
+// restarts and is safe for concurrent use; one process holds the file at a time.
+type BoltStore struct {
+	db        *bolt.DB
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenBoltStore opens (creating when missing) the store file BoltFileName in
+// dir, creating dir too. It fails if another process holds the file.
+func OpenBoltStore(dir string) (*BoltStore, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("filer: create %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, BoltFileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: boltOpenTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("filer: open %s: held by another filer for over %v: %w", path, boltOpenTimeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("filer: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(boltEntriesBucket); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists(boltMetaBucket)
+		if err != nil {
+			return err
+		}
+		switch v := meta.Get(boltLayoutKey); {
+		case v == nil:
+			return meta.Put(boltLayoutKey, []byte(boltLayoutVersion))
+		case string(v) != boltLayoutVersion:
+			return fmt.Errorf("unknown layout version %q", v)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("filer: init %s: %w", path, err)
+	}
+	glog.V(1).Infof("filer: bolt store %s opened", path)
+	return &BoltStore{db: db}, nil
+}
+
+// boltKey is the key of the entry at the canonical non-root path p.
+func boltKey(p string) []byte {
+	dir, name := SplitPath(p)
+	k := make([]byte, 0, len(dir)+1+len(name))
+	k = append(k, dir...)
+	k = append(k, 0)
+	return append(k, name...)
+}
+
+// Insert stores e, replacing any entry at e.FullPath; see Store.Insert.
+func (s *BoltStore) Insert(ctx context.Context, e *Entry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkEntryPath(e.FullPath); err != nil {
+		return fmt.Errorf("filer: insert: %w", err)
+	}
+	val, err := MarshalEntry(e)
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(boltEntriesBucket).Put(boltKey(e.FullPath), val)
+	})
+	if err != nil {
+		return fmt.Errorf("filer: insert %q: %w", e.FullPath, err)
+	}
+	return nil
+}
+
+// Find returns the entry at p or an error wrapping ErrNotFound; see Store.Find.
+func (s *BoltStore) Find(ctx context.Context, p string) (*Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p == "/" {
+		return rootEntry(), nil
+	}
+	if err := checkEntryPath(p); err != nil {
+		return nil, fmt.Errorf("filer: find: %w", err)
+	}
+	var e *Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(boltEntriesBucket).Get(boltKey(p))
+		if v == nil {
+			return ErrNotFound
+		}
+		var err error
+		e, err = UnmarshalEntry(v)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filer: find %q: %w", p, err)
+	}
+	return e, nil
+}
+
+// Delete removes the entry at p; a missing path is not an error. See Store.Delete.
+func (s *BoltStore) Delete(ctx context.Context, p string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkEntryPath(p); err != nil {
+		return fmt.Errorf("filer: delete: %w", err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(boltEntriesBucket).Delete(boltKey(p))
+	})
+	if err != nil {
+		return fmt.Errorf("filer: delete %q: %w", p, err)
+	}
+	return nil
+}
+
+// List returns a page of dir's children after the name after; see Store.List.
+// It is one cursor seek followed by a scan of the directory's key range.
+func (s *BoltStore) List(ctx context.Context, dir, after string, limit int) ([]*Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkDirPath(dir); err != nil {
+		return nil, fmt.Errorf("filer: list: %w", err)
+	}
+	prefix := append([]byte(dir), 0)
+	start := append(append([]byte(nil), prefix...), after...)
+	entries := []*Entry{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(boltEntriesBucket).Cursor()
+		k, v := c.Seek(start)
+		if after != "" && bytes.Equal(k, start) {
+			k, v = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(entries)%256 == 255 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			e, err := UnmarshalEntry(v)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			entries = append(entries, e)
+			if limit > 0 && len(entries) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filer: list %q: %w", dir, err)
+	}
+	return entries, nil
+}
+
+// Close closes the bbolt file. Later calls return the first call's result.
+func (s *BoltStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}

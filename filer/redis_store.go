@@ -1,0 +1,191 @@
+package filer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/golang/glog"
+	"github.com/redis/go-redis/v9"
+)
+
+// redisListBatch is how many names an unlimited List fetches per round trip.
+const redisListBatch = 1000
+
+// RedisOptions says which Redis server and which part of it a RedisStore uses.
+type RedisOptions struct {
+	// Addr is the server's host:port.
+	Addr string
+	// Password is sent with AUTH when not empty.
+	Password string
+	// DB is the database number selected on every connection.
+	DB int
+	// KeyPrefix is put before every key the store uses, so that several
+	// namespaces can share one database. Filers that must see one namespace
+	// use the same Addr, DB and KeyPrefix.
+	KeyPrefix string
+}
+
+// RedisStore is a Store in a Redis server. Each entry is one string key
+// (KeyPrefix + "e:" + path) holding the encoded entry, and each directory is
+// a sorted set (KeyPrefix + "d:" + path) of its children's names, all with
+// score 0 so that they sort by bytes and page with ZRANGEBYLEX. An entry and
+// its name in the parent's set change together in one MULTI/EXEC. Nothing is
+// cached in the process, so any number of filers on one server see one
+// namespace at once. Safe for concurrent use.
+type RedisStore struct {
+	client    *redis.Client
+	prefix    string
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// OpenRedisStore connects to the server named in opts and checks it answers
+// PING before returning. The store owns its client; Close closes it.
+func OpenRedisStore(ctx context.Context, opts RedisOptions) (*RedisStore, error) {
+	client := redis.NewClient(&redis.Options{
+		Addr:     opts.Addr,
+		Password: opts.Password,
+		DB:       opts.DB,
+	})
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("filer: redis %s: %w", opts.Addr, err)
+	}
+	glog.V(1).Infof("filer: redis store at %s db %d prefix %q", opts.Addr, opts.DB, opts.KeyPrefix)
+	return &RedisStore{client: client, prefix: opts.KeyPrefix}, nil
+}
+
+func (s *RedisStore) entryKey(p string) string { return s.prefix + "e:" + p }
+
+func (s *RedisStore) dirKey(dir string) string { return s.prefix + "d:" + dir }
+
+// Insert stores e and adds its name to its parent's set in one transaction;
+// see Store.Insert.
+func (s *RedisStore) Insert(ctx context.Context, e *Entry) error {
+	if err := checkEntryPath(e.FullPath); err != nil {
+		return fmt.Errorf("filer: insert: %w", err)
+	}
+	val, err := MarshalEntry(e)
+	if err != nil {
+		return err
+	}
+	dir, name := SplitPath(e.FullPath)
+	_, err = s.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.Set(ctx, s.entryKey(e.FullPath), val, 0)
+		pipe.ZAdd(ctx, s.dirKey(dir), redis.Z{Score: 0, Member: name})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("filer: insert %q: %w", e.FullPath, err)
+	}
+	return nil
+}
+
+// Find returns the entry at p or an error wrapping ErrNotFound; see Store.Find.
+func (s *RedisStore) Find(ctx context.Context, p string) (*Entry, error) {
+	if p == "/" {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return rootEntry(), nil
+	}
+	if err := checkEntryPath(p); err != nil {
+		return nil, fmt.Errorf("filer: find: %w", err)
+	}
+	val, err := s.client.Get(ctx, s.entryKey(p)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("filer: find %q: %w", p, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("filer: find %q: %w", p, err)
+	}
+	e, err := UnmarshalEntry(val)
+	if err != nil {
+		return nil, fmt.Errorf("filer: find %q: %w", p, err)
+	}
+	return e, nil
+}
+
+// Delete removes the entry at p and its name from its parent's set in one
+// transaction; a missing path is not an error. See Store.Delete.
+func (s *RedisStore) Delete(ctx context.Context, p string) error {
+	if err := checkEntryPath(p); err != nil {
+		return fmt.Errorf("filer: delete: %w", err)
+	}
+	dir, name := SplitPath(p)
+	_, err := s.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.Del(ctx, s.entryKey(p))
+		pipe.ZRem(ctx, s.dirKey(dir), name)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("filer: delete %q: %w", p, err)
+	}
+	return nil
+}
+
+// List returns a page of dir's children after the name after; see Store.List.
+// Names come from the directory's set (ZRANGEBYLEX from "(" + after) and
+// entries from one MGET; a name whose entry was deleted between the two is
+// skipped and the page is topped up from further names.
+func (s *RedisStore) List(ctx context.Context, dir, after string, limit int) ([]*Entry, error) {
+	if err := checkDirPath(dir); err != nil {
+		return nil, fmt.Errorf("filer: list: %w", err)
+	}
+	entries := []*Entry{}
+	from := "-"
+	if after != "" {
+		from = "(" + after
+	}
+	for {
+		batch := redisListBatch
+		if limit > 0 {
+			batch = limit - len(entries)
+		}
+		names, err := s.client.ZRangeByLex(ctx, s.dirKey(dir), &redis.ZRangeBy{
+			Min: from, Max: "+", Count: int64(batch),
+		}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("filer: list %q: %w", dir, err)
+		}
+		if len(names) == 0 {
+			return entries, nil
+		}
+		keys := make([]string, len(names))
+		for i, name := range names {
+			keys[i] = s.entryKey(JoinPath(dir, name))
+		}
+		vals, err := s.client.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("filer: list %q: %w", dir, err)
+		}
+		for i, v := range vals {
+			str, ok := v.(string)
+			if !ok {
+				continue // deleted since the range read
+			}
+			e, err := UnmarshalEntry([]byte(str))
+			if err != nil {
+				return nil, fmt.Errorf("filer: list %q: key %q: %w", dir, keys[i], err)
+			}
+			entries = append(entries, e)
+		}
+		if len(names) < batch || (limit > 0 && len(entries) >= limit) {
+			return entries, nil
+		}
+		from = "(" + names[len(names)-1]
+	}
+}
+
+// Close closes the client's connections. Later calls return the first
+// call's result.
+func (s *RedisStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.client.Close()
+	})
+	return s.closeErr
+}

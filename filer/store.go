@@ -1,0 +1,60 @@
+// Package filer maps file system paths to the fids of needles stored on
+// volume servers. Its metadata lives behind the Store interface: an embedded
+// bbolt file by default, or a Redis server shared by several filers.
+package filer
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors returned by the filer's metadata layer. Check them with errors.Is.
+var (
+	// ErrNotFound means no entry exists at the path.
+	ErrNotFound = errors.New("filer: not found")
+	// ErrBadPath means a path or name was refused by CleanPath or CheckName,
+	// or was not in canonical form where a store needs one. Servers answer 400.
+	ErrBadPath = errors.New("filer: bad path")
+	// ErrBadEntry means stored entry bytes could not be decoded (corrupt data
+	// or an encoding version this build does not know).
+	ErrBadEntry = errors.New("filer: bad entry encoding")
+)
+
+// Store holds the filer's entries, keyed by canonical path (see CleanPath),
+// and lists each directory's children in name order. A Store only records
+// what it is told: creating parent directory entries and removing a
+// directory's children before the directory are the filer's job. The root
+// "/" has no entry of its own: Find("/") reports it as a directory, and it
+// cannot be inserted or deleted. Implementations are safe for concurrent
+// use; every method returns ctx's error if ctx ends first.
+type Store interface {
+	// Insert stores e under e.FullPath, replacing any entry there, and
+	// registers its name in the listing of its parent directory. e.FullPath
+	// must be canonical and not "/", or the error wraps ErrBadPath. The store
+	// does not keep e; the caller may modify it afterwards.
+	Insert(ctx context.Context, e *Entry) error
+
+	// Find returns the entry at the canonical path p, or an error wrapping
+	// ErrNotFound. The returned entry belongs to the caller.
+	Find(ctx context.Context, p string) (*Entry, error)
+
+	// Delete removes the entry at the canonical path p and its name from its
+	// parent's listing. Deleting a missing path is not an error. Children of
+	// a deleted directory are not touched.
+	Delete(ctx context.Context, p string) error
+
+	// List returns up to limit children of the canonical directory dir, in
+	// byte order of their names, starting strictly after the name after
+	// ("" starts at the first child). A limit <= 0 means no limit. An empty
+	// or missing directory lists as an empty slice and a nil error.
+	List(ctx context.Context, dir, after string, limit int) ([]*Entry, error)
+
+	// Close releases the store. Calling it more than once is harmless;
+	// other methods must not be called after it.
+	Close() error
+}
+
+// rootEntry is what Find reports for "/", which every store has implicitly.
+func rootEntry() *Entry {
+	return &Entry{FullPath: "/", IsDirectory: true}
+}

@@ -1,0 +1,657 @@
+// Package testcluster runs real weed processes (masters, volume servers,
+// filers) on 127.0.0.1 for end-to-end tests, the way users run them: it
+// builds the weed binary once, starts each daemon with free ports and its own
+// data directory, waits until it answers HTTP, and can stop, kill -9 and
+// restart it. Logs of every process are kept in the cluster's directory and
+// printed when a test fails.
+//
+//	c := testcluster.New(t)
+//	m := c.StartMaster(testcluster.MasterOptions{DefaultReplication: "001"})
+//	v1 := c.StartVolume(testcluster.VolumeOptions{Masters: m.Addr()})
+//	v1.Kill()
+//	v1.Start()
+package testcluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// StartTimeout bounds how long a daemon may take to answer HTTP after start.
+const StartTimeout = 30 * time.Second
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Binary returns the weed binary the cluster runs: $WEED_BINARY when set
+// (make test sets it), otherwise ./cmd/weed built once per test process.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("WEED_BINARY"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("WEED_BINARY=%s: %v", p, err)
+		}
+		return p
+	}
+	buildOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "weed-testbin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "weed")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/weed")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/weed: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the weed module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+var (
+	portMu    sync.Mutex
+	usedPorts = map[int]bool{}
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that this test process has not handed out before.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	for i := 0; i < 100; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !usedPorts[port] {
+			usedPorts[port] = true
+			return port
+		}
+	}
+	t.Fatal("no free port found")
+	return 0
+}
+
+// Cluster is a set of weed processes belonging to one test.
+type Cluster struct {
+	t   testing.TB
+	bin string
+	// Dir holds every process's data directory and log file.
+	Dir string
+
+	mu    sync.Mutex
+	procs []*Process
+	seq   int
+}
+
+// New returns an empty cluster whose processes are all killed when the test
+// ends; if the test failed, the tail of every process's log is printed.
+func New(t testing.TB) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, bin: Binary(t), Dir: t.TempDir()}
+	t.Cleanup(func() {
+		c.mu.Lock()
+		procs := append([]*Process(nil), c.procs...)
+		c.mu.Unlock()
+		for _, p := range procs {
+			p.Kill()
+		}
+		if t.Failed() {
+			for _, p := range procs {
+				t.Logf("==== log of %s (%s) ====\n%s", p.Name, strings.Join(p.Args, " "), tail(p.Log(), 60))
+			}
+		}
+	})
+	return c
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Process is one weed daemon of a cluster.
+type Process struct {
+	c *Cluster
+	// Name is a short label such as "master1" or "volume2".
+	Name string
+	// Port is the daemon's HTTP port.
+	Port int
+	// Dir is the daemon's data directory (-dir or -mdir).
+	Dir string
+	// Args are the weed arguments, glog flags first.
+	Args      []string
+	readyPath string
+	logPath   string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Addr returns "127.0.0.1:port".
+func (p *Process) Addr() string { return "127.0.0.1:" + strconv.Itoa(p.Port) }
+
+// URL returns "http://127.0.0.1:port" + path.
+func (p *Process) URL(path string) string { return "http://" + p.Addr() + path }
+
+// Log returns everything the process has logged so far, across restarts.
+func (p *Process) Log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+// Running reports whether the process is started and has not exited.
+func (p *Process) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Start starts (or restarts) the process with its arguments and waits until
+// it answers HTTP.
+func (p *Process) Start() {
+	p.c.t.Helper()
+	p.StartNoWait()
+	p.WaitReady()
+}
+
+// StartNoWait starts the process without waiting for it to answer.
+func (p *Process) StartNoWait() {
+	t := p.c.t
+	t.Helper()
+	if p.Running() {
+		t.Fatalf("%s already running", p.Name)
+	}
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatalf("open log: %v", err)
+	}
+	fmt.Fprintf(logf, "==== start %s %s ====\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.Args, " "))
+	cmd := exec.Command(p.c.bin, p.Args...)
+	cmd.Dir = p.c.Dir
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start %s: %v", p.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
+}
+
+// WaitReady waits until the process answers its readiness URL with 200.
+func (p *Process) WaitReady() {
+	t := p.c.t
+	t.Helper()
+	deadline := time.Now().Add(StartTimeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for time.Now().Before(deadline) {
+		if !p.Running() {
+			t.Fatalf("%s exited during start:\n%s", p.Name, tail(p.Log(), 40))
+		}
+		resp, err := client.Get(p.URL(p.readyPath))
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer %s within %v:\n%s", p.Name, p.readyPath, StartTimeout, tail(p.Log(), 40))
+}
+
+// Kill sends SIGKILL (kill -9) and waits for the process to exit.
+func (p *Process) Kill() { p.signal(syscall.SIGKILL, 5*time.Second) }
+
+// Stop sends SIGTERM and waits up to 15 s for a clean exit, then kills.
+func (p *Process) Stop() {
+	if !p.signal(syscall.SIGTERM, 15*time.Second) {
+		p.c.t.Errorf("%s did not exit within 15s of SIGTERM; killed", p.Name)
+		p.Kill()
+	}
+}
+
+// Pause stops the process with SIGSTOP (it keeps its sockets but answers
+// nothing); Resume continues it.
+func (p *Process) Pause() { p.sendOnly(syscall.SIGSTOP) }
+
+// Resume continues a paused process.
+func (p *Process) Resume() { p.sendOnly(syscall.SIGCONT) }
+
+func (p *Process) sendOnly(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Signal(sig)
+	}
+}
+
+// signal sends sig and waits up to wait for the exit; it reports whether the
+// process is gone.
+func (p *Process) signal(sig syscall.Signal, wait time.Duration) bool {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil {
+		return true
+	}
+	select {
+	case <-exited:
+		return true
+	default:
+	}
+	if sig == syscall.SIGKILL {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+		return true
+	case <-time.After(wait):
+		return false
+	}
+}
+
+// ExitCode returns the exit code of the last run, or -1 while it runs.
+func (p *Process) ExitCode() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.ProcessState == nil {
+		return -1
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (c *Cluster) newProcess(kind string, port int, dir, readyPath string, args []string) *Process {
+	c.mu.Lock()
+	c.seq++
+	name := fmt.Sprintf("%s%d", kind, c.seq)
+	c.mu.Unlock()
+	if dir == "" {
+		dir = filepath.Join(c.Dir, name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Fatalf("mkdir %s: %v", dir, err)
+	}
+	p := &Process{
+		c: c, Name: name, Port: port, Dir: dir,
+		readyPath: readyPath,
+		logPath:   filepath.Join(c.Dir, name+".log"),
+	}
+	glogFlags := []string{"-logtostderr", "-v=" + verbosity()}
+	p.Args = append(glogFlags, args...)
+	c.mu.Lock()
+	c.procs = append(c.procs, p)
+	c.mu.Unlock()
+	return p
+}
+
+func verbosity() string {
+	if v := os.Getenv("WEED_TEST_V"); v != "" {
+		return v
+	}
+	return "1"
+}
+
+// MasterOptions configures StartMaster. Zero values take test-friendly
+// defaults: a free port, -pulseSeconds=1.
+type MasterOptions struct {
+	Port               int
+	Peers              []string // the -peers list (HTTP addresses); nil for a one-node group
+	DefaultReplication string
+	PulseSeconds       int
+	VolumeSizeLimitMB  int
+	Dir                string // -mdir; default a fresh directory
+	Extra              []string
+}
+
+// StartMaster starts `weed master` and waits until it answers /cluster/status.
+func (c *Cluster) StartMaster(o MasterOptions) *Process {
+	c.t.Helper()
+	p := c.NewMaster(o)
+	p.Start()
+	return p
+}
+
+// NewMaster prepares a master without starting it.
+func (c *Cluster) NewMaster(o MasterOptions) *Process {
+	c.t.Helper()
+	if o.Port == 0 {
+		o.Port = FreePort(c.t)
+	}
+	if o.PulseSeconds == 0 {
+		o.PulseSeconds = 1
+	}
+	p := c.newProcess("master", o.Port, o.Dir, "/cluster/status", nil)
+	args := []string{"master", "-ip=127.0.0.1", "-port=" + strconv.Itoa(o.Port), "-mdir=" + p.Dir,
+		"-pulseSeconds=" + strconv.Itoa(o.PulseSeconds)}
+	if len(o.Peers) > 0 {
+		args = append(args, "-peers="+strings.Join(o.Peers, ","))
+	}
+	if o.DefaultReplication != "" {
+		args = append(args, "-defaultReplication="+o.DefaultReplication)
+	}
+	if o.VolumeSizeLimitMB > 0 {
+		args = append(args, "-volumeSizeLimitMB="+strconv.Itoa(o.VolumeSizeLimitMB))
+	}
+	p.Args = append(p.Args, append(args, o.Extra...)...)
+	return p
+}
+
+// StartMasters starts n masters forming one Raft group (each given the same
+// -peers list) and waits until they agree on a leader.
+func (c *Cluster) StartMasters(n int, o MasterOptions) []*Process {
+	c.t.Helper()
+	ports := make([]int, n)
+	peers := make([]string, n)
+	for i := range ports {
+		ports[i] = FreePort(c.t)
+		peers[i] = "127.0.0.1:" + strconv.Itoa(ports[i])
+	}
+	ms := make([]*Process, n)
+	for i := range ms {
+		oi := o
+		oi.Port, oi.Peers, oi.Dir = ports[i], peers, ""
+		ms[i] = c.NewMaster(oi)
+		ms[i].StartNoWait()
+	}
+	for _, m := range ms {
+		m.WaitReady()
+	}
+	c.WaitForLeader(ms, StartTimeout)
+	return ms
+}
+
+// ClusterStatus is the master's /cluster/status reply.
+type ClusterStatus struct {
+	IsLeader bool
+	Leader   string
+	Peers    []string
+}
+
+// Status fetches a master's /cluster/status.
+func (p *Process) Status() (ClusterStatus, error) {
+	var st ClusterStatus
+	err := p.GetJSON("/cluster/status", &st)
+	return st, err
+}
+
+// GetJSON GETs path from the process and decodes a 200 JSON reply into v.
+func (p *Process) GetJSON(path string, v any) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(p.URL(path))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", p.URL(path), resp.Status, body)
+	}
+	return json.NewDecoder(bytes.NewReader(body)).Decode(v)
+}
+
+// WaitForLeader waits until every running master of ms reports the same
+// leader, which is itself one of the running masters, and returns it.
+func (c *Cluster) WaitForLeader(ms []*Process, timeout time.Duration) *Process {
+	c.t.Helper()
+	var leader *Process
+	ok := Eventually(timeout, func() bool {
+		leader = nil
+		agreed := ""
+		for _, m := range ms {
+			if !m.Running() {
+				continue
+			}
+			st, err := m.Status()
+			if err != nil || st.Leader == "" {
+				return false
+			}
+			if agreed != "" && st.Leader != agreed {
+				return false
+			}
+			agreed = st.Leader
+			if st.IsLeader {
+				leader = m
+			}
+		}
+		return leader != nil && leader.Addr() == agreed
+	})
+	if !ok {
+		c.t.Fatalf("masters did not agree on a leader within %v", timeout)
+	}
+	return leader
+}
+
+// VolumeOptions configures StartVolume. Zero values take test-friendly
+// defaults: a free port, -max=7, -pulseSeconds=1.
+type VolumeOptions struct {
+	Port         int
+	Masters      string // -mserver, comma separated
+	DataCenter   string
+	Rack         string
+	Max          int
+	PulseSeconds int
+	Dir          string // -dir; default a fresh directory
+	Extra        []string
+}
+
+// StartVolume starts `weed volume` and waits until it answers /status.
+func (c *Cluster) StartVolume(o VolumeOptions) *Process {
+	c.t.Helper()
+	p := c.NewVolume(o)
+	p.Start()
+	return p
+}
+
+// NewVolume prepares a volume server without starting it.
+func (c *Cluster) NewVolume(o VolumeOptions) *Process {
+	c.t.Helper()
+	if o.Port == 0 {
+		o.Port = FreePort(c.t)
+	}
+	if o.PulseSeconds == 0 {
+		o.PulseSeconds = 1
+	}
+	if o.Max == 0 {
+		o.Max = 7
+	}
+	p := c.newProcess("volume", o.Port, o.Dir, "/status", nil)
+	args := []string{"volume", "-ip=127.0.0.1", "-port=" + strconv.Itoa(o.Port), "-dir=" + p.Dir,
+		"-max=" + strconv.Itoa(o.Max), "-mserver=" + o.Masters, "-pulseSeconds=" + strconv.Itoa(o.PulseSeconds)}
+	if o.DataCenter != "" {
+		args = append(args, "-dataCenter="+o.DataCenter)
+	}
+	if o.Rack != "" {
+		args = append(args, "-rack="+o.Rack)
+	}
+	p.Args = append(p.Args, append(args, o.Extra...)...)
+	return p
+}
+
+// FilerOptions configures StartFiler.
+type FilerOptions struct {
+	Port        int
+	Master      string
+	Dir         string
+	Replication string // -defaultReplicaPlacement
+	RedisServer string // -redis.server; empty for the bolt store
+	MaxMB       int
+	Extra       []string
+}
+
+// StartFiler starts `weed filer` and waits until it answers.
+func (c *Cluster) StartFiler(o FilerOptions) *Process {
+	c.t.Helper()
+	p := c.NewFiler(o)
+	p.Start()
+	return p
+}
+
+// NewFiler prepares a filer without starting it.
+func (c *Cluster) NewFiler(o FilerOptions) *Process {
+	c.t.Helper()
+	if o.Port == 0 {
+		o.Port = FreePort(c.t)
+	}
+	p := c.newProcess("filer", o.Port, o.Dir, "/?pretty=y", nil)
+	args := []string{"filer", "-ip=127.0.0.1", "-port=" + strconv.Itoa(o.Port), "-dir=" + p.Dir, "-master=" + o.Master}
+	if o.Replication != "" {
+		args = append(args, "-defaultReplicaPlacement="+o.Replication)
+	}
+	if o.RedisServer != "" {
+		args = append(args, "-redis.server="+o.RedisServer)
+	}
+	if o.MaxMB > 0 {
+		args = append(args, "-maxMB="+strconv.Itoa(o.MaxMB))
+	}
+	p.Args = append(p.Args, append(args, o.Extra...)...)
+	return p
+}
+
+// Run runs a one-shot weed command (upload, download, benchmark, fix,
+// export, backup, filer.copy...) in dir and returns its combined output.
+func (c *Cluster) Run(ctx context.Context, dir string, args ...string) (string, error) {
+	if dir == "" {
+		dir = c.Dir
+	}
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Eventually polls cond every 50 ms until it returns true or timeout passes,
+// and reports whether it did.
+func Eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// DirStatus is the part of a master's /dir/status reply tests look at.
+type DirStatus struct {
+	Topology struct {
+		DataCenters []struct {
+			Id    string
+			Racks []struct {
+				Id        string
+				DataNodes []struct {
+					Url       string
+					PublicUrl string
+					Volumes   int
+					Free      int
+					Max       int
+				}
+			}
+		}
+		Free    int
+		Max     int
+		Layouts []struct {
+			Collection  string `json:"collection"`
+			Replication string `json:"replication"`
+			TTL         string `json:"ttl"`
+			Writables   []int  `json:"writables"`
+		} `json:"layouts"`
+	}
+	Version string
+}
+
+// NodeCount returns the number of data nodes in the status.
+func (s DirStatus) NodeCount() int {
+	n := 0
+	for _, dc := range s.Topology.DataCenters {
+		for _, r := range dc.Racks {
+			n += len(r.DataNodes)
+		}
+	}
+	return n
+}
+
+// WaitForNodes waits until master's /dir/status lists n data nodes.
+func (c *Cluster) WaitForNodes(master *Process, n int) {
+	c.t.Helper()
+	var last DirStatus
+	ok := Eventually(StartTimeout, func() bool {
+		var st DirStatus
+		if err := master.GetJSON("/dir/status", &st); err != nil {
+			return false
+		}
+		last = st
+		return st.NodeCount() == n
+	})
+	if !ok {
+		c.t.Fatalf("master %s did not see %d data nodes within %v (saw %d)", master.Name, n, StartTimeout, last.NodeCount())
+	}
+}
