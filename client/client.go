@@ -1,0 +1,164 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang/glog"
+	"golang.org/x/sync/singleflight"
+)
+
+// DefaultLookupTTL is how long a volume's locations are cached when no
+// WithLookupTTL option is given.
+const DefaultLookupTTL = 10 * time.Minute
+
+// Client talks to a weed cluster. It is safe for concurrent use; create one
+// per cluster and share it, so that its lookup cache and its HTTP
+// connections are shared too.
+type Client struct {
+	masters []string
+	// current is the index in masters of the master that answered last.
+	current atomic.Int32
+
+	hc *http.Client
+	// noRedirect shares hc's transport but does not follow redirects, so
+	// that a DELETE answered with 301 is re-sent as a DELETE.
+	noRedirect *http.Client
+	lookupTTL  time.Duration
+	usePublic  bool
+
+	cache   sync.Map // needle.VolumeID -> *cacheEntry
+	flights singleflight.Group
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient makes the Client send every request through hc (its
+// transport, timeouts and cookie jar). The default is a client on
+// http.DefaultTransport without a timeout: bound calls with the context.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) { c.hc = hc }
+}
+
+// WithLookupTTL sets how long volume locations stay cached. A ttl <= 0
+// disables the cache: every read asks a master (concurrent lookups of one
+// volume still share one request).
+func WithLookupTTL(ttl time.Duration) Option {
+	return func(c *Client) { c.lookupTTL = ttl }
+}
+
+// WithPublicURLs makes reads and deletes go to the publicUrl of a volume
+// location instead of its url (for clients outside the cluster's network).
+// A location without a publicUrl is reached at its url.
+func WithPublicURLs() Option {
+	return func(c *Client) { c.usePublic = true }
+}
+
+// New returns a Client for the masters listed in masters: one or more
+// "host:port" addresses separated by commas (an "http://" prefix is
+// accepted). It does no I/O.
+func New(masters string, opts ...Option) (*Client, error) {
+	c := &Client{lookupTTL: DefaultLookupTTL}
+	for _, m := range strings.Split(masters, ",") {
+		m = strings.TrimSuffix(strings.TrimSpace(m), "/")
+		m = strings.TrimPrefix(m, "http://")
+		if m == "" {
+			continue
+		}
+		c.masters = append(c.masters, m)
+	}
+	if len(c.masters) == 0 {
+		return nil, fmt.Errorf("weed: no master address in %q", masters)
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{}
+	}
+	nr := *c.hc
+	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.noRedirect = &nr
+	return c, nil
+}
+
+// Masters returns the master addresses the Client was built with, the one
+// that answered last first.
+func (c *Client) Masters() []string {
+	n := len(c.masters)
+	start := int(c.current.Load())
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, c.masters[(start+i)%n])
+	}
+	return out
+}
+
+// HTTPClient returns the *http.Client the Client sends requests through.
+func (c *Client) HTTPClient() *http.Client { return c.hc }
+
+// doMaster sends the request built by newReq to the masters in turn,
+// starting with the one that answered last, until one answers with a status
+// below 500. A network error or a 5xx moves on to the next master; the
+// master that answers is remembered. newReq is called once per attempt; an
+// error from it stops the loop (a request body that cannot be sent again).
+// The caller owns the returned response's body.
+func (c *Client) doMaster(ctx context.Context, newReq func(master string) (*http.Request, error)) (*http.Response, error) {
+	n := len(c.masters)
+	start := int(c.current.Load())
+	var lastErr error
+	for i := 0; i < n; i++ {
+		idx := (start + i) % n
+		req, err := newReq(c.masters[idx])
+		if err != nil {
+			if lastErr != nil {
+				return nil, fmt.Errorf("%w (not retried on %s: %v)", lastErr, c.masters[idx], err)
+			}
+			return nil, err
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("weed: master %s: %w", c.masters[idx], ctx.Err())
+			}
+			glog.V(1).Infof("weed client: master %s: %v; trying the next one", c.masters[idx], err)
+			lastErr = fmt.Errorf("weed: master %s: %w", c.masters[idx], err)
+			continue
+		}
+		if resp.StatusCode >= 500 {
+			e := errorFromResponse(resp)
+			drainAndClose(resp.Body)
+			glog.V(1).Infof("weed client: %v; trying the next master", e)
+			lastErr = e
+			continue
+		}
+		if int(c.current.Load()) != idx {
+			c.current.Store(int32(idx))
+		}
+		return resp, nil
+	}
+	if n == 1 {
+		return nil, lastErr
+	}
+	return nil, fmt.Errorf("weed: all %d masters failed, the last with: %w", n, lastErr)
+}
+
+// volumeURL returns "http://<addr>/<fid>" for a volume server address that
+// may or may not carry a scheme.
+func volumeURL(addr, fid string) string {
+	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
+		return strings.TrimSuffix(addr, "/") + "/" + fid
+	}
+	return "http://" + addr + "/" + fid
+}
+
+// masterURL returns "http://<master><path>".
+func masterURL(master, path string) string {
+	return "http://" + master + path
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/internal/rlimit"
+	"github.com/weedfs/weed/master"
+)
+
+// masterFlags are the flags of `weed master`, shared with `weed server`
+// (which prefixes them with "master.").
+type masterFlags struct {
+	port               *int
+	ip                 *string
+	mdir               *string
+	peers              *string
+	defaultReplication *string
+	volumeSizeLimitMB  *uint64
+	pulseSeconds       *int
+	garbageThreshold   *float64
+	whiteList          *string
+	conf               *string
+}
+
+func (f *masterFlags) define(c *command, prefix string) {
+	fs := c.flags
+	f.port = fs.Int(prefix+"port", master.DefaultPort, "http listen port")
+	if prefix == "" {
+		f.ip = fs.String("ip", hostIP(), "ip address this master is reached at")
+	}
+	f.mdir = fs.String(prefix+"mdir", os.TempDir(), "directory for the Raft log, stable store and snapshots")
+	f.peers = fs.String(prefix+"peers", "", "every master's HTTP address, this one included, the same list on each: h1:9333,h2:9334,h3:9335")
+	f.defaultReplication = fs.String(prefix+"defaultReplication", "000", "replication of assigns that name none: xyz = x other data centers, y other racks, z other nodes")
+	f.volumeSizeLimitMB = fs.Uint64(prefix+"volumeSizeLimitMB", 30000, "a volume stops taking writes at this size")
+	f.pulseSeconds = fs.Int(prefix+"pulseSeconds", 5, "heartbeat interval of volume servers; a node silent for 3 pulses is dropped")
+	f.garbageThreshold = fs.Float64(prefix+"garbageThreshold", 0.3, "vacuum volumes whose garbage ratio is above this")
+	f.whiteList = fs.String(prefix+"whiteList", "", "comma list of IPs or CIDRs allowed to write and administer; empty allows all")
+	f.conf = fs.String(prefix+"conf", "", "Deprecating! xml configuration file")
+}
+
+// masterDaemon is a running master: its Raft node and HTTP server.
+type masterDaemon struct {
+	node *master.RaftNode
+	srv  *master.Server
+	done chan error
+}
+
+// startMaster builds the Raft node and the HTTP server, starts serving on
+// ip:port, then starts Raft and the background loops. It returns once the
+// listener is open.
+func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon, error) {
+	if *f.conf != "" {
+		glog.Warningf("-conf=%s: Deprecating! the topology comes from heartbeats; the file is ignored", *f.conf)
+	}
+	if *f.pulseSeconds < 1 {
+		return nil, badUsage("-pulseSeconds must be at least 1")
+	}
+	if err := os.MkdirAll(*f.mdir, 0o755); err != nil {
+		return nil, fmt.Errorf("create -mdir: %w", err)
+	}
+	peers := splitList(*f.peers)
+	self := net.JoinHostPort(ip, strconv.Itoa(*f.port))
+	if len(peers) > 0 {
+		var err error
+		if self, err = selfInPeers(peers, ip, *f.port); err != nil {
+			return nil, err
+		}
+	}
+	node, err := master.NewRaftNode(master.RaftConfig{Self: self, Peers: peers, Dir: *f.mdir})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := master.NewServer(master.Options{
+		IP:                 ip,
+		Port:               *f.port,
+		VolumeSizeLimitMB:  *f.volumeSizeLimitMB,
+		DefaultReplication: *f.defaultReplication,
+		PulseSeconds:       *f.pulseSeconds,
+		GarbageThreshold:   *f.garbageThreshold,
+		WhiteList:          splitList(*f.whiteList),
+		Routes:             node.Register,
+	}, node, node)
+	if err != nil {
+		_ = node.Shutdown()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(*f.port))
+	if err != nil {
+		_ = node.Shutdown()
+		return nil, fmt.Errorf("listen on port %d: %w", *f.port, err)
+	}
+	d := &masterDaemon{node: node, srv: srv, done: make(chan error, 1)}
+	go func() { d.done <- srv.Serve(ln) }()
+	if err := node.Start(); err != nil {
+		_ = srv.Shutdown(context.Background())
+		_ = node.Shutdown()
+		return nil, err
+	}
+	go srv.Run(ctx)
+	return d, nil
+}
+
+// stop drains the HTTP server, then shuts Raft down.
+func (d *masterDaemon) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := d.srv.Shutdown(ctx)
+	if rerr := d.node.Shutdown(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// selfInPeers finds the entry of -peers that names this master: the one with
+// this port whose host is -ip or an address of this machine.
+func selfInPeers(peers []string, ip string, port int) (string, error) {
+	var match []string
+	for _, p := range peers {
+		host, ps, err := net.SplitHostPort(p)
+		if err != nil {
+			return "", badUsage("-peers entry %q is not host:port", p)
+		}
+		if ps != strconv.Itoa(port) {
+			continue
+		}
+		if host == ip {
+			return p, nil
+		}
+		if isLocalHost(host) {
+			match = append(match, p)
+		}
+	}
+	if len(match) == 0 {
+		return "", badUsage("-peers must name this master too (an entry with port %d on this host)", port)
+	}
+	return match[0], nil
+}
+
+func init() {
+	var f masterFlags
+	c := register(&command{
+		name:  "master",
+		short: "start a master: topology, fid assignment, volume growth; -peers makes a Raft group",
+		long: `Start a master server. It hands out file ids, keeps the topology of volume
+servers (from their heartbeats), grows volumes under the replication policy and
+runs vacuum. With -peers, masters form a Raft group that replicates the volume id
+and file key high-water marks; any master answers, followers forward to the leader.`,
+	})
+	f.define(c, "")
+	c.run = func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return badUsage("unexpected arguments %q", args)
+		}
+		raiseOpenFiles()
+		d, err := startMaster(ctx, &f, *f.ip)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			glog.Infof("master shutting down")
+			return d.stop()
+		case err := <-d.done:
+			_ = d.stop()
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func raiseOpenFiles() {
+	if n, err := rlimit.RaiseOpenFiles(); err != nil {
+		glog.Warningf("raise open files limit: %v (limit %d)", err, n)
+	}
+}

@@ -1,0 +1,148 @@
+package master
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/weedfs/weed/needle"
+)
+
+// leaderAndFollower starts two masters: a leader and a follower of it.
+func leaderAndFollower(t *testing.T, leaderOpts, followerOpts Options) (leader, follower *masterHarness) {
+	t.Helper()
+	leader = startMaster(t, leaderOpts, nil)
+	follower = startMaster(t, followerOpts, &fakeLead{addr: leader.addr, peers: []string{leader.addr}})
+	leader.lead.mu.Lock()
+	leader.lead.peers = []string{follower.addr}
+	leader.lead.mu.Unlock()
+	return leader, follower
+}
+
+func TestFollowerForwardsToLeader(t *testing.T) {
+	leader, follower := leaderAndFollower(t, Options{DefaultReplication: "100"}, Options{DefaultReplication: "100"})
+	vs := []*fakeVolume{newFakeVolume(t, "dc1", "", 7), newFakeVolume(t, "dc1", "", 7), newFakeVolume(t, "dc2", "", 7)}
+
+	// A heartbeat to the follower names the leader and is not processed.
+	for _, v := range vs {
+		reply := v.heartbeatTo(follower.addr)
+		if reply.IsLeader || reply.Leader != leader.addr {
+			t.Fatalf("follower's heartbeat reply %+v, want leader %s", reply, leader.addr)
+		}
+	}
+	if st := follower.s.topo.DirStatus(); len(st.DataCenters) != 0 {
+		t.Fatalf("follower processed heartbeats: %+v", st)
+	}
+	for _, v := range vs {
+		v.heartbeatTo(leader.addr)
+	}
+
+	// Assign through the follower: the leader grows and answers.
+	a := follower.assign("count=2")
+	if a.Count != 2 || len(vs[2].volumeIDs()) != 6 {
+		t.Fatalf("assign through follower %+v; dc2 volumes %v", a, vs[2].volumeIDs())
+	}
+	if st := follower.dirStatus().Topology; len(st.DataCenters) != 2 || len(st.Layouts) != 1 {
+		t.Fatalf("/dir/status through follower: %+v", st)
+	}
+	fid, _ := needle.ParseFileID(a.Fid)
+	var l LookupResult
+	follower.getJSON("/dir/lookup?volumeId="+fid.Volume.String(), http.StatusOK, &l)
+	if len(l.Locations) != 2 {
+		t.Fatalf("lookup through follower %+v", l)
+	}
+	status, h, _ := follower.do(http.MethodGet, "/"+a.Fid, nil, "")
+	if status != http.StatusMovedPermanently || !strings.HasSuffix(h.Get("Location"), "/"+a.Fid) {
+		t.Fatalf("redirect through follower: %d %v", status, h)
+	}
+
+	// Submit streams through the follower.
+	data := []byte(strings.Repeat("weed ", 1000))
+	body, ct := multipartBody(t, "file", "big.txt", "text/plain", data)
+	status, _, reply := follower.do(http.MethodPost, "/submit", body, ct)
+	var res SubmitResult
+	if status != http.StatusCreated || json.Unmarshal(reply, &res) != nil || res.Size != int64(len(data)) {
+		t.Fatalf("submit through follower: %d %s", status, reply)
+	}
+
+	// /cluster/status is the follower's own.
+	var cs ClusterStatus
+	follower.getJSON("/cluster/status", http.StatusOK, &cs)
+	if cs.IsLeader || cs.Leader != leader.addr || len(cs.Peers) != 1 || cs.Peers[0] != leader.addr {
+		t.Fatalf("follower's cluster status %+v", cs)
+	}
+}
+
+func TestFollowerWithoutLeader(t *testing.T) {
+	m := startMaster(t, Options{}, &fakeLead{})
+	for _, path := range []string{"/dir/assign", "/dir/lookup?volumeId=1", "/dir/status", "/vol/status", "/3,01637037d6"} {
+		status, body := m.get(path)
+		if want := `{"error":"no leader"}` + "\n"; status != http.StatusServiceUnavailable || string(body) != want {
+			t.Errorf("GET %s: %d %s, want 503 %s", path, status, body, want)
+		}
+	}
+	// Heartbeats and /cluster/status are still answered.
+	v := newFakeVolume(t, "dc1", "", 7)
+	if reply := v.heartbeatTo(m.addr); reply.IsLeader || reply.Leader != "" {
+		t.Errorf("heartbeat reply %+v", reply)
+	}
+	var cs ClusterStatus
+	m.getJSON("/cluster/status", http.StatusOK, &cs)
+	if cs.IsLeader || cs.Leader != "" || cs.Peers == nil {
+		t.Errorf("cluster status %+v", cs)
+	}
+}
+
+func TestForwardedRequestIsNotForwardedAgain(t *testing.T) {
+	// Two followers that each believe the other leads.
+	a := startMaster(t, Options{}, &fakeLead{})
+	b := startMaster(t, Options{}, &fakeLead{addr: a.addr})
+	a.lead.follow(b.addr)
+	status, body := a.get("/dir/status")
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(body), "no leader") {
+		t.Fatalf("request between confused followers: %d %s, want 503", status, body)
+	}
+}
+
+func TestFollowerWithUnreachableLeader(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := ln.Addr().String()
+	ln.Close()
+	m := startMaster(t, Options{}, &fakeLead{addr: gone})
+	status, body := m.get("/dir/assign")
+	if status != http.StatusBadGateway || !strings.Contains(string(body), `"error"`) {
+		t.Fatalf("assign with the leader gone: %d %s, want 502 JSON", status, body)
+	}
+}
+
+func TestWhiteListTrustsForwardingPeers(t *testing.T) {
+	// The leader lists only another address; the follower lists the client.
+	// A request through the follower passes; the same request sent to the
+	// leader directly does not.
+	leader, follower := leaderAndFollower(t, Options{WhiteList: []string{"10.9.9.9"}}, Options{WhiteList: []string{"127.0.0.1"}})
+	if status, body := leader.get("/vol/vacuum"); status != http.StatusForbidden {
+		t.Fatalf("direct vacuum on the leader: %d %s, want 403", status, body)
+	}
+	if status, body := follower.get("/vol/vacuum"); status != http.StatusOK {
+		t.Fatalf("vacuum through the follower: %d %s, want 200", status, body)
+	}
+	// A forged forwarding header from a non-peer does not help.
+	leader.lead.mu.Lock()
+	leader.lead.peers = []string{"10.8.8.8:9333"}
+	leader.lead.mu.Unlock()
+	req, _ := http.NewRequest(http.MethodGet, leader.base+"/vol/vacuum", nil)
+	req.Header.Set(ForwardedByHeader, "10.8.8.8:9333")
+	resp, err := testHTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged forwarded request: %d, want 403", resp.StatusCode)
+	}
+}

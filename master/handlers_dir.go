@@ -1,0 +1,459 @@
+package master
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/client"
+	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/rlimit"
+	"github.com/weedfs/weed/internal/version"
+	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/topology"
+)
+
+// HeartbeatPath is where volume servers post their topology.Heartbeat.
+const HeartbeatPath = "/admin/heartbeat"
+
+// Bounds on request parameters.
+const (
+	// MaxAssignCount is the largest count one /dir/assign may reserve.
+	MaxAssignCount = 100000
+	// MaxCollectionLen is the longest collection name accepted.
+	MaxCollectionLen = 128
+	// maxDataCenterLen is the longest data center name accepted.
+	maxDataCenterLen = 255
+	// maxFormBody bounds the urlencoded body of the master's POSTs.
+	maxFormBody = 1 << 20
+	// maxHeartbeatBody bounds a heartbeat (about 300 bytes per volume).
+	maxHeartbeatBody = 32 << 20
+)
+
+// AssignResult is the body of a successful /dir/assign: the first of Count
+// reserved fids (the others are Fid_1 … Fid_{Count-1}) and where to upload.
+type AssignResult struct {
+	Fid       string `json:"fid"`
+	URL       string `json:"url"`
+	PublicURL string `json:"publicUrl"`
+	Count     uint64 `json:"count"`
+}
+
+// LookupResult is the body of /dir/lookup: the volume's locations, or an
+// error (404 "volumeId not found.").
+type LookupResult struct {
+	VolumeID  string              `json:"volumeId"`
+	Locations []topology.Location `json:"locations,omitempty"`
+	Error     string              `json:"error,omitempty"`
+}
+
+// SubmitResult is the body of a successful /submit.
+type SubmitResult struct {
+	Fid      string `json:"fid"`
+	FileName string `json:"fileName"`
+	// FileURL is "<publicUrl>/<fid>".
+	FileURL string `json:"fileUrl"`
+	// Size is the size the volume server stored.
+	Size int64 `json:"size"`
+}
+
+// DirStatusResult is the body of /dir/status and /vol/vacuum.
+type DirStatusResult struct {
+	Topology topology.DirStatus `json:"Topology"`
+	Version  string             `json:"Version"`
+}
+
+// errLookupNotFound is the weed-fs text of a lookup of an unknown volume.
+const errLookupNotFound = "volumeId not found."
+
+// handleClusterStatus answers /cluster/status from Leadership.
+func (s *Server) handleClusterStatus(w http.ResponseWriter, r *http.Request) {
+	peers := s.lead.Peers()
+	if peers == nil {
+		peers = []string{}
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, ClusterStatus{IsLeader: s.lead.IsLeader(), Leader: s.lead.Leader(), Peers: peers})
+}
+
+// handleHeartbeat registers a volume server's heartbeat on the leader. A
+// follower does not look at it and names the leader in its reply.
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	var hb topology.Heartbeat
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxHeartbeatBody)).Decode(&hb); err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, "bad heartbeat: "+err.Error())
+		return
+	}
+	reply := topology.HeartbeatReply{
+		Version:         topology.HeartbeatVersion,
+		Leader:          s.lead.Leader(),
+		VolumeSizeLimit: s.topo.VolumeSizeLimit(),
+	}
+	if !s.lead.IsLeader() {
+		glog.V(2).Infof("heartbeat from %s: not the leader, leader is %q", hb.URL(), reply.Leader)
+		httpx.WriteJSON(w, r, http.StatusOK, reply)
+		return
+	}
+	reply.IsLeader = true
+	if reply.Leader == "" {
+		reply.Leader = s.lead.Self()
+	}
+	res, err := s.topo.ProcessHeartbeat(&hb, time.Now())
+	if err != nil {
+		glog.Warningf("heartbeat from %s: %v", r.RemoteAddr, err)
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	glog.V(4).Infof("heartbeat from %s: %d volumes", hb.URL(), len(hb.Volumes))
+	s.observeMarks(r.Context(), hb.URL(), res)
+	httpx.WriteJSON(w, r, http.StatusOK, reply)
+}
+
+// observeMarks raises the Sequencer's high-water marks to what a heartbeat
+// reported, calling it only when a mark grew past what was observed before.
+// A failure is logged; the next heartbeat tries again.
+func (s *Server) observeMarks(ctx context.Context, node string, res topology.HeartbeatResult) {
+	if vid := uint32(res.MaxVolumeID); vid > s.observedVolumeID.Load() {
+		if err := s.seq.ObserveVolumeID(ctx, res.MaxVolumeID); err != nil {
+			glog.Warningf("heartbeat from %s: observe volume id %d: %v", node, vid, err)
+		} else {
+			raiseUint32(&s.observedVolumeID, vid)
+		}
+	}
+	if key := uint64(res.MaxFileKey); key > s.observedFileKey.Load() {
+		if err := s.seq.ObserveFileKey(ctx, res.MaxFileKey); err != nil {
+			glog.Warningf("heartbeat from %s: observe file key %d: %v", node, key, err)
+		} else {
+			raiseUint64(&s.observedFileKey, key)
+		}
+	}
+}
+
+func raiseUint32(a *atomic.Uint32, v uint32) {
+	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
+}
+
+func raiseUint64(a *atomic.Uint64, v uint64) {
+	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
+}
+
+// assignment is an AssignResult with the location to upload to.
+type assignment struct {
+	AssignResult
+	loc topology.Location
+}
+
+// assign reserves count fids in a writable volume of req's layout, growing
+// the layout when it has none.
+func (s *Server) assign(ctx context.Context, req growRequest, count uint64) (assignment, error) {
+	wr := req.writeRequest()
+	vid, locs, err := s.topo.PickForWrite(wr)
+	if errors.Is(err, topology.ErrNoWritableVolume) {
+		if err = s.growth.EnsureWritable(ctx, req); err != nil {
+			return assignment{}, err
+		}
+		vid, locs, err = s.topo.PickForWrite(wr)
+	}
+	if err != nil {
+		return assignment{}, err
+	}
+	key, err := s.seq.NextFileKeys(ctx, count)
+	if err != nil {
+		return assignment{}, fmt.Errorf("reserve %d file keys: %w", count, err)
+	}
+	cookie := rand.Uint32()
+	for cookie == 0 {
+		cookie = rand.Uint32()
+	}
+	fid := needle.FileID{Volume: vid, Key: key, Cookie: needle.Cookie(cookie)}
+	return assignment{
+		AssignResult: AssignResult{Fid: fid.String(), URL: locs[0].URL, PublicURL: locs[0].PublicURL, Count: count},
+		loc:          locs[0],
+	}, nil
+}
+
+// handleAssign answers /dir/assign.
+func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request) {
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	req, err := s.layoutParams(q)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	count, err := intParam(q, "count", 1, 1, MaxAssignCount)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	a, err := s.assign(r.Context(), req, uint64(count))
+	if err != nil {
+		writeGrowthError(w, r, "assign", err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, a.AssignResult)
+}
+
+// handleLookup answers /dir/lookup?volumeId= (a whole fid is accepted).
+func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	raw := q.Get("volumeId")
+	if raw == "" {
+		httpx.WriteError(w, r, http.StatusBadRequest, "volumeId is required")
+		return
+	}
+	vs := raw
+	if i := strings.IndexByte(vs, ','); i >= 0 {
+		vs = vs[:i]
+	}
+	vid, err := needle.ParseVolumeID(vs)
+	if err != nil || vid == 0 {
+		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("invalid volumeId %q", truncate([]byte(raw), 64)))
+		return
+	}
+	locs, err := s.topo.Lookup(vid)
+	if err != nil {
+		httpx.WriteJSON(w, r, http.StatusNotFound, LookupResult{VolumeID: vid.String(), Error: errLookupNotFound})
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, LookupResult{VolumeID: vid.String(), Locations: locs})
+}
+
+// handleDirStatus answers /dir/status.
+func (s *Server) handleDirStatus(w http.ResponseWriter, r *http.Request) {
+	httpx.WriteJSON(w, r, http.StatusOK, DirStatusResult{Topology: s.topo.DirStatus(), Version: version.Version})
+}
+
+// handleRedirect answers GET, HEAD and DELETE of /<fid> (any of the volume
+// server's fid path forms) with a 301 to one of the volume's replicas, in
+// turn.
+func (s *Server) handleRedirect(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/" {
+		httpx.WriteError(w, r, http.StatusNotFound, "not found: /")
+		return
+	}
+	up, err := needle.ParseURLPath(r.URL.Path)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("invalid file id %q", truncate([]byte(r.URL.Path), 100)))
+		return
+	}
+	vid := up.FileID.Volume
+	locs, err := s.topo.Lookup(vid)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found", vid))
+		return
+	}
+	loc := locs[s.roundRobin(vid, len(locs))]
+	target := httpURL(loc.PublicURL) + r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, target, http.StatusMovedPermanently)
+}
+
+// httpURL returns "http://addr" unless addr already names a scheme.
+func httpURL(addr string) string {
+	if strings.Contains(addr, "://") {
+		return strings.TrimSuffix(addr, "/")
+	}
+	return "http://" + addr
+}
+
+// handleSubmit answers POST /submit: it assigns a fid and streams the
+// request's file part to the chosen volume server.
+func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	// Parameters come from the query only: reading the form would read the
+	// file.
+	q := r.URL.Query()
+	req, err := s.layoutParams(q)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	part, err := filePart(r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	a, err := s.assign(r.Context(), req, 1)
+	if err != nil {
+		writeGrowthError(w, r, "submit", err)
+		return
+	}
+	mimeType := part.Header.Get("Content-Type")
+	if mimeType == "application/octet-stream" {
+		mimeType = "" // let the extension speak
+	}
+	up := client.UploadRequest{
+		Filename: part.FileName(),
+		MimeType: mimeType,
+		Body:     part,
+		TTL:      req.TTL.String(),
+		Gzipped:  strings.EqualFold(part.Header.Get("Content-Encoding"), "gzip"),
+	}
+	res, err := s.uploader.Upload(r.Context(), a.loc.URL, a.Fid, up)
+	if err != nil {
+		status := http.StatusBadGateway
+		msg := err.Error()
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.StatusCode >= 400 {
+			status, msg = ce.StatusCode, ce.Message
+		}
+		if rlimit.IsTooManyOpenFiles(err) {
+			status = http.StatusServiceUnavailable
+		}
+		glog.Warningf("submit %s to %s: %v", a.Fid, a.loc.URL, err)
+		httpx.WriteError(w, r, status, msg)
+		return
+	}
+	name := res.Name
+	if name == "" {
+		name = part.FileName()
+	}
+	httpx.WriteJSON(w, r, http.StatusCreated, SubmitResult{
+		Fid:      a.Fid,
+		FileName: name,
+		FileURL:  a.PublicURL + "/" + a.Fid,
+		Size:     res.Size,
+	})
+}
+
+// filePart returns the first part of a multipart request that carries a
+// file (a file name, or the field "file"), whatever its field name, as
+// weed-fs took it.
+func filePart(r *http.Request) (*multipart.Part, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, fmt.Errorf("expected a multipart/form-data body with a file: %w", err)
+	}
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("no file in the multipart body")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bad multipart body: %w", err)
+		}
+		if p.FileName() != "" || p.FormName() == "file" {
+			return p, nil
+		}
+	}
+}
+
+// writeGrowthError answers an assign or growth failure: 406 with the error
+// text (exactly the weed-fs text when no node could take a volume), 503
+// when this master lost the leadership, ran out of file descriptors or the
+// request ended.
+func writeGrowthError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	status, msg := http.StatusNotAcceptable, err.Error()
+	switch {
+	case errors.Is(err, topology.ErrNotEnoughDataNodes):
+		msg = topology.ErrNotEnoughDataNodes.Error()
+	case errors.Is(err, ErrNotLeader), rlimit.IsTooManyOpenFiles(err),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusServiceUnavailable
+	}
+	glog.V(1).Infof("%s %s: %v", op, r.URL.RawQuery, err)
+	httpx.WriteError(w, r, status, msg)
+}
+
+// formValues parses the query and, for a urlencoded POST, the body (at
+// most maxFormBody bytes).
+func formValues(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		return nil, fmt.Errorf("bad form: %w", err)
+	}
+	return r.Form, nil
+}
+
+// layoutParams reads replication (default: the master's), collection, ttl
+// and dataCenter.
+func (s *Server) layoutParams(q url.Values) (growRequest, error) {
+	req := growRequest{Placement: s.placement}
+	if v := q.Get("replication"); v != "" {
+		p, err := replication.ParsePlacement(v)
+		if err != nil {
+			return growRequest{}, fmt.Errorf("replication: %w", err)
+		}
+		req.Placement = p
+	}
+	c := q.Get("collection")
+	if err := checkCollection(c); err != nil {
+		return growRequest{}, err
+	}
+	req.Collection = c
+	ttl, err := needle.ParseTTL(q.Get("ttl"))
+	if err != nil {
+		return growRequest{}, fmt.Errorf("ttl: %w", err)
+	}
+	req.TTL = ttl
+	dc := q.Get("dataCenter")
+	if len(dc) > maxDataCenterLen || strings.ContainsFunc(dc, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return growRequest{}, fmt.Errorf("invalid dataCenter %q", truncate([]byte(dc), 64))
+	}
+	req.DataCenter = dc
+	return req, nil
+}
+
+// checkCollection accepts "" and names of at most MaxCollectionLen letters,
+// digits, '_' and '-'.
+func checkCollection(c string) error {
+	if len(c) > MaxCollectionLen {
+		return fmt.Errorf("collection name longer than %d bytes", MaxCollectionLen)
+	}
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '-') {
+			return fmt.Errorf("invalid collection %q: only letters, digits, '_' and '-' are allowed", c)
+		}
+	}
+	return nil
+}
+
+// intParam parses an optional integer parameter in [min, max].
+func intParam(q url.Values, name string, def, min, max int64) (int64, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < min || v > max {
+		return 0, fmt.Errorf("%s must be an integer from %d to %d", name, min, max)
+	}
+	return v, nil
+}
+
+// floatParam parses an optional number parameter in [min, max].
+func floatParam(q url.Values, name string, def, min, max float64) (float64, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v >= min && v <= max) {
+		return 0, fmt.Errorf("%s must be a number from %v to %v", name, min, max)
+	}
+	return v, nil
+}

@@ -1,0 +1,133 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/rlimit"
+	"github.com/weedfs/weed/internal/version"
+	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/topology"
+)
+
+// MaxGrowCount is the largest count one /vol/grow may ask for.
+const MaxGrowCount = 1000
+
+// GrowResult is the body of a successful /vol/grow: how many volumes were
+// created.
+type GrowResult struct {
+	Count int `json:"count"`
+}
+
+// VolStatusResult is the body of /vol/status.
+type VolStatusResult struct {
+	Version string             `json:"Version"`
+	Volumes topology.VolStatus `json:"Volumes"`
+}
+
+// CollectionDeleteResult is the body of a successful /col/delete.
+type CollectionDeleteResult struct {
+	Collection string            `json:"collection"`
+	Volumes    []needle.VolumeID `json:"volumes"`
+}
+
+// handleVolGrow answers /vol/grow?count=&replication=&collection=&ttl=&dataCenter=.
+// Without count it grows the default number for the replication.
+func (s *Server) handleVolGrow(w http.ResponseWriter, r *http.Request) {
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	req, err := s.layoutParams(q)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	count, err := intParam(q, "count", 0, 1, MaxGrowCount)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	req.Count = int(count)
+	n, err := s.growth.Grow(r.Context(), req)
+	if err != nil {
+		writeGrowthError(w, r, "grow", err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, GrowResult{Count: n})
+}
+
+// handleVolVacuum answers /vol/vacuum?garbageThreshold=: it vacuums now and
+// replies with /dir/status.
+func (s *Server) handleVolVacuum(w http.ResponseWriter, r *http.Request) {
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	threshold, err := floatParam(q, "garbageThreshold", s.opts.GarbageThreshold, 0, 1)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, err := s.vacuum.Run(r.Context(), threshold); err != nil {
+		httpx.WriteError(w, r, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	s.handleDirStatus(w, r)
+}
+
+// handleVolStatus answers /vol/status.
+func (s *Server) handleVolStatus(w http.ResponseWriter, r *http.Request) {
+	httpx.WriteJSON(w, r, http.StatusOK, VolStatusResult{Version: version.Version, Volumes: s.topo.VolStatus()})
+}
+
+// handleColDelete answers /col/delete?collection=: every volume server
+// holding the collection drops it, then the topology forgets it. If a
+// server fails, the topology is left as it is (heartbeats will tell what
+// remains) and the failure is reported.
+func (s *Server) handleColDelete(w http.ResponseWriter, r *http.Request) {
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	c := q.Get("collection")
+	if c == "" {
+		httpx.WriteError(w, r, http.StatusBadRequest, "collection is required")
+		return
+	}
+	if err := checkCollection(c); err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	nodes := s.topo.CollectionNodes(c)
+	if len(nodes) == 0 {
+		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("collection %q does not exist", c))
+		return
+	}
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() { errs[i] = s.admin.DeleteCollection(r.Context(), n.URL, c) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		glog.Warningf("delete collection %q: %v", c, err)
+		status := http.StatusBadGateway
+		if rlimit.IsTooManyOpenFiles(err) {
+			status = http.StatusServiceUnavailable
+		}
+		httpx.WriteError(w, r, status, fmt.Sprintf("delete collection %q: %v", c, err))
+		return
+	}
+	vids := s.topo.DeleteCollection(c)
+	glog.Infof("collection %q deleted on %d volume servers: volumes %v", c, len(nodes), vids)
+	httpx.WriteJSON(w, r, http.StatusOK, CollectionDeleteResult{Collection: c, Volumes: vids})
+}

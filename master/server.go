@@ -1,0 +1,419 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang/glog"
+	"github.com/gorilla/mux"
+
+	"github.com/weedfs/weed/client"
+	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/version"
+	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/topology"
+)
+
+// Defaults of Options' zero fields (the `weed master` flag defaults).
+const (
+	DefaultPort              = 9333
+	DefaultVolumeSizeLimitMB = 30000
+	DefaultReplication       = "000"
+	DefaultPulseSeconds      = 5
+	DefaultGarbageThreshold  = 0.3
+	DefaultVacuumInterval    = 15 * time.Minute
+)
+
+// Options configures a Server. Zero fields take the defaults above.
+type Options struct {
+	// IP and Port are the address this master is reached at, logged in the
+	// ready line. ListenAndServe listens on BindIP:Port.
+	IP   string
+	Port int
+	// BindIP is the address ListenAndServe listens on; empty means every
+	// interface.
+	BindIP string
+	// VolumeSizeLimitMB is the size at which a volume stops taking writes.
+	VolumeSizeLimitMB uint64
+	// DefaultReplication is the placement of assigns that name none.
+	DefaultReplication string
+	// PulseSeconds is the volume servers' heartbeat interval: dead nodes are
+	// looked for every pulse, and a node silent for topology.DeadPulses
+	// pulses is dropped.
+	PulseSeconds int
+	// GarbageThreshold is the garbage ratio above which the periodic vacuum
+	// (and /vol/vacuum without a garbageThreshold) compacts a volume.
+	GarbageThreshold float64
+	// VacuumInterval is the time between two automatic vacuums.
+	VacuumInterval time.Duration
+	// WhiteList holds the IP addresses (or CIDR ranges) allowed to use the
+	// write and admin endpoints (/dir/assign, /submit, /vol/grow,
+	// /vol/vacuum, /col/delete, /admin/heartbeat); others get 403. Empty
+	// allows everyone.
+	WhiteList []string
+	// Routes, when set, is called first with the router, to mount endpoints
+	// the master answers itself, never forwarded (the Raft node's
+	// /cluster/raft, /cluster/join and /cluster/status).
+	Routes func(*mux.Router)
+}
+
+// Server is the master's HTTP server: heartbeats build its topology,
+// assigns pick (and grow) volumes, reads are redirected to volume servers,
+// vacuum runs across replicas. On a follower every master endpoint is
+// forwarded to the leader. Build it with NewServer; serve Handler (or call
+// Serve/ListenAndServe), run the background loop with Run, stop with
+// Shutdown. Safe for concurrent use.
+type Server struct {
+	opts      Options
+	pulse     time.Duration
+	placement replication.Placement // the default replication
+	topo      *topology.Topology
+	seq       Sequencer
+	lead      Leadership
+	admin     *volumeAdmin
+	growth    *volumeGrowth
+	vacuum    *vacuumer
+	forward   *leaderForwarder
+	uploader  *client.Client
+	guard     *whiteList
+	router    *mux.Router
+
+	// rr holds one round-robin counter per volume for /<fid> redirects.
+	rr sync.Map // needle.VolumeID -> *atomic.Uint64
+
+	// Marks already raised in the Sequencer from heartbeats, so that a
+	// heartbeat costs a Raft round only when it brings a higher one.
+	observedVolumeID atomic.Uint32
+	observedFileKey  atomic.Uint64
+
+	mu   sync.Mutex
+	http *http.Server // set by Serve
+}
+
+// NewServer checks opts and builds a Server on seq and lead. It does no I/O.
+func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
+	if seq == nil || lead == nil {
+		return nil, errors.New("master: NewServer needs a Sequencer and a Leadership")
+	}
+	if opts.Port == 0 {
+		opts.Port = DefaultPort
+	}
+	if opts.Port < 0 || opts.Port > 65535 {
+		return nil, fmt.Errorf("master: port %d out of range", opts.Port)
+	}
+	if opts.VolumeSizeLimitMB == 0 {
+		opts.VolumeSizeLimitMB = DefaultVolumeSizeLimitMB
+	}
+	// Volumes address at most 32 GiB (8-byte units in a uint32 offset).
+	if opts.VolumeSizeLimitMB > 32*1024 {
+		return nil, fmt.Errorf("master: volume size limit %d MB is above 32768 MB", opts.VolumeSizeLimitMB)
+	}
+	if opts.DefaultReplication == "" {
+		opts.DefaultReplication = DefaultReplication
+	}
+	placement, err := replication.ParsePlacement(opts.DefaultReplication)
+	if err != nil {
+		return nil, fmt.Errorf("master: default replication: %w", err)
+	}
+	if opts.PulseSeconds == 0 {
+		opts.PulseSeconds = DefaultPulseSeconds
+	}
+	if opts.PulseSeconds < 0 {
+		return nil, fmt.Errorf("master: pulse %d seconds is negative", opts.PulseSeconds)
+	}
+	if opts.GarbageThreshold == 0 {
+		opts.GarbageThreshold = DefaultGarbageThreshold
+	}
+	if !(opts.GarbageThreshold > 0 && opts.GarbageThreshold <= 1) {
+		return nil, fmt.Errorf("master: garbage threshold %v is not in (0, 1]", opts.GarbageThreshold)
+	}
+	if opts.VacuumInterval == 0 {
+		opts.VacuumInterval = DefaultVacuumInterval
+	}
+	if opts.VacuumInterval < 0 {
+		return nil, fmt.Errorf("master: vacuum interval %v is negative", opts.VacuumInterval)
+	}
+	guard, err := newWhiteList(opts.WhiteList, lead)
+	if err != nil {
+		return nil, err
+	}
+	pulse := time.Duration(opts.PulseSeconds) * time.Second
+	topo := topology.New(topology.Config{
+		VolumeSizeLimit: opts.VolumeSizeLimitMB * 1024 * 1024,
+		Pulse:           pulse,
+	})
+	transport := newVolumeTransport()
+	admin := newVolumeAdmin(transport)
+	self := net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))
+	uploader, err := client.New(self, client.WithHTTPClient(&http.Client{Transport: transport}))
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	s := &Server{
+		opts:      opts,
+		pulse:     pulse,
+		placement: placement,
+		topo:      topo,
+		seq:       seq,
+		lead:      lead,
+		admin:     admin,
+		growth:    newVolumeGrowth(topo, seq, lead, admin, pulse),
+		vacuum:    newVacuumer(topo, admin),
+		forward:   newLeaderForwarder(lead),
+		uploader:  uploader,
+		guard:     guard,
+	}
+	s.router = s.routes()
+	glog.Infof("Volume Size Limit is %d MB", opts.VolumeSizeLimitMB)
+	return s, nil
+}
+
+// routes builds the router. Routes registered by Options.Routes come first
+// and win over the master's own.
+func (s *Server) routes() *mux.Router {
+	r := mux.NewRouter()
+	if s.opts.Routes != nil {
+		s.opts.Routes(r)
+	}
+	local := func(path string, h http.HandlerFunc, guarded bool, methods ...string) {
+		var handler http.Handler = h
+		if guarded {
+			handler = s.guard.wrap(handler)
+		}
+		r.Handle(path, handler).Methods(methods...)
+	}
+	// leader registers an endpoint that followers forward to the leader.
+	// The white list is checked by the master that receives the request.
+	leader := func(path string, h http.HandlerFunc, guarded bool, methods ...string) {
+		handler := s.forward.wrap(h)
+		if guarded {
+			handler = s.guard.wrap(handler)
+		}
+		r.Handle(path, handler).Methods(methods...)
+	}
+	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
+
+	local(StatusPath, s.handleClusterStatus, false, get, head)
+	local(HeartbeatPath, s.handleHeartbeat, true, post)
+
+	leader("/dir/assign", s.handleAssign, true, get, post)
+	leader("/dir/lookup", s.handleLookup, false, get, head, post)
+	leader("/dir/status", s.handleDirStatus, false, get, head)
+	leader("/submit", s.handleSubmit, true, post)
+	leader("/vol/grow", s.handleVolGrow, true, get, post)
+	leader("/vol/vacuum", s.handleVolVacuum, true, get, post)
+	leader("/vol/status", s.handleVolStatus, false, get, head)
+	leader("/col/delete", s.handleColDelete, true, get, post)
+	r.PathPrefix("/").Handler(s.forward.wrap(http.HandlerFunc(s.handleRedirect))).
+		Methods(get, head, http.MethodDelete)
+
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, http.StatusNotFound, "not found: "+r.URL.Path)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+	})
+	return r
+}
+
+// Handler returns the master's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Topology returns the master's topology (soft state built from heartbeats).
+func (s *Server) Topology() *topology.Topology { return s.topo }
+
+// Run runs the background work until ctx ends: every pulse, nodes silent
+// for topology.DeadPulses pulses are dropped; every VacuumInterval, the
+// leader vacuums volumes above GarbageThreshold. It returns when ctx ends
+// and the vacuum in progress, if any, has finished its current volume.
+func (s *Server) Run(ctx context.Context) {
+	expire := time.NewTicker(s.pulse)
+	defer expire.Stop()
+	vacuum := time.NewTicker(s.opts.VacuumInterval)
+	defer vacuum.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-expire.C:
+			// Followers expire too: what a former leader knew fades away.
+			for _, n := range s.topo.Expire(now) {
+				glog.V(1).Infof("dead data node %s (%s:%s) removed with volumes %v", n.URL, n.DataCenter, n.Rack, n.Volumes)
+			}
+		case <-vacuum.C:
+			if !s.lead.IsLeader() {
+				continue
+			}
+			if _, err := s.vacuum.Run(ctx, s.opts.GarbageThreshold); err != nil {
+				glog.Warningf("automatic vacuum: %v", err)
+			}
+		}
+	}
+}
+
+// ListenAndServe listens on BindIP:Port and serves until Shutdown. It
+// returns nil after Shutdown.
+func (s *Server) ListenAndServe() error {
+	addr := net.JoinHostPort(s.opts.BindIP, strconv.Itoa(s.opts.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("master: listen on %s: %w", addr, err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves on ln until Shutdown, logging one ready line first. It
+// returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	s.mu.Lock()
+	if s.http != nil {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return errors.New("master: Serve called twice")
+	}
+	s.http = hs
+	s.mu.Unlock()
+	glog.Infof("Start weed master %s at %s", version.Version, net.JoinHostPort(s.opts.IP, strconv.Itoa(s.opts.Port)))
+	glog.V(1).Infof("master listening on %s", ln.Addr())
+	err := hs.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("master: serve: %w", err)
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// requests in flight to finish (a request being forwarded to the leader
+// included). It returns ctx's error if they did not finish in time.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	hs := s.http
+	s.mu.Unlock()
+	defer s.forward.close()
+	if hs == nil {
+		return nil
+	}
+	if err := hs.Shutdown(ctx); err != nil {
+		return fmt.Errorf("master: shutdown: %w", err)
+	}
+	return nil
+}
+
+// whiteList admits requests from listed addresses. A request a follower
+// forwarded is admitted when it comes from a fellow master: the follower
+// checked the client against its own list.
+type whiteList struct {
+	ips  map[string]bool
+	nets []*net.IPNet
+	lead Leadership
+}
+
+func newWhiteList(entries []string, lead Leadership) (*whiteList, error) {
+	w := &whiteList{ips: make(map[string]bool), lead: lead}
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if strings.Contains(e, "/") {
+			_, n, err := net.ParseCIDR(e)
+			if err != nil {
+				return nil, fmt.Errorf("master: white list entry %q: %w", e, err)
+			}
+			w.nets = append(w.nets, n)
+			continue
+		}
+		ip := net.ParseIP(e)
+		if ip == nil {
+			return nil, fmt.Errorf("master: white list entry %q is not an IP address", e)
+		}
+		w.ips[ip.String()] = true
+	}
+	return w, nil
+}
+
+func (w *whiteList) empty() bool { return len(w.ips) == 0 && len(w.nets) == 0 }
+
+func (w *whiteList) allows(ip net.IP) bool {
+	if w.ips[ip.String()] {
+		return true
+	}
+	for _, n := range w.nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// wrap answers 403 to requests the list does not admit.
+func (w *whiteList) wrap(h http.Handler) http.Handler {
+	if w.empty() {
+		return h
+	}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		ip := net.ParseIP(host)
+		if ip != nil && (w.allows(ip) || (r.Header.Get(ForwardedByHeader) != "" && w.isPeer(r.Context(), ip))) {
+			h.ServeHTTP(rw, r)
+			return
+		}
+		glog.V(1).Infof("white list: %s refused for %s %s", host, r.Method, r.URL.Path)
+		httpx.WriteError(rw, r, http.StatusForbidden, "access from "+host+" is not allowed")
+	})
+}
+
+// isPeer reports whether ip is an address of another master of the group.
+func (w *whiteList) isPeer(ctx context.Context, ip net.IP) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, p := range w.lead.Peers() {
+		host, _, err := net.SplitHostPort(p)
+		if err != nil {
+			continue
+		}
+		if pip := net.ParseIP(host); pip != nil {
+			if pip.Equal(ip) {
+				return true
+			}
+			continue
+		}
+		addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+		if err != nil {
+			glog.V(1).Infof("white list: resolve peer %s: %v", host, err)
+			continue
+		}
+		for _, a := range addrs {
+			if pip := net.ParseIP(a); pip != nil && pip.Equal(ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// roundRobin returns the index of the next replica of vid to redirect to.
+func (s *Server) roundRobin(vid needle.VolumeID, n int) int {
+	c, ok := s.rr.Load(vid)
+	if !ok {
+		c, _ = s.rr.LoadOrStore(vid, new(atomic.Uint64))
+	}
+	return int((c.(*atomic.Uint64).Add(1) - 1) % uint64(n))
+}

@@ -1,0 +1,131 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/topology"
+)
+
+// vacuumer compacts volumes whose garbage ratio is above a threshold, on
+// every replica at once, one volume at a time. Writes that reach a replica
+// while it compacts are kept: the volume server's commit catches up on them.
+// The volume is taken out of the writable set meanwhile, so no new assign
+// lands on it. Safe for concurrent use; runs are serialized.
+type vacuumer struct {
+	topo  *topology.Topology
+	admin *volumeAdmin
+	sem   chan struct{} // capacity 1: one run at a time
+}
+
+func newVacuumer(topo *topology.Topology, admin *volumeAdmin) *vacuumer {
+	return &vacuumer{topo: topo, admin: admin, sem: make(chan struct{}, 1)}
+}
+
+// Run checks every volume and compacts those above threshold. It waits for
+// a run in progress to end first. ctx is checked between volumes; once a
+// volume's compaction started it is carried to its end (commit or cleanup)
+// even if ctx ends. It returns the ids of the volumes it compacted.
+func (v *vacuumer) Run(ctx context.Context, threshold float64) ([]needle.VolumeID, error) {
+	select {
+	case v.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a vacuum in progress: %w", ctx.Err())
+	}
+	defer func() { <-v.sem }()
+
+	glog.V(1).Infof("vacuum: checking volumes, garbage threshold %v", threshold)
+	var done []needle.VolumeID
+	for _, vol := range v.topo.Volumes() {
+		if err := ctx.Err(); err != nil {
+			return done, fmt.Errorf("vacuum stopped: %w", err)
+		}
+		compacted, err := v.vacuumVolume(context.WithoutCancel(ctx), vol, threshold)
+		if err != nil {
+			glog.Warningf("vacuum: volume %d: %v", vol.ID, err)
+			continue
+		}
+		if compacted {
+			done = append(done, vol.ID)
+		}
+	}
+	if len(done) > 0 {
+		glog.Infof("vacuum: compacted volumes %v", done)
+	} else {
+		glog.V(1).Infof("vacuum: no volume above garbage threshold %v", threshold)
+	}
+	return done, nil
+}
+
+// vacuumVolume compacts one volume if any replica's garbage ratio is above
+// threshold, and reports whether it did.
+func (v *vacuumer) vacuumVolume(ctx context.Context, vol topology.VolumeView, threshold float64) (bool, error) {
+	if n := vol.Placement.CopyCount(); len(vol.Replicas) < n {
+		glog.V(1).Infof("vacuum: volume %d has %d of %d replicas; skipped", vol.ID, len(vol.Replicas), n)
+		return false, nil
+	}
+	nodes := make([]string, 0, len(vol.Replicas))
+	for _, r := range vol.Replicas {
+		if r.Info.Syncing {
+			glog.V(1).Infof("vacuum: volume %d is syncing on %s; skipped", vol.ID, r.URL)
+			return false, nil
+		}
+		nodes = append(nodes, r.URL)
+	}
+
+	ratios := make([]float64, len(nodes))
+	if err := v.onAll(nodes, func(i int, node string) error {
+		r, err := v.admin.VacuumCheck(ctx, node, vol.ID, threshold)
+		ratios[i] = r
+		return err
+	}); err != nil {
+		return false, fmt.Errorf("check: %w", err)
+	}
+	worst := slices.Max(ratios)
+	if worst <= threshold {
+		glog.V(2).Infof("vacuum: volume %d garbage ratio %.3f, threshold %v: nothing to do", vol.ID, worst, threshold)
+		return false, nil
+	}
+
+	glog.Infof("vacuum: volume %d garbage ratio %.3f > %v: compacting on %v", vol.ID, worst, threshold, nodes)
+	if err := v.topo.SetVacuuming(vol.ID, true); err != nil {
+		return false, err
+	}
+	defer func() {
+		if err := v.topo.SetVacuuming(vol.ID, false); err != nil && !errors.Is(err, topology.ErrVolumeNotFound) {
+			glog.Warningf("vacuum: volume %d: %v", vol.ID, err)
+		}
+	}()
+
+	err := v.onAll(nodes, func(_ int, node string) error { return v.admin.VacuumCompact(ctx, node, vol.ID) })
+	if err != nil {
+		err = fmt.Errorf("compact: %w", err)
+	} else if err = v.onAll(nodes, func(_ int, node string) error { return v.admin.VacuumCommit(ctx, node, vol.ID) }); err != nil {
+		err = fmt.Errorf("commit: %w", err)
+	}
+	if err != nil {
+		if cerr := v.onAll(nodes, func(_ int, node string) error { return v.admin.VacuumCleanup(ctx, node, vol.ID) }); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
+		}
+		return false, err
+	}
+	glog.Infof("vacuum: volume %d compacted on %v", vol.ID, nodes)
+	return true, nil
+}
+
+// onAll runs f for every node concurrently and joins the errors.
+func (v *vacuumer) onAll(nodes []string, f func(i int, node string) error) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() { errs[i] = f(i, n) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,209 @@
+package master
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
+)
+
+// Paths of the volume servers' admin endpoints the master calls. Every one
+// answers 2xx on success and a JSON {"error":"..."} with a 4xx/5xx status on
+// failure.
+const (
+	// AssignVolumePath creates an empty volume:
+	// POST ?volume=&collection=&replication=&ttl=.
+	AssignVolumePath = "/admin/assign_volume"
+	// DeleteVolumePath removes a volume's files: POST ?volume=.
+	DeleteVolumePath = "/admin/delete_volume"
+	// VacuumCheckPath reports a volume's garbage ratio:
+	// GET ?volume=&garbageThreshold= → {"garbageRatio":0.42}.
+	VacuumCheckPath = "/admin/vacuum/check"
+	// VacuumCompactPath copies a volume's live needles aside: POST ?volume=.
+	VacuumCompactPath = "/admin/vacuum/compact"
+	// VacuumCommitPath swaps the compacted copy in: POST ?volume=.
+	VacuumCommitPath = "/admin/vacuum/commit"
+	// VacuumCleanupPath discards an uncommitted compaction: POST ?volume=.
+	VacuumCleanupPath = "/admin/vacuum/cleanup"
+	// DeleteCollectionPath removes every volume of a collection:
+	// POST ?collection=.
+	DeleteCollectionPath = "/admin/delete_collection"
+)
+
+// Time limits of the calls to volume servers. Compaction copies a whole
+// volume (up to 32 GiB) and commit catches up on what was written
+// meanwhile, so they get far more than the quick calls.
+const (
+	adminCallTimeout    = 30 * time.Second
+	adminCompactTimeout = 2 * time.Hour
+	adminCommitTimeout  = 30 * time.Minute
+	adminDialTimeout    = 5 * time.Second
+	// maxAdminReply bounds how much of a volume server's reply is read.
+	maxAdminReply = 64 << 10
+)
+
+// VacuumCheckReply is a volume server's answer to VacuumCheckPath.
+type VacuumCheckReply struct {
+	// GarbageRatio is the share of the volume's .dat taken by deleted or
+	// overwritten needles, between 0 and 1.
+	GarbageRatio float64 `json:"garbageRatio"`
+}
+
+// VolumeServerError is a volume server's error answer to an admin call.
+type VolumeServerError struct {
+	Node       string // "host:port"
+	Path       string
+	StatusCode int
+	Message    string
+}
+
+// Error formats the node, the path, the status and the server's message.
+func (e *VolumeServerError) Error() string {
+	return fmt.Sprintf("volume server %s%s: %d %s", e.Node, e.Path, e.StatusCode, e.Message)
+}
+
+// newVolumeTransport returns the keep-alive transport the master uses for
+// every call to a volume server (admin calls and /submit uploads).
+func newVolumeTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: adminDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// volumeAdmin calls the volume servers' /admin endpoints over one shared
+// keep-alive client. Every call carries its own deadline. Safe for
+// concurrent use.
+type volumeAdmin struct {
+	hc *http.Client
+}
+
+func newVolumeAdmin(rt http.RoundTripper) *volumeAdmin {
+	return &volumeAdmin{hc: &http.Client{
+		Transport: rt,
+		// Admin endpoints never redirect; a redirect is a misdirected call.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// AssignVolume asks node to create volume vid of the given layout.
+func (a *volumeAdmin) AssignVolume(ctx context.Context, node string, vid needle.VolumeID, collection string, p replication.Placement, ttl needle.TTL) error {
+	q := url.Values{
+		"volume":      {vid.String()},
+		"collection":  {collection},
+		"replication": {p.String()},
+		"ttl":         {ttl.String()},
+	}
+	return a.call(ctx, http.MethodPost, node, AssignVolumePath, q, adminCallTimeout, nil)
+}
+
+// DeleteVolume asks node to drop volume vid.
+func (a *volumeAdmin) DeleteVolume(ctx context.Context, node string, vid needle.VolumeID) error {
+	q := url.Values{"volume": {vid.String()}}
+	return a.call(ctx, http.MethodPost, node, DeleteVolumePath, q, adminCallTimeout, nil)
+}
+
+// VacuumCheck returns the garbage ratio of volume vid on node.
+func (a *volumeAdmin) VacuumCheck(ctx context.Context, node string, vid needle.VolumeID, threshold float64) (float64, error) {
+	q := url.Values{
+		"volume":           {vid.String()},
+		"garbageThreshold": {strconv.FormatFloat(threshold, 'f', -1, 64)},
+	}
+	var reply VacuumCheckReply
+	if err := a.call(ctx, http.MethodGet, node, VacuumCheckPath, q, adminCallTimeout, &reply); err != nil {
+		return 0, err
+	}
+	if reply.GarbageRatio < 0 || reply.GarbageRatio > 1 || reply.GarbageRatio != reply.GarbageRatio {
+		return 0, fmt.Errorf("volume server %s: volume %d: garbage ratio %v out of range", node, vid, reply.GarbageRatio)
+	}
+	return reply.GarbageRatio, nil
+}
+
+// VacuumCompact asks node to compact volume vid.
+func (a *volumeAdmin) VacuumCompact(ctx context.Context, node string, vid needle.VolumeID) error {
+	q := url.Values{"volume": {vid.String()}}
+	return a.call(ctx, http.MethodPost, node, VacuumCompactPath, q, adminCompactTimeout, nil)
+}
+
+// VacuumCommit asks node to switch volume vid to its compacted copy.
+func (a *volumeAdmin) VacuumCommit(ctx context.Context, node string, vid needle.VolumeID) error {
+	q := url.Values{"volume": {vid.String()}}
+	return a.call(ctx, http.MethodPost, node, VacuumCommitPath, q, adminCommitTimeout, nil)
+}
+
+// VacuumCleanup asks node to discard an uncommitted compaction of vid.
+func (a *volumeAdmin) VacuumCleanup(ctx context.Context, node string, vid needle.VolumeID) error {
+	q := url.Values{"volume": {vid.String()}}
+	return a.call(ctx, http.MethodPost, node, VacuumCleanupPath, q, adminCallTimeout, nil)
+}
+
+// DeleteCollection asks node to drop every volume of collection.
+func (a *volumeAdmin) DeleteCollection(ctx context.Context, node, collection string) error {
+	q := url.Values{"collection": {collection}}
+	return a.call(ctx, http.MethodPost, node, DeleteCollectionPath, q, adminCallTimeout, nil)
+}
+
+// call sends one admin request to node and decodes a 2xx JSON reply into
+// out (when out is not nil). A non-2xx answer is a *VolumeServerError;
+// transport errors are wrapped.
+func (a *volumeAdmin) call(ctx context.Context, method, node, path string, q url.Values, timeout time.Duration, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	target := "http://" + node + path + "?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return fmt.Errorf("volume server %s%s: %w", node, path, err)
+	}
+	glog.V(3).Infof("master → %s %s", method, target)
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("volume server %s%s: %w", node, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminReply))
+	if err != nil {
+		return fmt.Errorf("volume server %s%s: read reply: %w", node, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		msg := strings.TrimSpace(string(body))
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		if msg == "" {
+			msg = http.StatusText(resp.StatusCode)
+		}
+		return &VolumeServerError{Node: node, Path: path, StatusCode: resp.StatusCode, Message: msg}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("volume server %s%s: bad reply %q: %w", node, path, truncate(body, 200), err)
+	}
+	return nil
+}
+
+// truncate returns at most n bytes of b, for error messages.
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
