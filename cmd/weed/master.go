@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -109,6 +107,8 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 	return d, nil
 }
 
+func (d *masterDaemon) served() <-chan error { return d.done }
+
 // stop drains the HTTP server, then shuts Raft down.
 func (d *masterDaemon) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -165,17 +165,7 @@ and file key high-water marks; any master answers, followers forward to the lead
 		if err != nil {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			glog.Infof("master shutting down")
-			return d.stop()
-		case err := <-d.done:
-			_ = d.stop()
-			if errors.Is(err, http.ErrServerClosed) {
-				return nil
-			}
-			return err
-		}
+		return waitDaemons(ctx, d)
 	}
 }
 

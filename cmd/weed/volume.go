@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/volume"
+)
+
+// volumeFlags are the flags of `weed volume`, shared with `weed server`
+// (which prefixes some of them with "volume.").
+type volumeFlags struct {
+	port         *int
+	ip           *string
+	publicURL    *string
+	dir          *string
+	max          *string
+	mserver      *string
+	dataCenter   *string
+	rack         *string
+	pulseSeconds *int
+	index        *string
+	fsync        *bool
+	readRedirect *bool
+	whiteList    *string
+}
+
+func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
+	fs := c.flags
+	f.port = fs.Int(prefix+"port", 8080, "http listen port")
+	f.publicURL = fs.String(prefix+"publicUrl", "", "address clients are sent to for this server's files (default ip:port)")
+	f.max = fs.String(prefix+"max", "7", "maximum number of volumes per -dir, comma list matching -dir")
+	f.index = fs.String(prefix+"index", "memory", "needle map: memory (compact, in RAM) or bolt (on disk, for volumes larger than RAM wants)")
+	f.fsync = fs.Bool(prefix+"fsync", false, "fsync every write before acknowledging it (concurrent writers share one fsync)")
+	f.readRedirect = fs.Bool(prefix+"read.redirect", true, "answer reads of volumes held elsewhere with a 301 to a holder")
+	if standalone {
+		f.ip = fs.String("ip", hostIP(), "ip address this server is reached at")
+		f.dir = fs.String("dir", os.TempDir(), "directories to store volumes in, comma separated")
+		f.mserver = fs.String("mserver", "localhost:9333", "masters, comma separated; heartbeats follow the leader")
+		f.dataCenter = fs.String("dataCenter", "", "data center of this server")
+		f.rack = fs.String("rack", "", "rack of this server")
+		f.pulseSeconds = fs.Int("pulseSeconds", 5, "heartbeat interval")
+		f.whiteList = fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write, delete and administer; empty allows all")
+	}
+}
+
+// volumeDaemon is a running volume server.
+type volumeDaemon struct {
+	srv  *volume.Server
+	done chan error
+}
+
+// startVolume opens the store, starts serving on the port and starts the
+// heartbeat loop. It returns once the listener is open.
+func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []string) (*volumeDaemon, error) {
+	dirs := splitList(*f.dir)
+	if len(dirs) == 0 {
+		return nil, badUsage("-dir is empty")
+	}
+	maxes, err := splitInts(*f.max)
+	if err != nil {
+		return nil, err
+	}
+	if len(maxes) == 1 && len(dirs) > 1 {
+		for len(maxes) < len(dirs) {
+			maxes = append(maxes, maxes[0])
+		}
+	}
+	if len(maxes) != len(dirs) {
+		return nil, badUsage("-max has %d values for %d directories", len(maxes), len(dirs))
+	}
+	if *f.index != string(volume.MapMemory) && *f.index != string(volume.MapBolt) {
+		return nil, badUsage("-index must be memory or bolt, not %q", *f.index)
+	}
+	if *f.pulseSeconds < 1 {
+		return nil, badUsage("-pulseSeconds must be at least 1")
+	}
+	if len(masters) == 0 {
+		return nil, badUsage("-mserver is empty")
+	}
+	start := time.Now()
+	store, err := volume.NewStore(dirs, maxes, volume.Options{MapKind: volume.MapKind(*f.index), Fsync: *f.fsync})
+	if err != nil {
+		return nil, err
+	}
+	glog.Infof("Store started on dir: %v with %d volumes max %v in %v", dirs, len(store.Volumes()), maxes, time.Since(start).Round(time.Millisecond))
+	srv, err := volume.NewServer(store, volume.ServerOptions{
+		IP:           ip,
+		Port:         *f.port,
+		PublicURL:    *f.publicURL,
+		Masters:      masters,
+		DataCenter:   *f.dataCenter,
+		Rack:         *f.rack,
+		PulseSeconds: *f.pulseSeconds,
+		ReadRedirect: f.readRedirect,
+		WhiteList:    splitList(*f.whiteList),
+	})
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(*f.port))
+	if err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("listen on port %d: %w", *f.port, err)
+	}
+	d := &volumeDaemon{srv: srv, done: make(chan error, 1)}
+	go func() { d.done <- srv.Serve(ln) }()
+	go srv.Run(ctx)
+	return d, nil
+}
+
+func (d *volumeDaemon) served() <-chan error { return d.done }
+
+// stop drains in-flight requests and closes the store.
+func (d *volumeDaemon) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return d.srv.Shutdown(ctx)
+}
+
+func init() {
+	var f volumeFlags
+	c := register(&command{
+		name:  "volume",
+		short: "start a volume server: stores needles in volumes, replicates writes, heartbeats to the masters",
+		long: `Start a volume server. It keeps volumes (N.dat + N.idx, or collection_N.*) in
+each -dir, up to -max per dir, serves reads with one disk read, replicates writes and
+deletes to the other replicas, and reports to the master leader every -pulseSeconds.
+Copying a .dat/.idx pair into -dir and restarting migrates a volume here.`,
+	})
+	f.define(c, "", true)
+	c.run = func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return badUsage("unexpected arguments %q", args)
+		}
+		raiseOpenFiles()
+		d, err := startVolume(ctx, &f, *f.ip, splitList(*f.mserver))
+		if err != nil {
+			return err
+		}
+		return waitDaemons(ctx, d)
+	}
+}
+
+// daemon is anything cmd starts and stops: master, volume server, filer.
+type daemon interface {
+	// stop drains in-flight requests and releases the daemon's resources.
+	stop() error
+	// served delivers the error its HTTP server stopped with.
+	served() <-chan error
+}
+
+// waitDaemons blocks until ctx is cancelled (SIGINT/SIGTERM) or one daemon's
+// server stops by itself, then stops them all in reverse start order.
+func waitDaemons(ctx context.Context, ds ...daemon) error {
+	failed := make(chan error, len(ds))
+	for _, d := range ds {
+		go func(done <-chan error) {
+			if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				failed <- err
+			}
+		}(d.served())
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+		glog.Infof("shutting down")
+	case err = <-failed:
+		glog.Errorf("server stopped: %v", err)
+	}
+	for i := len(ds) - 1; i >= 0; i-- {
+		if serr := ds[i].stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
+}

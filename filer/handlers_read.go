@@ -1,0 +1,304 @@
+package filer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/client"
+	"github.com/weedfs/weed/needle"
+)
+
+// handleRead serves GET and HEAD: a directory's listing, or a file's bytes
+// with the headers a volume server sends. A missing file is 404 with an
+// empty body, as on a volume server; a missing directory (a path ending in
+// "/") is 404 with a JSON error.
+func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
+	p, isDir, err := CleanPath(r.URL.Path)
+	if err != nil {
+		writeFilerError(w, r, err)
+		return
+	}
+	e, err := s.filer.Find(r.Context(), p)
+	switch {
+	case errors.Is(err, ErrNotFound) && !isDir:
+		writeEmptyNotFound(w)
+		return
+	case err != nil:
+		writeFilerError(w, r, err)
+		return
+	case e.IsDirectory:
+		s.handleList(w, r, p)
+		return
+	case isDir:
+		writeFilerError(w, r, fmt.Errorf("filer: list %s: %w", p, ErrNotDirectory))
+		return
+	}
+	if isSingleNeedle(e) {
+		s.proxyNeedle(w, r, e)
+		return
+	}
+	s.serveChunked(w, r, e)
+}
+
+// writeEmptyNotFound answers 404 with an empty body.
+func writeEmptyNotFound(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNotFound)
+}
+
+// forwardedHeaders are the request headers a proxied read passes on to the
+// volume server.
+var forwardedHeaders = []string{"Range", "If-Range", "If-None-Match", "If-Modified-Since"}
+
+// returnedHeaders are the reply headers a proxied read passes back.
+var returnedHeaders = []string{
+	"Content-Type", "Content-Length", "Content-Encoding", "Content-Range",
+	"Etag", "Last-Modified", "Accept-Ranges", "Vary",
+}
+
+// proxyNeedle serves a file stored as one needle by passing the request to
+// a volume server holding it and streaming its answer back, headers
+// included. Servers are tried in random order; a network error or a 5xx
+// moves to the next, and when all of them failed so the volume is looked up
+// again once.
+func (s *Server) proxyNeedle(w http.ResponseWriter, r *http.Request, e *Entry) {
+	fid := e.Chunks[0].Fid
+	id, err := needle.ParseFileID(fid)
+	if err != nil {
+		writeFilerError(w, r, fmt.Errorf("filer: %s has a bad fid %q: %w", e.FullPath, fid, err))
+		return
+	}
+	c := s.filer.Client()
+	for round := 0; round < 2; round++ {
+		locs, err := c.Lookup(r.Context(), id.Volume)
+		if errors.Is(err, client.ErrNotFound) {
+			glog.Errorf("filer: %s: volume of %s not found", e.FullPath, fid)
+			writeEmptyNotFound(w)
+			return
+		}
+		if err != nil {
+			writeFilerError(w, r, fmt.Errorf("filer: read %s: %w", e.FullPath, err))
+			return
+		}
+		var notFound bool
+		var lastErr error
+		for _, i := range rand.Perm(len(locs)) {
+			resp, err := s.fetchNeedle(r, locs[i].URL, fid)
+			switch {
+			case err != nil:
+				if r.Context().Err() != nil {
+					return
+				}
+				lastErr = err
+				continue
+			case resp.StatusCode == http.StatusNotFound:
+				notFound = true
+				drain(resp.Body)
+				continue
+			case resp.StatusCode >= 500:
+				lastErr = fmt.Errorf("%s answered %s", locs[i].URL, resp.Status)
+				drain(resp.Body)
+				continue
+			}
+			copyReply(w, r, e, resp)
+			return
+		}
+		if notFound {
+			glog.Errorf("filer: %s: needle %s not found on any volume server", e.FullPath, fid)
+			writeEmptyNotFound(w)
+			return
+		}
+		glog.Warningf("filer: read %s (%s): %v", e.FullPath, fid, lastErr)
+		c.Invalidate(id.Volume)
+		if round == 1 || lastErr == nil {
+			if lastErr == nil {
+				lastErr = errors.New("the volume has no locations")
+			}
+			writeFilerError(w, r, fmt.Errorf("filer: read %s: no volume server answered: %w", e.FullPath, lastErr))
+			return
+		}
+	}
+}
+
+// fetchNeedle sends r's method and validators for fid to the volume server
+// at addr. The caller owns the reply's body.
+func (s *Server) fetchNeedle(r *http.Request, addr, fid string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+"/"+fid, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range forwardedHeaders {
+		if v := r.Header.Values(k); len(v) > 0 {
+			req.Header[k] = v
+		}
+	}
+	if ae := r.Header.Values("Accept-Encoding"); len(ae) > 0 {
+		req.Header["Accept-Encoding"] = ae
+	} else {
+		req.Header.Set("Accept-Encoding", "identity")
+	}
+	return s.hc.Do(req)
+}
+
+// copyReply streams a volume server's reply back to the client, with the
+// file's own name in Content-Disposition.
+func copyReply(w http.ResponseWriter, r *http.Request, e *Entry, resp *http.Response) {
+	defer resp.Body.Close()
+	h := w.Header()
+	for _, k := range returnedHeaders {
+		if v := resp.Header.Values(k); len(v) > 0 {
+			h[k] = v
+		}
+	}
+	if resp.StatusCode/100 == 2 {
+		h.Set("Content-Disposition", contentDisposition(e.Name()))
+	}
+	w.WriteHeader(resp.StatusCode)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil && r.Context().Err() == nil {
+		glog.Warningf("filer: read %s: streaming from the volume server: %v", e.FullPath, err)
+	}
+}
+
+// drain reads what is left of a small reply body and closes it, so that its
+// connection can be reused.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	_ = body.Close()
+}
+
+// dispositionEscaper makes a file name safe inside a quoted header
+// parameter.
+var dispositionEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
+
+// contentDisposition returns the header value naming a file served inline.
+func contentDisposition(name string) string {
+	return `inline; filename="` + dispositionEscaper.Replace(name) + `"`
+}
+
+// fileMime returns e's content type: the stored one, else the one of its
+// name's extension, else application/octet-stream.
+func fileMime(e *Entry) string {
+	if e.Mime != "" {
+		return e.Mime
+	}
+	if t := mime.TypeByExtension(path.Ext(e.Name())); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// serveChunked serves a file of several chunks (or none) by streaming its
+// chunks in order, with Range, If-None-Match and If-Modified-Since over the
+// whole file. Only the chunks a range covers are fetched.
+func (s *Server) serveChunked(w http.ResponseWriter, r *http.Request, e *Entry) {
+	h := w.Header()
+	etag := chunkedETag(e.Chunks)
+	h.Set("Content-Type", fileMime(e))
+	h.Set("Etag", `"`+etag+`"`)
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Disposition", contentDisposition(e.Name()))
+	if notModified(w, r, etag, e.Mtime) {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	cr := newChunkReader(ctx, s.filer.Client(), e)
+	defer func() {
+		cancel()
+		_ = cr.Close()
+	}()
+	cr.end = rangeEnd(r.Header.Get("Range"), cr.size)
+	lw := &lazyWriter{w: w}
+	http.ServeContent(lw, r, "", e.Mtime, cr)
+	err := cr.Err()
+	switch {
+	case err != nil && !lw.committed:
+		for _, k := range []string{"Etag", "Accept-Ranges", "Content-Disposition", "Content-Range", "Last-Modified"} {
+			h.Del(k)
+		}
+		writeFilerError(w, r, fmt.Errorf("filer: read %s: %w", e.FullPath, err))
+	case err != nil:
+		if r.Context().Err() == nil {
+			glog.Errorf("filer: read %s: %v; reply cut short", e.FullPath, err)
+		}
+	default:
+		lw.commit()
+	}
+}
+
+// notModified answers 304 when the request's validators match the file:
+// If-None-Match against etag (quoted or bare, weak or not, or *), else
+// If-Modified-Since against modTime. It reports whether it answered.
+func notModified(w http.ResponseWriter, r *http.Request, etag string, modTime time.Time) bool {
+	match := false
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		for _, tag := range strings.Split(inm, ",") {
+			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+			if tag == "*" || strings.Trim(tag, `"`) == etag {
+				match = true
+				break
+			}
+		}
+	} else if ims := r.Header.Get("If-Modified-Since"); ims != "" && !modTime.IsZero() {
+		if t, err := http.ParseTime(ims); err == nil && !modTime.Truncate(time.Second).After(t) {
+			match = true
+		}
+	}
+	if !match {
+		return false
+	}
+	if !modTime.IsZero() {
+		w.Header().Set("Last-Modified", modTime.UTC().Format(http.TimeFormat))
+	}
+	w.Header().Del("Content-Type")
+	w.WriteHeader(http.StatusNotModified)
+	return true
+}
+
+// lazyWriter holds back the status line until the first byte of the body,
+// so that a failure to fetch the first chunk can still be answered with an
+// error instead of a truncated 200.
+type lazyWriter struct {
+	w         http.ResponseWriter
+	status    int
+	committed bool
+}
+
+func (l *lazyWriter) Header() http.Header { return l.w.Header() }
+
+func (l *lazyWriter) WriteHeader(status int) {
+	if !l.committed && l.status == 0 {
+		l.status = status
+	}
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	l.commit()
+	return l.w.Write(p)
+}
+
+// commit sends the held status (200 when none was set).
+func (l *lazyWriter) commit() {
+	if l.committed {
+		return
+	}
+	l.committed = true
+	if l.status == 0 {
+		l.status = http.StatusOK
+	}
+	l.w.WriteHeader(l.status)
+}

@@ -1,0 +1,245 @@
+package filer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/client"
+	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/version"
+)
+
+// FilerOptions configures a filer server: the flags of `weed filer`.
+type FilerOptions struct {
+	// IP and Port are the address the server is reached at, logged in the
+	// ready line; ListenAndServe listens on IP:Port (every interface when
+	// IP is empty).
+	IP   string
+	Port int
+	// Dir is where the bolt store keeps its file (BoltFileName). Required
+	// unless RedisServer is set.
+	Dir string
+	// Master lists the masters, "host:port" separated by commas.
+	Master string
+	// DefaultReplication is the placement of writes that name none
+	// (-defaultReplicaPlacement).
+	DefaultReplication string
+	// Collection is the collection of writes that name none.
+	Collection string
+	// RedisServer, when set, keeps the entries in that Redis server
+	// ("host:port") instead of bolt, so that several filers share them.
+	RedisServer   string
+	RedisPassword string
+	RedisDatabase int
+	// MaxMB is the chunk size in MiB (0 means DefaultMaxMB).
+	MaxMB int
+}
+
+// redisKeyPrefix is the prefix of every key filers keep in Redis; filers on
+// one server and database share the namespace under it.
+const redisKeyPrefix = "weed:filer:"
+
+// redisDialTimeout bounds the first contact with the Redis server.
+const redisDialTimeout = 10 * time.Second
+
+// Server is the filer's HTTP API over a Filer (see SPEC §5): writes, reads,
+// listings and deletes by path. Build it with NewServer, serve Handler (or
+// call Serve/ListenAndServe) and stop it with Shutdown. Safe for concurrent
+// use.
+type Server struct {
+	opts    FilerOptions
+	filer   *Filer
+	store   Store
+	hc      *http.Client
+	handler http.Handler
+
+	mu   sync.Mutex
+	http *http.Server
+}
+
+// NewServer opens the store named by opts (the bolt file in opts.Dir, or
+// the Redis server, which must answer) and returns a server ready to serve.
+// The server owns the store: Shutdown closes it.
+func NewServer(opts FilerOptions) (*Server, error) {
+	hc := &http.Client{Transport: newTransport()}
+	c, err := client.New(opts.Master, client.WithHTTPClient(hc))
+	if err != nil {
+		return nil, fmt.Errorf("filer: %w", err)
+	}
+	var store Store
+	if opts.RedisServer != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), redisDialTimeout)
+		store, err = OpenRedisStore(ctx, RedisOptions{
+			Addr:      opts.RedisServer,
+			Password:  opts.RedisPassword,
+			DB:        opts.RedisDatabase,
+			KeyPrefix: redisKeyPrefix,
+		})
+		cancel()
+	} else {
+		if opts.Dir == "" {
+			return nil, errors.New("filer: a directory (-dir) is required without -redis.server")
+		}
+		store, err = OpenBoltStore(opts.Dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("filer: open store: %w", err)
+	}
+	f, err := NewFiler(store, c, Options{
+		DefaultReplication: opts.DefaultReplication,
+		Collection:         opts.Collection,
+		MaxMB:              opts.MaxMB,
+	})
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	s := &Server{opts: opts, filer: f, store: store, hc: hc}
+	s.handler = http.HandlerFunc(s.serveHTTP)
+	return s, nil
+}
+
+// newTransport returns the transport the filer reaches volume servers and
+// masters with: many kept-alive connections per server, and no automatic
+// gzip, so that stored gzip bytes pass through untouched when a client asks
+// for them and are inflated by the volume server otherwise.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.DisableCompression = true
+	return t
+}
+
+// Filer returns the Filer the server serves.
+func (s *Server) Filer() *Filer { return s.filer }
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ListenAndServe listens on IP:Port and serves until Shutdown. It returns
+// nil after Shutdown.
+func (s *Server) ListenAndServe() error {
+	addr := net.JoinHostPort(s.opts.IP, strconv.Itoa(s.opts.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("filer: listen on %s: %w", addr, err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves on ln until Shutdown, logging one ready line first. It
+// returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	s.mu.Lock()
+	if s.http != nil {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return errors.New("filer: Serve called twice")
+	}
+	s.http = hs
+	s.mu.Unlock()
+	host, port := s.opts.IP, strconv.Itoa(s.opts.Port)
+	if h, p, err := net.SplitHostPort(ln.Addr().String()); err == nil {
+		if host == "" {
+			host = h
+		}
+		port = p
+	}
+	glog.Infof("Start weed filer %s at %s", version.Version, net.JoinHostPort(host, port))
+	err := hs.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("filer: serve: %w", err)
+}
+
+// Shutdown stops accepting connections, waits (until ctx ends) for the
+// requests in flight to finish, then closes the store. If the requests did
+// not finish in time the store is closed anyway and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	hs := s.http
+	s.mu.Unlock()
+	var errs []error
+	if hs != nil {
+		if err := hs.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("filer: shutdown: %w", err))
+		}
+	}
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("filer: close store: %w", err))
+	}
+	s.hc.CloseIdleConnections()
+	return errors.Join(errs...)
+}
+
+// serveHTTP routes by method; every path is a filer path.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	glog.V(3).Infof("filer: %s %s", r.Method, r.URL)
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.handleRead(w, r)
+	case http.MethodPost, http.MethodPut:
+		s.handleWrite(w, r)
+	case http.MethodDelete:
+		s.handleDelete(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, DELETE")
+		httpx.WriteError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+	}
+}
+
+// errorStatus maps a Filer error to the HTTP status of its reply.
+func errorStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrBadPath), errors.Is(err, ErrBadParam), errors.Is(err, ErrBadUpload):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrIsDirectory), errors.Is(err, ErrNotDirectory), errors.Is(err, ErrNotEmpty):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+// writeFilerError answers err as {"error": "..."} with its status, logging
+// server-side failures.
+func writeFilerError(w http.ResponseWriter, r *http.Request, err error) {
+	status := errorStatus(err)
+	if status >= 500 {
+		glog.Errorf("filer: %s %s: %v", r.Method, r.URL.Path, err)
+	} else {
+		glog.V(2).Infof("filer: %s %s: %v", r.Method, r.URL.Path, err)
+	}
+	httpx.WriteError(w, r, status, err.Error())
+}
+
+// handleDelete serves DELETE /path and DELETE /dir/?recursive=true:
+// 202 {} once the entries are gone.
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	p, _, err := CleanPath(r.URL.Path)
+	if err != nil {
+		writeFilerError(w, r, err)
+		return
+	}
+	recursive := r.URL.Query().Get("recursive") == "true"
+	if err := s.filer.Delete(r.Context(), p, recursive); err != nil {
+		writeFilerError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusAccepted, struct{}{})
+}

@@ -1,0 +1,164 @@
+package volume
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weedfs/weed/topology"
+)
+
+func TestHeartbeatReportsVolumes(t *testing.T) {
+	m := newFakeMaster(t)
+	ts := startServer(t, []string{m.addr()}, func(o *ServerOptions) {
+		o.DataCenter, o.Rack, o.PublicURL = "dc1", "rack2", "files.example.com:80"
+	})
+	ts.addVolume(t, 3, "001")
+	ts.addVolume(t, 1, "")
+	uploadFile(t, ts.url, "1,2a637037d6", "a.txt", "text/plain", []byte("x"))
+	if err := ts.hb.beat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	beats := m.heartbeats()
+	if len(beats) != 1 {
+		t.Fatalf("master got %d heartbeats", len(beats))
+	}
+	hb := beats[0]
+	if hb.Version != topology.HeartbeatVersion || hb.IP != "127.0.0.1" || hb.URL() != ts.addr ||
+		hb.PublicURL != "files.example.com:80" || hb.DataCenter != "dc1" || hb.Rack != "rack2" ||
+		hb.MaxVolumeCount != 7 || hb.MaxFileKey != 0x2a {
+		t.Errorf("heartbeat = %+v", hb)
+	}
+	if len(hb.Volumes) != 2 || hb.Volumes[0].ID != 1 || hb.Volumes[1].ID != 3 ||
+		hb.Volumes[0].FileCount != 1 || hb.Volumes[1].ReplicaPlacement.SameRack != 1 {
+		t.Errorf("heartbeat volumes = %+v", hb.Volumes)
+	}
+}
+
+func TestHeartbeatFollowsLeader(t *testing.T) {
+	leader := newFakeMaster(t)
+	follower := newFakeMaster(t)
+	follower.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion, IsLeader: false, Leader: leader.addr()})
+	ts := startServer(t, []string{follower.addr()})
+	if err := ts.hb.beat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(follower.heartbeats()) != 1 || len(leader.heartbeats()) != 1 {
+		t.Fatalf("follower got %d beats, leader %d", len(follower.heartbeats()), len(leader.heartbeats()))
+	}
+	if ts.hb.master() != leader.addr() {
+		t.Fatalf("next beat goes to %s, want the leader %s", ts.hb.master(), leader.addr())
+	}
+	if err := ts.hb.beat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(follower.heartbeats()) != 1 || len(leader.heartbeats()) != 2 {
+		t.Fatalf("after moving: follower got %d beats, leader %d", len(follower.heartbeats()), len(leader.heartbeats()))
+	}
+
+	// A follower that knows no leader: the beat fails, the next goes elsewhere.
+	lost := newFakeMaster(t)
+	lost.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion})
+	ts2 := startServer(t, []string{lost.addr(), leader.addr()})
+	if err := ts2.hb.beat(t.Context()); err == nil {
+		t.Fatal("a beat answered by a leaderless follower succeeded")
+	}
+	if ts2.hb.master() != leader.addr() {
+		t.Fatalf("after a leaderless answer the next beat goes to %s", ts2.hb.master())
+	}
+}
+
+func TestHeartbeatRotatesOnFailure(t *testing.T) {
+	good := newFakeMaster(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	// A master answering 500.
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"raft is sad"}`, http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	brokenAddr := strings.TrimPrefix(broken.URL, "http://")
+	ts := startServer(t, []string{dead, brokenAddr, good.addr()})
+	ctx := t.Context()
+	if err := ts.hb.beat(ctx); err == nil {
+		t.Fatal("beat to a dead master succeeded")
+	}
+	if ts.hb.master() != brokenAddr {
+		t.Fatalf("after %s failed the next beat goes to %s", dead, ts.hb.master())
+	}
+	if err := ts.hb.beat(ctx); err == nil || !strings.Contains(err.Error(), "raft is sad") {
+		t.Fatalf("beat to a broken master = %v", err)
+	}
+	if err := ts.hb.beat(ctx); err != nil {
+		t.Fatalf("beat to the good master: %v", err)
+	}
+	if len(good.heartbeats()) != 1 {
+		t.Fatalf("good master got %d beats", len(good.heartbeats()))
+	}
+	// The last known leader, gone, is left for the next in the list.
+	if ts.hb.rotate(good.addr()); ts.hb.master() != dead {
+		t.Fatalf("rotation after the last master = %s, want %s", ts.hb.master(), dead)
+	}
+}
+
+func TestHeartbeatAppliesVolumeSizeLimit(t *testing.T) {
+	m := newFakeMaster(t)
+	ts := startServer(t, []string{m.addr()})
+	ts.addVolume(t, 1, "")
+	m.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion, IsLeader: true, Leader: m.addr(), VolumeSizeLimit: 8})
+	if err := ts.hb.beat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := do(t, http.MethodPost, ts.url+"/1,01637037d6", strings.NewReader("too late"), nil)
+	if r.status != http.StatusConflict {
+		t.Fatalf("write past the size limit = %d %s", r.status, r.body)
+	}
+	// A wrong protocol version is refused.
+	m.setReply(topology.HeartbeatReply{Version: 2, IsLeader: true})
+	if err := ts.hb.beat(t.Context()); err == nil {
+		t.Fatal("a version 2 reply was accepted")
+	}
+}
+
+// TestHeartbeatOnVolumeChange runs the heartbeat loop with a long pulse: the
+// master still hears of a volume created or deleted through /admin at once.
+func TestHeartbeatOnVolumeChange(t *testing.T) {
+	m := newFakeMaster(t)
+	ts := startServer(t, []string{m.addr()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ts.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	wait := func(what string, ok func(topology.Heartbeat) bool) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case hb := <-m.beatCh:
+				if ok(hb) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no heartbeat %s", what)
+			}
+		}
+	}
+	wait("at start", func(hb topology.Heartbeat) bool { return len(hb.Volumes) == 0 })
+	if r := do(t, http.MethodPost, ts.url+"/admin/assign_volume?volume=5&replication=000", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("assign_volume = %d %s", r.status, r.body)
+	}
+	wait("with volume 5", func(hb topology.Heartbeat) bool { return len(hb.Volumes) == 1 && hb.Volumes[0].ID == 5 })
+	if r := do(t, http.MethodPost, ts.url+"/admin/delete_volume?volume=5", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("delete_volume = %d %s", r.status, r.body)
+	}
+	wait("without volume 5", func(hb topology.Heartbeat) bool { return len(hb.Volumes) == 0 })
+}

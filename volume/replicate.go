@@ -1,0 +1,216 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
+)
+
+// errTooFewReplicas means the master knows fewer locations of a volume than
+// its placement needs copies, so a write could not reach every copy.
+var errTooFewReplicas = errors.New("too few replicas known")
+
+// rollbackTimeout bounds the clean-up after a failed replicated write; it
+// runs even when the client has gone away.
+const rollbackTimeout = 30 * time.Second
+
+// replicaTargets returns the addresses of the other replicas of vol, from the
+// master's (cached) lookup. A volume without replication has none. When
+// fewer than the placement's copy count are known, the cache is dropped and
+// the master asked once more; still too few is errTooFewReplicas.
+func (s *Server) replicaTargets(ctx context.Context, vol *Volume) ([]string, error) {
+	return s.replicaTargetsMin(ctx, vol, vol.Placement().CopyCount()-1)
+}
+
+// knownReplicas returns the other replicas the master knows of vol, however
+// few (deletes reach every replica that can be reached).
+func (s *Server) knownReplicas(ctx context.Context, vol *Volume) ([]string, error) {
+	if vol.Placement().CopyCount() <= 1 {
+		return nil, nil
+	}
+	return s.replicaTargetsMin(ctx, vol, 0)
+}
+
+func (s *Server) replicaTargetsMin(ctx context.Context, vol *Volume, need int) ([]string, error) {
+	if vol.Placement().CopyCount() <= 1 {
+		return nil, nil
+	}
+	vid := vol.ID()
+	var (
+		others []string
+		err    error
+	)
+	for attempt := 0; attempt < 2; attempt++ {
+		if attempt > 0 {
+			s.client.Invalidate(vid)
+		}
+		others, err = s.lookupOthers(ctx, vid)
+		if err == nil && len(others) >= need {
+			return others, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up the replicas of volume %d: %w", vid, err)
+	}
+	return nil, fmt.Errorf("%w: volume %d (replication %s) needs %d copies, the master knows %d other than this server",
+		errTooFewReplicas, vid, vol.Placement(), need+1, len(others))
+}
+
+// lookupOthers returns the internal addresses of every server the master
+// says holds vid, except this one.
+func (s *Server) lookupOthers(ctx context.Context, vid needle.VolumeID) ([]string, error) {
+	locs, err := s.client.Lookup(ctx, vid)
+	if err != nil {
+		return nil, err
+	}
+	others := make([]string, 0, len(locs))
+	for _, l := range locs {
+		if l.URL == "" || l.URL == s.self || slices.Contains(others, l.URL) {
+			continue
+		}
+		others = append(others, l.URL)
+	}
+	return others, nil
+}
+
+// fanOut runs send on every target. When some fail, it looks the volume up
+// afresh and, if the replica set changed, runs send on the new members and
+// on the old ones that failed and are still listed. It returns every address
+// that may have received the operation (for a rollback) and nil, or the
+// failures.
+func (s *Server) fanOut(ctx context.Context, vol *Volume, targets []string, need int, send func(ctx context.Context, target string) error) (touched []string, err error) {
+	errs := s.fanout.Each(ctx, targets, send)
+	var failed, done []string
+	for i, t := range targets {
+		if errs[i] != nil {
+			failed = append(failed, t)
+		} else {
+			done = append(done, t)
+		}
+	}
+	touched = slices.Clone(targets)
+	if len(failed) == 0 {
+		return touched, nil
+	}
+	first := errors.Join(errs...)
+	if ctx.Err() != nil {
+		return touched, first
+	}
+	s.client.Invalidate(vol.ID())
+	fresh, lerr := s.replicaTargetsMin(ctx, vol, need)
+	if lerr != nil || sameSet(fresh, targets) {
+		return touched, first
+	}
+	var retry []string
+	for _, t := range fresh {
+		if !slices.Contains(done, t) {
+			retry = append(retry, t)
+		}
+		if !slices.Contains(touched, t) {
+			touched = append(touched, t)
+		}
+	}
+	glog.V(1).Infof("volume %d: replica set changed from %v to %v; sending to %v", vol.ID(), targets, fresh, retry)
+	if err := s.fanout.Do(ctx, retry, send); err != nil {
+		return touched, err
+	}
+	return touched, nil
+}
+
+// replicateWrite sends the encoded record of n (as appended locally) to
+// every target. On failure the write is undone locally and on every target.
+func (s *Server) replicateWrite(ctx context.Context, vol *Volume, fid needle.FileID, n *needle.Needle, targets []string) error {
+	bp := s.recordBufs.get()
+	defer s.recordBufs.put(bp)
+	rec, err := n.AppendRecord((*bp)[:0], needle.CurrentVersion)
+	if err != nil {
+		s.rollbackWrite(vol, fid, n.AppendAtNs, targets)
+		return fmt.Errorf("encode needle %s for the replicas: %w", fid, err)
+	}
+	*bp = rec[:0]
+	path := "/" + fid.String() + "?type=replicate"
+	send := func(ctx context.Context, target string) error {
+		_, err := s.fanout.Send(ctx, http.MethodPost, "http://"+target+path, NeedleContentType, rec)
+		return err
+	}
+	touched, err := s.fanOut(ctx, vol, targets, vol.Placement().CopyCount()-1, send)
+	if err != nil {
+		s.rollbackWrite(vol, fid, n.AppendAtNs, touched)
+		return fmt.Errorf("replicate %s: %w", fid, err)
+	}
+	return nil
+}
+
+// rollbackWrite deletes a needle whose replication failed, here and on
+// targets, with a tombstone newer than the write. Failures are logged: the
+// replica sync repairs what could not be reached.
+func (s *Server) rollbackWrite(vol *Volume, fid needle.FileID, appendAtNs uint64, targets []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
+	defer cancel()
+	ts := max(uint64(time.Now().UnixNano()), appendAtNs+1)
+	if _, err := vol.Delete(fid.Key, fid.Cookie, ts); err != nil && !isMissing(err) {
+		glog.Errorf("volume %d: undoing the failed write of %s locally: %v", fid.Volume, fid, err)
+	}
+	if len(targets) == 0 {
+		return
+	}
+	err := s.fanout.Do(ctx, targets, func(ctx context.Context, target string) error {
+		return s.sendReplicaDelete(ctx, target, fid, ts)
+	})
+	if err != nil {
+		glog.Errorf("volume %d: undoing the failed write of %s on the replicas: %v", fid.Volume, fid, err)
+	}
+}
+
+// replicateDelete sends the delete of fid (tombstone time ts) to targets.
+func (s *Server) replicateDelete(ctx context.Context, vol *Volume, fid needle.FileID, ts uint64, targets []string) error {
+	send := func(ctx context.Context, target string) error {
+		return s.sendReplicaDelete(ctx, target, fid, ts)
+	}
+	if _, err := s.fanOut(ctx, vol, targets, 0, send); err != nil {
+		return fmt.Errorf("replicate the delete of %s: %w", fid, err)
+	}
+	return nil
+}
+
+// sendReplicaDelete deletes fid on one replica. A replica that does not have
+// the needle (404) is fine: it is gone there.
+func (s *Server) sendReplicaDelete(ctx context.Context, target string, fid needle.FileID, ts uint64) error {
+	u := "http://" + target + "/" + fid.String() + "?type=replicate&ts=" + strconv.FormatUint(ts, 10)
+	_, err := s.fanout.Send(ctx, http.MethodDelete, u, "", nil)
+	var se *replication.StatusError
+	if errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
+// isMissing reports whether err means the needle is not there to read or
+// delete (a wrong cookie looks the same from outside).
+func isMissing(err error) bool {
+	return errors.Is(err, needle.ErrNotFound) || errors.Is(err, needle.ErrDeleted) || errors.Is(err, needle.ErrCookieMismatch)
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,392 @@
+package volume
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/client"
+	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/version"
+	"github.com/weedfs/weed/replication"
+)
+
+// Defaults of ServerOptions' zero fields (the `weed volume` flag defaults).
+const (
+	DefaultPort           = 8080
+	DefaultPulseSeconds   = 5
+	DefaultMaxUploadBytes = 256 << 20
+	// DefaultLookupTTL is how long volume locations asked of the master
+	// (replica sets, redirect targets, chunk locations) are cached.
+	DefaultLookupTTL = 10 * time.Second
+)
+
+// NeedleContentType is the Content-Type of a replicated write: the body is
+// one encoded needle record (version 3).
+const NeedleContentType = "application/x-weed-needle"
+
+// ServerOptions configures a Server. Zero fields take the defaults above.
+type ServerOptions struct {
+	// IP and Port are the address the masters and the other volume servers
+	// reach this server at; "ip:port" is its identity in the topology.
+	// An empty IP means 127.0.0.1.
+	IP   string
+	Port int
+	// BindIP is the address ListenAndServe listens on; empty means every
+	// interface.
+	BindIP string
+	// PublicURL is the address handed to clients (redirects, lookups);
+	// empty means "ip:port".
+	PublicURL string
+	// Masters are the masters' "host:port" addresses (-mserver). The
+	// heartbeats start with any of them and follow the leader.
+	Masters []string
+	// DataCenter and Rack place this server in the topology.
+	DataCenter, Rack string
+	// PulseSeconds is the heartbeat interval.
+	PulseSeconds int
+	// ReadRedirect makes reads of a volume held elsewhere answer 301 to a
+	// holder (-read.redirect). nil means true; it is a pointer so that the
+	// zero ServerOptions keeps weed-fs's default and a flag.Bool plugs in.
+	ReadRedirect *bool
+	// WhiteList holds the IP addresses or CIDR ranges allowed to write,
+	// delete and call /admin; others get 403. Empty allows everyone. Other
+	// volume servers (replication) and the masters must be on it.
+	WhiteList []string
+	// MaxUploadBytes bounds a request body; larger ones get 413.
+	MaxUploadBytes int64
+	// LookupTTL is how long volume locations are cached (negative disables
+	// the cache; every lookup then asks a master).
+	LookupTTL time.Duration
+}
+
+// Server is the volume server: the HTTP API of a Store (reads, writes,
+// deletes, /status, the masters' /admin calls), replication of writes and
+// deletes to the other replicas of a volume, and heartbeats to the master.
+// Build it with NewServer; serve Handler (or call Serve/ListenAndServe), run
+// the heartbeats with Run, stop with Shutdown. Safe for concurrent use.
+type Server struct {
+	store        *Store
+	opts         ServerOptions
+	self         string // "ip:port"
+	publicURL    string
+	readRedirect bool
+	maxUpload    int64
+	client       *client.Client
+	fanout       *replication.Fanout
+	hb           *heartbeater
+	guard        *whiteList
+	handler      http.Handler
+
+	recordBufs bufferPool // needle records being read
+	bodyBufs   bytesPool  // uploads, gzip output, inflated reads, replica records
+
+	mu   sync.Mutex
+	http *http.Server // set by Serve
+}
+
+// NewServer checks opts and builds a Server on store. It does no I/O. The
+// Server owns the store from then on: Shutdown closes it.
+func NewServer(store *Store, opts ServerOptions) (*Server, error) {
+	if store == nil {
+		return nil, errors.New("volume: NewServer needs a Store")
+	}
+	if opts.IP == "" {
+		opts.IP = "127.0.0.1"
+	}
+	if opts.Port == 0 {
+		opts.Port = DefaultPort
+	}
+	if opts.Port < 0 || opts.Port > 65535 {
+		return nil, fmt.Errorf("volume: port %d out of range", opts.Port)
+	}
+	if opts.PulseSeconds == 0 {
+		opts.PulseSeconds = DefaultPulseSeconds
+	}
+	if opts.PulseSeconds < 0 {
+		return nil, fmt.Errorf("volume: pulse %d seconds is negative", opts.PulseSeconds)
+	}
+	if opts.MaxUploadBytes == 0 {
+		opts.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if opts.MaxUploadBytes < 0 {
+		return nil, fmt.Errorf("volume: max upload %d bytes is negative", opts.MaxUploadBytes)
+	}
+	if opts.LookupTTL == 0 {
+		opts.LookupTTL = DefaultLookupTTL
+	}
+	var masters []string
+	for _, m := range opts.Masters {
+		m = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(m), "http://"), "/")
+		if m != "" {
+			masters = append(masters, m)
+		}
+	}
+	if len(masters) == 0 {
+		return nil, errors.New("volume: no master address given")
+	}
+	opts.Masters = masters
+	guard, err := newWhiteList(opts.WhiteList)
+	if err != nil {
+		return nil, err
+	}
+	self := net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))
+	publicURL := opts.PublicURL
+	if publicURL == "" {
+		publicURL = self
+	}
+	fanout := replication.NewFanout(replication.FanoutOptions{})
+	// Master lookups and chunk reads share the fan-out's keep-alive pool.
+	hc := &http.Client{Transport: fanout.Client().Transport}
+	cl, err := client.New(strings.Join(masters, ","), client.WithHTTPClient(hc), client.WithLookupTTL(opts.LookupTTL))
+	if err != nil {
+		return nil, fmt.Errorf("volume: %w", err)
+	}
+	s := &Server{
+		store:        store,
+		opts:         opts,
+		self:         self,
+		publicURL:    publicURL,
+		readRedirect: opts.ReadRedirect == nil || *opts.ReadRedirect,
+		maxUpload:    opts.MaxUploadBytes,
+		client:       cl,
+		fanout:       fanout,
+		guard:        guard,
+		recordBufs:   newBufferPool(64<<10, maxPooledBuffer),
+		bodyBufs:     newBytesPool(maxPooledBuffer),
+	}
+	s.hb = newHeartbeater(s, masters, time.Duration(opts.PulseSeconds)*time.Second)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// routes builds the request router.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	allowed := make(map[string]string) // admin path -> its method
+	admin := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.guard.wrap(h))
+		method, path, _ := strings.Cut(pattern, " ")
+		allowed[path] = method
+	}
+	mux.HandleFunc("GET /status", s.handleStatus)
+	admin("POST /admin/assign_volume", s.handleAssignVolume)
+	admin("POST /admin/delete_volume", s.handleDeleteVolume)
+	admin("GET /admin/vacuum/check", s.handleVacuumCheck)
+	admin("POST /admin/vacuum/compact", s.handleVacuumCompact)
+	admin("POST /admin/vacuum/commit", s.handleVacuumCommit)
+	admin("POST /admin/vacuum/cleanup", s.handleVacuumCleanup)
+	admin("POST /admin/delete_collection", s.handleDeleteCollection)
+	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		if method, ok := allowed[r.URL.Path]; ok {
+			w.Header().Set("Allow", method)
+			httpx.WriteError(w, r, http.StatusMethodNotAllowed, r.URL.Path+" takes "+method)
+			return
+		}
+		httpx.WriteError(w, r, http.StatusNotFound, "no admin endpoint "+r.URL.Path)
+	})
+	mux.HandleFunc("/", s.handleFile)
+	return mux
+}
+
+// handleFile dispatches a request for a file path by method.
+func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.handleRead(w, r)
+	case http.MethodPost, http.MethodPut:
+		s.guard.wrap(http.HandlerFunc(s.handleWrite)).ServeHTTP(w, r)
+	case http.MethodDelete:
+		s.guard.wrap(http.HandlerFunc(s.handleDelete)).ServeHTTP(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, DELETE")
+		httpx.WriteError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+	}
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Store returns the store the server serves.
+func (s *Server) Store() *Store { return s.store }
+
+// Run sends heartbeats to the masters until ctx ends: one right away, then
+// every pulse and after every volume created or deleted. Master failures
+// and leader changes are handled inside; Run returns only when ctx ends.
+func (s *Server) Run(ctx context.Context) { s.hb.run(ctx) }
+
+// ListenAndServe listens on BindIP:Port and serves until Shutdown. It
+// returns nil after Shutdown.
+func (s *Server) ListenAndServe() error {
+	addr := net.JoinHostPort(s.opts.BindIP, strconv.Itoa(s.opts.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("volume: listen on %s: %w", addr, err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves on ln until Shutdown, logging one ready line first. It
+// returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	s.mu.Lock()
+	if s.http != nil {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return errors.New("volume: Serve called twice")
+	}
+	s.http = hs
+	s.mu.Unlock()
+	glog.Infof("Start weed volume server %s at %s", version.Version, s.self)
+	glog.V(1).Infof("volume server listening on %s", ln.Addr())
+	err := hs.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("volume: serve: %w", err)
+}
+
+// Shutdown stops accepting connections, waits (until ctx ends) for the
+// requests in flight to finish, then closes the store. If the requests did
+// not finish in time the store is closed anyway and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	hs := s.http
+	s.mu.Unlock()
+	var errs []error
+	if hs != nil {
+		if err := hs.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("volume: shutdown: %w", err))
+		}
+	}
+	s.fanout.Close()
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("volume: close store: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// maxPooledBuffer is the largest buffer kept for reuse; bigger ones (large
+// files) are left to the garbage collector.
+const maxPooledBuffer = 4 << 20
+
+// bufferPool recycles byte slices for needle records.
+type bufferPool struct {
+	p   *sync.Pool
+	max int
+}
+
+func newBufferPool(initial, max int) bufferPool {
+	return bufferPool{max: max, p: &sync.Pool{New: func() any {
+		b := make([]byte, initial)
+		return &b
+	}}}
+}
+
+func (bp bufferPool) get() *[]byte { return bp.p.Get().(*[]byte) }
+
+// put returns b (possibly grown by its user) to the pool.
+func (bp bufferPool) put(b *[]byte) {
+	if cap(*b) <= bp.max {
+		bp.p.Put(b)
+	}
+}
+
+// bytesPool recycles bytes.Buffers.
+type bytesPool struct {
+	p   *sync.Pool
+	max int
+}
+
+func newBytesPool(max int) bytesPool {
+	return bytesPool{max: max, p: &sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+}
+
+func (bp bytesPool) get() *bytes.Buffer {
+	b := bp.p.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+func (bp bytesPool) put(b *bytes.Buffer) {
+	if b != nil && b.Cap() <= bp.max {
+		bp.p.Put(b)
+	}
+}
+
+// whiteList admits requests from listed addresses.
+type whiteList struct {
+	ips  map[string]bool
+	nets []*net.IPNet
+}
+
+func newWhiteList(entries []string) (*whiteList, error) {
+	w := &whiteList{ips: make(map[string]bool)}
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if strings.Contains(e, "/") {
+			_, n, err := net.ParseCIDR(e)
+			if err != nil {
+				return nil, fmt.Errorf("volume: white list entry %q: %w", e, err)
+			}
+			w.nets = append(w.nets, n)
+			continue
+		}
+		ip := net.ParseIP(e)
+		if ip == nil {
+			return nil, fmt.Errorf("volume: white list entry %q is not an IP address", e)
+		}
+		w.ips[ip.String()] = true
+	}
+	return w, nil
+}
+
+func (w *whiteList) empty() bool { return len(w.ips) == 0 && len(w.nets) == 0 }
+
+func (w *whiteList) allows(ip net.IP) bool {
+	if w.ips[ip.String()] {
+		return true
+	}
+	for _, n := range w.nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// wrap answers 403 to requests from addresses the list does not admit.
+func (w *whiteList) wrap(h http.Handler) http.Handler {
+	if w.empty() {
+		return h
+	}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		if ip := net.ParseIP(host); ip != nil && w.allows(ip) {
+			h.ServeHTTP(rw, r)
+			return
+		}
+		glog.V(1).Infof("white list: %s refused for %s %s", host, r.Method, r.URL.Path)
+		httpx.WriteError(rw, r, http.StatusForbidden, "access from "+host+" is not allowed")
+	})
+}
