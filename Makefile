@@ -2,8 +2,15 @@
 GO       ?= go
 BIN      := bin/weed
 FUZZTIME ?= 4s
+# Every parser's fuzz target (package:target), run for FUZZTIME each by `make fuzz`.
+FUZZ_TARGETS := \
+	./needle:FuzzParseFileID ./needle:FuzzParseURLPath ./needle:FuzzParseTTL \
+	./needle:FuzzParseRecord ./needle:FuzzWalkIdx ./needle:FuzzCompactMap \
+	./volume:FuzzLoadVolume ./volume:FuzzParseUpload ./volume:FuzzHandlerPath \
+	./filer:FuzzCleanPath ./filer:FuzzFilerUpload ./client:FuzzParseChunkManifest \
+	./master:FuzzFSMRestore ./topology:FuzzHeartbeats
 # Packages whose tests exercise concurrency run under the race detector.
-RACE_PKGS := ./needle/... ./volume/... ./topology/... ./replication/... ./master/... ./filer/... ./client/... ./benchmark/...
+RACE_PKGS := ./needle/... ./volume/... ./topology/... ./replication/... ./master/... ./filer/... ./client/... ./benchmark/... ./internal/...
 
 .PHONY: all build run test deps vet fmt-check unit race e2e fuzz bench clean
 

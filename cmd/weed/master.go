@@ -29,19 +29,22 @@ type masterFlags struct {
 	conf               *string
 }
 
-func (f *masterFlags) define(c *command, prefix string) {
+// define adds the master's flags to c with prefix. Standalone defines the
+// flags `weed server` shares between its parts (-ip, -pulseSeconds,
+// -whiteList); the server sets those pointers itself.
+func (f *masterFlags) define(c *command, prefix string, standalone bool) {
 	fs := c.flags
 	f.port = fs.Int(prefix+"port", master.DefaultPort, "http listen port")
-	if prefix == "" {
+	if standalone {
 		f.ip = fs.String("ip", hostIP(), "ip address this master is reached at")
+		f.pulseSeconds = fs.Int("pulseSeconds", 5, "heartbeat interval of volume servers; a node silent for 3 pulses is dropped")
+		f.whiteList = fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write and administer; empty allows all")
 	}
 	f.mdir = fs.String(prefix+"mdir", os.TempDir(), "directory for the Raft log, stable store and snapshots")
 	f.peers = fs.String(prefix+"peers", "", "every master's HTTP address, this one included, the same list on each: h1:9333,h2:9334,h3:9335")
 	f.defaultReplication = fs.String(prefix+"defaultReplication", "000", "replication of assigns that name none: xyz = x other data centers, y other racks, z other nodes")
 	f.volumeSizeLimitMB = fs.Uint64(prefix+"volumeSizeLimitMB", 30000, "a volume stops taking writes at this size")
-	f.pulseSeconds = fs.Int(prefix+"pulseSeconds", 5, "heartbeat interval of volume servers; a node silent for 3 pulses is dropped")
 	f.garbageThreshold = fs.Float64(prefix+"garbageThreshold", 0.3, "vacuum volumes whose garbage ratio is above this")
-	f.whiteList = fs.String(prefix+"whiteList", "", "comma list of IPs or CIDRs allowed to write and administer; empty allows all")
 	f.conf = fs.String(prefix+"conf", "", "Deprecating! xml configuration file")
 }
 
@@ -155,7 +158,7 @@ servers (from their heartbeats), grows volumes under the replication policy and
 runs vacuum. With -peers, masters form a Raft group that replicates the volume id
 and file key high-water marks; any master answers, followers forward to the leader.`,
 	})
-	f.define(c, "")
+	f.define(c, "", true)
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+func init() {
+	var (
+		m masterFlags
+		v volumeFlags
+		f filerFlags
+	)
+	c := register(&command{
+		name:  "server",
+		short: "start a master, a volume server and optionally a filer in one process",
+		long: `Start a master, a volume server and (with -filer) a filer in one process: the
+embedded default for a first try. Volumes are kept in -dir, the master's Raft state
+in -dir/master and the filer's index in -dir/filer unless told otherwise.`,
+	})
+	fs := c.flags
+	ip := fs.String("ip", hostIP(), "ip address the servers are reached at")
+	dir := fs.String("dir", os.TempDir(), "data directory: volumes, and the master's and filer's state in subdirectories")
+	dataCenter := fs.String("dataCenter", "", "data center of the volume server")
+	rack := fs.String("rack", "", "rack of the volume server")
+	pulseSeconds := fs.Int("pulseSeconds", 5, "heartbeat interval")
+	whiteList := fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write and administer; empty allows all")
+	withFiler := fs.Bool("filer", false, "also start a filer")
+	m.define(c, "master.", false)
+	v.define(c, "volume.", false)
+	f.define(c, "filer.", false)
+	c.run = func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return badUsage("unexpected arguments %q", args)
+		}
+		if err := os.MkdirAll(*dir, 0o755); err != nil {
+			return fmt.Errorf("create -dir: %w", err)
+		}
+		explicit := map[string]bool{}
+		fs.Visit(func(fl *flag.Flag) { explicit[fl.Name] = true })
+		if !explicit["master.mdir"] {
+			*m.mdir = filepath.Join(*dir, "master")
+		}
+		if !explicit["filer.dir"] {
+			*f.dir = filepath.Join(*dir, "filer")
+		}
+		m.ip, m.pulseSeconds, m.whiteList = ip, pulseSeconds, whiteList
+		v.ip, v.dir, v.dataCenter, v.rack, v.pulseSeconds, v.whiteList = ip, dir, dataCenter, rack, pulseSeconds, whiteList
+		masterAddr := "localhost:" + strconv.Itoa(*m.port)
+		v.mserver = &masterAddr
+		f.ip, f.master = new(string), &masterAddr
+
+		raiseOpenFiles()
+		md, err := startMaster(ctx, &m, *ip)
+		if err != nil {
+			return err
+		}
+		vd, err := startVolume(ctx, &v, *ip, []string{masterAddr})
+		if err != nil {
+			_ = md.stop()
+			return err
+		}
+		ds := []daemon{md, vd}
+		if *withFiler {
+			fd, err := startFiler(&f)
+			if err != nil {
+				_ = vd.stop()
+				_ = md.stop()
+				return err
+			}
+			ds = append(ds, fd)
+		}
+		return waitDaemons(ctx, ds...)
+	}
+}
