@@ -110,6 +110,69 @@ func (s *BoltStore) Insert(ctx context.Context, e *Entry) error {
 	return nil
 }
 
+// Replace stores e and returns the entry it replaced in one bolt
+// transaction; see Store.Replace.
+func (s *BoltStore) Replace(ctx context.Context, e *Entry) (*Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkEntryPath(e.FullPath); err != nil {
+		return nil, fmt.Errorf("filer: replace: %w", err)
+	}
+	val, err := MarshalEntry(e)
+	if err != nil {
+		return nil, err
+	}
+	var old *Entry
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(boltEntriesBucket)
+		key := boltKey(e.FullPath)
+		if v := b.Get(key); v != nil {
+			var err error
+			if old, err = UnmarshalEntry(v); err != nil {
+				return err
+			}
+			if old.IsDirectory {
+				return ErrIsDirectory
+			}
+		}
+		return b.Put(key, val)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filer: replace %q: %w", e.FullPath, err)
+	}
+	return old, nil
+}
+
+// Remove deletes the entry at p and returns it in one bolt transaction;
+// see Store.Remove.
+func (s *BoltStore) Remove(ctx context.Context, p string) (*Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkEntryPath(p); err != nil {
+		return nil, fmt.Errorf("filer: remove: %w", err)
+	}
+	var old *Entry
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(boltEntriesBucket)
+		key := boltKey(p)
+		v := b.Get(key)
+		if v == nil {
+			return nil
+		}
+		var err error
+		if old, err = UnmarshalEntry(v); err != nil {
+			return err
+		}
+		return b.Delete(key)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filer: remove %q: %w", p, err)
+	}
+	return old, nil
+}
+
 // Find returns the entry at p or an error wrapping ErrNotFound; see Store.Find.
 func (s *BoltStore) Find(ctx context.Context, p string) (*Entry, error) {
 	if err := ctx.Err(); err != nil {

@@ -3,6 +3,7 @@ package filer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -25,6 +26,11 @@ import (
 // DefaultCopyConcurrency is how many files Copy sends at once when
 // CopyOptions.Concurrency is 0.
 const DefaultCopyConcurrency = 8
+
+// ErrCopyUsage means Copy refused its arguments before sending anything:
+// a destination that is not an http(s) URL of a filer directory ending in
+// "/", or a malformed include pattern. Commands report it as a usage error.
+var ErrCopyUsage = errors.New("filer.copy: bad arguments")
 
 // progressInterval is the least time between two progress lines written
 // while bytes flow (a line is also written after every file).
@@ -74,7 +80,7 @@ func Copy(ctx context.Context, sources []string, dest string, opts CopyOptions) 
 	}
 	if opts.Include != "" {
 		if _, err := filepath.Match(opts.Include, ""); err != nil {
-			return fmt.Errorf("filer.copy: include pattern %q: %w", opts.Include, err)
+			return fmt.Errorf("%w: include pattern %q: %w", ErrCopyUsage, opts.Include, err)
 		}
 	}
 	if opts.Concurrency <= 0 {
@@ -119,17 +125,17 @@ func Copy(ctx context.Context, sources []string, dest string, opts CopyOptions) 
 func copyDest(dest string) (*url.URL, error) {
 	u, err := url.Parse(dest)
 	if err != nil {
-		return nil, fmt.Errorf("filer.copy: destination %q: %w", dest, err)
+		return nil, fmt.Errorf("%w: %q: %w", ErrCopyUsage, dest, err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("filer.copy: destination %q is not an http URL like http://localhost:8888/path/", dest)
+		return nil, fmt.Errorf("%w: %q is not an http URL like http://localhost:8888/path/", ErrCopyUsage, dest)
 	}
 	if u.Path == "" {
 		u.Path = "/"
 	}
 	clean, isDir, err := CleanPath(u.Path)
 	if err != nil || !isDir {
-		return nil, fmt.Errorf("filer.copy: destination %q must name a directory, ending in \"/\"", dest)
+		return nil, fmt.Errorf("%w: %q must name a directory, ending in \"/\"", ErrCopyUsage, dest)
 	}
 	u.Path = clean
 	u.RawPath = ""

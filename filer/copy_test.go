@@ -3,6 +3,7 @@ package filer_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,11 +103,11 @@ func TestCopyFailures(t *testing.T) {
 		t.Errorf("ok.txt not copied: %v", r)
 	}
 	for _, dest := range []string{"ftp://h/x/", "http://h/x", "/x/", "http:///x/", "http://h/a/../b/", "localhost:8888/x/"} {
-		if err := filer.Copy(ctx, []string{local}, dest, filer.CopyOptions{}); err == nil {
-			t.Errorf("Copy to %q succeeded", dest)
+		if err := filer.Copy(ctx, []string{local}, dest, filer.CopyOptions{}); !errors.Is(err, filer.ErrCopyUsage) {
+			t.Errorf("Copy to %q = %v, want ErrCopyUsage", dest, err)
 		}
 	}
-	if err := filer.Copy(ctx, []string{local}, tf.url+"/w/", filer.CopyOptions{Include: "["}); err == nil {
-		t.Errorf("Copy with a bad include pattern succeeded")
+	if err := filer.Copy(ctx, []string{local}, tf.url+"/w/", filer.CopyOptions{Include: "["}); !errors.Is(err, filer.ErrCopyUsage) {
+		t.Errorf("Copy with a bad include pattern = %v, want ErrCopyUsage", err)
 	}
 }

@@ -269,20 +269,13 @@ func (f *Filer) Commit(ctx context.Context, e *Entry) error {
 	if err := f.mkdirAll(ctx, dir, e.Mtime); err != nil {
 		return fmt.Errorf("filer: write %s: %w", e.FullPath, err)
 	}
+	// Replace hands each replaced entry to exactly one writer, also when
+	// filers sharing a Redis store write the path at once, so its needles
+	// are deleted once. The lock orders this write with mkdir and deletes
+	// of the path in this process.
 	mu := f.lock(e.FullPath)
 	mu.Lock()
-	old, err := f.store.Find(ctx, e.FullPath)
-	switch {
-	case err == nil && old.IsDirectory:
-		mu.Unlock()
-		return fmt.Errorf("filer: write %s: %w", e.FullPath, ErrIsDirectory)
-	case err != nil && !errors.Is(err, ErrNotFound):
-		mu.Unlock()
-		return fmt.Errorf("filer: write %s: %w", e.FullPath, err)
-	case err != nil:
-		old = nil
-	}
-	err = f.store.Insert(ctx, e)
+	old, err := f.store.Replace(ctx, e)
 	mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("filer: write %s: %w", e.FullPath, err)
@@ -487,21 +480,18 @@ func (f *Filer) deleteEntry(ctx context.Context, e *Entry, needleErrs *[]error) 
 			return nil
 		}
 	}
-	// The entry is found again under the path's lock, so that the needles
-	// deleted are those of the entry removed, even if a write replaced it
-	// since it was listed.
+	// Remove returns the entry it removed, so that the needles deleted are
+	// those of that entry even if a write (here or through another filer)
+	// replaced it since it was listed, and no two deleters share them.
 	mu := f.lock(e.FullPath)
 	mu.Lock()
-	cur, err := f.store.Find(ctx, e.FullPath)
-	if err == nil {
-		err = f.store.Delete(ctx, e.FullPath)
-	}
+	cur, err := f.store.Remove(ctx, e.FullPath)
 	mu.Unlock()
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
 	if err != nil {
 		return err
+	}
+	if cur == nil {
+		return nil
 	}
 	glog.V(2).Infof("filer: deleted %s", e.FullPath)
 	if len(cur.Chunks) > 0 {

@@ -85,6 +85,95 @@ func (s *RedisStore) Insert(ctx context.Context, e *Entry) error {
 	return nil
 }
 
+// Replace stores e and returns the entry it replaced; see Store.Replace.
+// It is an optimistic transaction: WATCH the entry's key, GET it, then
+// MULTI/EXEC the write, which Redis refuses if another client changed the
+// key since the WATCH; then it reads again and retries.
+func (s *RedisStore) Replace(ctx context.Context, e *Entry) (*Entry, error) {
+	if err := checkEntryPath(e.FullPath); err != nil {
+		return nil, fmt.Errorf("filer: replace: %w", err)
+	}
+	val, err := MarshalEntry(e)
+	if err != nil {
+		return nil, err
+	}
+	dir, name := SplitPath(e.FullPath)
+	old, err := s.swap(ctx, e.FullPath, func(pipe redis.Pipeliner, old *Entry) error {
+		if old != nil && old.IsDirectory {
+			return ErrIsDirectory
+		}
+		pipe.Set(ctx, s.entryKey(e.FullPath), val, 0)
+		pipe.ZAdd(ctx, s.dirKey(dir), redis.Z{Score: 0, Member: name})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filer: replace %q: %w", e.FullPath, err)
+	}
+	return old, nil
+}
+
+// Remove deletes the entry at p and returns it; see Store.Remove. Like
+// Replace, it is an optimistic transaction on the entry's key.
+func (s *RedisStore) Remove(ctx context.Context, p string) (*Entry, error) {
+	if err := checkEntryPath(p); err != nil {
+		return nil, fmt.Errorf("filer: remove: %w", err)
+	}
+	dir, name := SplitPath(p)
+	old, err := s.swap(ctx, p, func(pipe redis.Pipeliner, old *Entry) error {
+		if old != nil {
+			pipe.Del(ctx, s.entryKey(p))
+		}
+		pipe.ZRem(ctx, s.dirKey(dir), name)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filer: remove %q: %w", p, err)
+	}
+	return old, nil
+}
+
+// redisSwapAttempts bounds the retries of an optimistic transaction that
+// other clients keep interrupting.
+const redisSwapAttempts = 1000
+
+// swap reads the entry at p under WATCH and hands it (nil when missing)
+// to write, which queues the commands to run atomically in MULTI/EXEC or
+// returns an error to change nothing. It retries while another client
+// changes the key between the read and the EXEC, and returns the entry
+// the successful transaction replaced.
+func (s *RedisStore) swap(ctx context.Context, p string, write func(redis.Pipeliner, *Entry) error) (*Entry, error) {
+	key := s.entryKey(p)
+	for attempt := 0; attempt < redisSwapAttempts; attempt++ {
+		var old *Entry
+		err := s.client.Watch(ctx, func(tx *redis.Tx) error {
+			old = nil
+			val, err := tx.Get(ctx, key).Bytes()
+			switch {
+			case errors.Is(err, redis.Nil):
+			case err != nil:
+				return err
+			default:
+				if old, err = UnmarshalEntry(val); err != nil {
+					return err
+				}
+			}
+			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+				return write(pipe, old)
+			})
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			glog.V(3).Infof("filer: redis %q changed meanwhile, retrying", p)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return old, nil
+	}
+	return nil, fmt.Errorf("still contended after %d attempts", redisSwapAttempts)
+}
+
 // Find returns the entry at p or an error wrapping ErrNotFound; see Store.Find.
 func (s *RedisStore) Find(ctx context.Context, p string) (*Entry, error) {
 	if p == "/" {

@@ -43,6 +43,21 @@ type Store interface {
 	// a deleted directory are not touched.
 	Delete(ctx context.Context, p string) error
 
+	// Replace stores the file or directory e under e.FullPath like Insert
+	// and returns the entry it replaced, or nil when there was none, in one
+	// atomic step, also against other processes sharing the store: of
+	// several writers replacing one path at once, each old entry is returned
+	// to exactly one of them, so its needles are deleted once and never
+	// leaked. When a directory is at the path, nothing changes and the error
+	// wraps ErrIsDirectory.
+	Replace(ctx context.Context, e *Entry) (*Entry, error)
+
+	// Remove removes the entry at the canonical path p like Delete and
+	// returns it, or nil when there was none, in one atomic step: of several
+	// removers (or a remover and a replacer) of one path, each entry is
+	// returned to exactly one of them.
+	Remove(ctx context.Context, p string) (*Entry, error)
+
 	// List returns up to limit children of the canonical directory dir, in
 	// byte order of their names, starting strictly after the name after
 	// ("" starts at the first child). A limit <= 0 means no limit. An empty

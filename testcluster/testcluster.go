@@ -655,3 +655,102 @@ func (c *Cluster) WaitForNodes(master *Process, n int) {
 		c.t.Fatalf("master %s did not see %d data nodes within %v (saw %d)", master.Name, n, StartTimeout, last.NodeCount())
 	}
 }
+
+// ServerOptions configures StartServer. Zero values take test-friendly
+// defaults: free ports, -pulseSeconds=1, a fresh -dir.
+type ServerOptions struct {
+	MasterPort         int
+	VolumePort         int
+	FilerPort          int  // used with Filer only
+	Filer              bool // -filer: also run a filer
+	DefaultReplication string
+	PulseSeconds       int
+	Dir                string // -dir: volumes, master/ and filer/
+	Extra              []string
+}
+
+// Server is a `weed server` process: a master, a volume server and
+// optionally a filer in one process. Its Process's Port is the master's.
+type Server struct {
+	*Process
+	// VolumePort and FilerPort are the volume server's and the filer's
+	// ports (FilerPort is 0 without a filer).
+	VolumePort, FilerPort int
+}
+
+// VolumeURL returns "http://127.0.0.1:volumePort" + path.
+func (s *Server) VolumeURL(path string) string {
+	return "http://127.0.0.1:" + strconv.Itoa(s.VolumePort) + path
+}
+
+// FilerURL returns "http://127.0.0.1:filerPort" + path.
+func (s *Server) FilerURL(path string) string {
+	return "http://127.0.0.1:" + strconv.Itoa(s.FilerPort) + path
+}
+
+// Start starts (or restarts) the process and waits until the master, the
+// volume server and the filer all answer HTTP.
+func (s *Server) Start() {
+	s.c.t.Helper()
+	s.StartNoWait()
+	s.WaitReady()
+	urls := []string{s.VolumeURL("/status")}
+	if s.FilerPort != 0 {
+		urls = append(urls, s.FilerURL("/?pretty=y"))
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, u := range urls {
+		ok := Eventually(StartTimeout, func() bool {
+			resp, err := client.Get(u)
+			if err != nil {
+				return !s.Running()
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		if !ok || !s.Running() {
+			s.c.t.Fatalf("%s: %s did not answer within %v:\n%s", s.Name, u, StartTimeout, tail(s.Log(), 40))
+		}
+	}
+}
+
+// StartServer starts `weed server` on 127.0.0.1 and waits until each of its
+// parts answers HTTP.
+func (c *Cluster) StartServer(o ServerOptions) *Server {
+	c.t.Helper()
+	s := c.NewServer(o)
+	s.Start()
+	return s
+}
+
+// NewServer prepares a `weed server` process without starting it.
+func (c *Cluster) NewServer(o ServerOptions) *Server {
+	c.t.Helper()
+	if o.MasterPort == 0 {
+		o.MasterPort = FreePort(c.t)
+	}
+	if o.VolumePort == 0 {
+		o.VolumePort = FreePort(c.t)
+	}
+	if o.Filer && o.FilerPort == 0 {
+		o.FilerPort = FreePort(c.t)
+	}
+	if !o.Filer {
+		o.FilerPort = 0
+	}
+	if o.PulseSeconds == 0 {
+		o.PulseSeconds = 1
+	}
+	p := c.newProcess("server", o.MasterPort, o.Dir, "/cluster/status", nil)
+	args := []string{"server", "-ip=127.0.0.1", "-dir=" + p.Dir, "-pulseSeconds=" + strconv.Itoa(o.PulseSeconds),
+		"-master.port=" + strconv.Itoa(o.MasterPort), "-volume.port=" + strconv.Itoa(o.VolumePort)}
+	if o.Filer {
+		args = append(args, "-filer", "-filer.port="+strconv.Itoa(o.FilerPort))
+	}
+	if o.DefaultReplication != "" {
+		args = append(args, "-master.defaultReplication="+o.DefaultReplication)
+	}
+	p.Args = append(p.Args, append(args, o.Extra...)...)
+	return &Server{Process: p, VolumePort: o.VolumePort, FilerPort: o.FilerPort}
+}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/weedfs/weed/filer"
@@ -133,10 +135,14 @@ func init() {
 		if *concurrency < 1 || *maxMB < 0 {
 			return badUsage("-c must be at least 1 and -maxMB not negative")
 		}
-		return filer.Copy(ctx, args[:len(args)-1], args[len(args)-1], filer.CopyOptions{
+		err := filer.Copy(ctx, args[:len(args)-1], args[len(args)-1], filer.CopyOptions{
 			Include: *include, Concurrency: *concurrency,
 			Replication: *replication, Collection: *collection, TTL: *ttl,
 			MaxMB: *maxMB, Progress: os.Stderr,
 		})
+		if errors.Is(err, filer.ErrCopyUsage) {
+			return badUsage("%s", strings.TrimPrefix(err.Error(), "filer.copy: "))
+		}
+		return err
 	}
 }

@@ -33,6 +33,8 @@ func Test(t *testing.T, newStore func(t *testing.T) filer.Store) {
 		{"NestedDirectories", testNestedDirectories},
 		{"ListEmptyAndMissing", testListEmptyAndMissing},
 		{"ConcurrentInserts", testConcurrentInserts},
+		{"ReplaceRemove", testReplaceRemove},
+		{"ConcurrentReplaceRemove", testConcurrentReplaceRemove},
 		{"Chunks", testChunks},
 		{"BadPaths", testBadPaths},
 		{"CanceledContext", testCanceledContext},
@@ -559,4 +561,140 @@ func testCanceledContext(t *testing.T, s filer.Store) {
 	}
 	mustNotFind(t, s, "/ctx/new")
 	mustFind(t, s, "/ctx/kept")
+}
+
+// versionEntry is a file entry at p whose only chunk's fid names version v.
+func versionEntry(p, v string) *filer.Entry {
+	e := fileEntry(p)
+	e.Chunks[0].Fid = v
+	return e
+}
+
+func testReplaceRemove(t *testing.T, s filer.Store) {
+	ctx := context.Background()
+	first, second := versionEntry("/rr/f", "1,01"), versionEntry("/rr/f", "1,02")
+	if old, err := s.Replace(ctx, first); err != nil || old != nil {
+		t.Fatalf("Replace of a new path = %+v, %v; want nil, nil", old, err)
+	}
+	CheckEqual(t, mustFind(t, s, "/rr/f"), first)
+	old, err := s.Replace(ctx, second)
+	if err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	CheckEqual(t, old, first)
+	CheckEqual(t, mustFind(t, s, "/rr/f"), second)
+	checkNames(t, "/rr", mustList(t, s, "/rr", "", 0), []string{"f"})
+
+	// A directory is never replaced.
+	mustInsert(t, s, dirEntry("/rr/d"))
+	if old, err := s.Replace(ctx, fileEntry("/rr/d")); !errors.Is(err, filer.ErrIsDirectory) || old != nil {
+		t.Fatalf("Replace of a directory = %+v, %v; want ErrIsDirectory", old, err)
+	}
+	CheckEqual(t, mustFind(t, s, "/rr/d"), dirEntry("/rr/d"))
+
+	old, err = s.Remove(ctx, "/rr/f")
+	if err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	CheckEqual(t, old, second)
+	mustNotFind(t, s, "/rr/f")
+	if old, err := s.Remove(ctx, "/rr/f"); err != nil || old != nil {
+		t.Fatalf("Remove of a missing path = %+v, %v; want nil, nil", old, err)
+	}
+	old, err = s.Remove(ctx, "/rr/d")
+	if err != nil {
+		t.Fatalf("Remove of a directory: %v", err)
+	}
+	CheckEqual(t, old, dirEntry("/rr/d"))
+	checkNames(t, "/rr", mustList(t, s, "/rr", "", 0), nil)
+
+	for _, p := range []string{"", "/", "/a/../b", "/a//b", "/a/"} {
+		if _, err := s.Replace(ctx, fileEntry(p)); !errors.Is(err, filer.ErrBadPath) {
+			t.Errorf("Replace(%q) = %v, want ErrBadPath", p, err)
+		}
+		if _, err := s.Remove(ctx, p); !errors.Is(err, filer.ErrBadPath) {
+			t.Errorf("Remove(%q) = %v, want ErrBadPath", p, err)
+		}
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Replace(canceled, fileEntry("/rr/g")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Replace with a canceled context = %v, want context.Canceled", err)
+	}
+	if _, err := s.Remove(canceled, "/rr/g"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Remove with a canceled context = %v, want context.Canceled", err)
+	}
+}
+
+// testConcurrentReplaceRemove has writers replace one path and removers
+// remove it at once: every version written comes back exactly once, from
+// the Replace or Remove that took it off the path or as the final entry,
+// which is what lets filers sharing a store delete each old file's needles
+// once and leak none.
+func testConcurrentReplaceRemove(t *testing.T, s filer.Store) {
+	const writers, removers, each = 6, 2, 40
+	const p = "/race/f"
+	ctx := context.Background()
+	var (
+		mu    sync.Mutex
+		taken []string
+		wg    sync.WaitGroup
+	)
+	errs := make(chan error, writers+removers)
+	take := func(e *filer.Entry) {
+		if e != nil {
+			mu.Lock()
+			taken = append(taken, e.Chunks[0].Fid)
+			mu.Unlock()
+		}
+	}
+	var written []string
+	for w := range writers {
+		for i := range each {
+			written = append(written, fmt.Sprintf("%d,%02x", w+1, i))
+		}
+	}
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				old, err := s.Replace(ctx, versionEntry(p, fmt.Sprintf("%d,%02x", w+1, i)))
+				if err != nil {
+					errs <- fmt.Errorf("Replace: %w", err)
+					return
+				}
+				take(old)
+			}
+		}()
+	}
+	for range removers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				old, err := s.Remove(ctx, p)
+				if err != nil {
+					errs <- fmt.Errorf("Remove: %w", err)
+					return
+				}
+				take(old)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if e, err := s.Find(ctx, p); err == nil {
+		take(e)
+	} else if !errors.Is(err, filer.ErrNotFound) {
+		t.Fatalf("Find: %v", err)
+	}
+	slices.Sort(taken)
+	slices.Sort(written)
+	if !slices.Equal(taken, written) {
+		t.Fatalf("%d versions written, %d came back; a version was lost or returned twice", len(written), len(taken))
+	}
 }

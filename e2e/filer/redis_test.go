@@ -1,0 +1,117 @@
+package filer
+
+import (
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/weedfs/weed/internal/redistest"
+	"github.com/weedfs/weed/testcluster"
+	"golang.org/x/sync/errgroup"
+)
+
+// TestTwoFilersShareRedis is the walk-through's filer cluster: two filers
+// with -redis.server on one redis-server. A file written through A is read,
+// listed and deleted through B, and the delete answers {} where weed-fs
+// answered {"error":"Invalid fileId "}; A then finds it gone, and so are
+// its needles.
+func TestTwoFilersShareRedis(t *testing.T) {
+	redis := redistest.Start(t)
+	cl := startCluster(t)
+	a := cl.startFiler(testcluster.FilerOptions{RedisServer: redis})
+	b := cl.startFiler(testcluster.FilerOptions{RedisServer: redis})
+
+	requireWritten(t, postFiles(t, a.URL("/foo/"), formFile{name: "hello.txt", mime: "text/plain", data: hello}), "hello.txt", len(hello))
+	requireBytes(t, "GET through A", get(t, a.URL("/foo/hello.txt")), hello)
+	requireBytes(t, "GET through B", get(t, b.URL("/foo/hello.txt")), hello)
+
+	la, lb := list(t, a.URL("/foo/")), list(t, b.URL("/foo/"))
+	hf, ok := lb.file("hello.txt")
+	if !ok || hf.Fid == "" || !reflect.DeepEqual(la, lb) {
+		t.Fatalf("listings differ or miss hello.txt:\nA %+v\nB %+v", la, lb)
+	}
+	if root := list(t, b.URL("/")); !reflect.DeepEqual(root.Subdirectories, []string{"foo"}) {
+		t.Errorf("root listing through B: %+v, want Subdirectories [foo]", root)
+	}
+	holders := cl.holders(hf.Fid)
+	if len(holders) != copies {
+		t.Fatalf("needle %s is on %v, want %d replicas", hf.Fid, holders, copies)
+	}
+
+	// A write through B, nested, is seen through A as well.
+	other := []byte("written through B\n")
+	requireWritten(t, put(t, b.URL("/foo/bar/other.txt"), other), "other.txt", len(other))
+	requireBytes(t, "GET through A of B's file", get(t, a.URL("/foo/bar/other.txt")), other)
+	if l := list(t, a.URL("/foo/")); !reflect.DeepEqual(l.Subdirectories, []string{"bar"}) {
+		t.Errorf("listing through A after B's write: %+v, want Subdirectories [bar]", l)
+	}
+
+	requireDeleted(t, del(t, b.URL("/foo/hello.txt")))
+	if r := get(t, a.URL("/foo/hello.txt")); r.status != http.StatusNotFound {
+		t.Errorf("GET through A after B deleted: %v, want 404", r)
+	}
+	if l := list(t, a.URL("/foo/")); len(l.Files) != 0 {
+		t.Errorf("listing through A after B deleted: %+v", l)
+	}
+	cl.requireGone(hf.Fid, holders)
+
+	// And the other way round: delete through A what B wrote.
+	requireDeleted(t, del(t, a.URL("/foo/bar/other.txt")))
+	if r := get(t, b.URL("/foo/bar/other.txt")); r.status != http.StatusNotFound {
+		t.Errorf("GET through B after A deleted: %v, want 404", r)
+	}
+	if c := cl.counts(); c.Live != 0 {
+		t.Errorf("volume servers hold %d live needles after both deletes, want 0", c.Live)
+	}
+}
+
+// TestTwoFilersRaceOnOnePath has two filers on one Redis overwrite and
+// delete one path at once, 8 requests at a time: each replaced or deleted
+// version's needles are deleted exactly once, so when the path is finally
+// deleted no needle is left on the volume servers (weed-fs leaked them).
+func TestTwoFilersRaceOnOnePath(t *testing.T) {
+	redis := redistest.Start(t)
+	cl := startCluster(t)
+	filers := []*testcluster.Process{
+		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
+		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
+	}
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i := 0; i < 160; i++ {
+		f := filers[i%len(filers)]
+		g.Go(func() error {
+			if i%10 == 9 {
+				r, err := tryDo(http.MethodDelete, f.URL("/race/same.txt"), nil, nil)
+				if err != nil || (r.status != http.StatusAccepted && r.status != http.StatusNotFound) {
+					return fmt.Errorf("DELETE through %s: %v %v", f.Name, r, err)
+				}
+				return nil
+			}
+			r, err := tryDo(http.MethodPut, f.URL("/race/same.txt"), strings.NewReader(fmt.Sprintf("version %d\n", i)), nil)
+			if err != nil || r.status != http.StatusCreated {
+				return fmt.Errorf("PUT through %s: %v %v", f.Name, r, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Both filers serve the same last version.
+	ra, rb := get(t, filers[0].URL("/race/same.txt")), get(t, filers[1].URL("/race/same.txt"))
+	if ra.status != rb.status || string(ra.body) != string(rb.body) {
+		t.Fatalf("the filers disagree: %v and %v", ra, rb)
+	}
+	if ra.status == http.StatusOK {
+		if c := cl.counts(); c.Live != copies {
+			t.Errorf("volume servers hold %d live needles for one file, want %d", c.Live, copies)
+		}
+		requireDeleted(t, del(t, filers[1].URL("/race/same.txt")))
+	}
+	if c := cl.counts(); c.Live != 0 {
+		t.Errorf("volume servers hold %d live needles after every version was replaced or deleted, want 0", c.Live)
+	}
+}
