@@ -2,10 +2,13 @@ package master
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weedfs/weed/needle"
 )
@@ -76,7 +79,7 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 }
 
 func TestFollowerWithoutLeader(t *testing.T) {
-	m := startMaster(t, Options{}, &fakeLead{})
+	m := startMaster(t, Options{LeaderWait: 200 * time.Millisecond}, &fakeLead{})
 	for _, path := range []string{"/dir/assign", "/dir/lookup?volumeId=1", "/dir/status", "/vol/status", "/3,01637037d6"} {
 		status, body := m.get(path)
 		if want := `{"error":"no leader"}` + "\n"; status != http.StatusServiceUnavailable || string(body) != want {
@@ -113,7 +116,7 @@ func TestFollowerWithUnreachableLeader(t *testing.T) {
 	}
 	gone := ln.Addr().String()
 	ln.Close()
-	m := startMaster(t, Options{}, &fakeLead{addr: gone})
+	m := startMaster(t, Options{LeaderWait: 200 * time.Millisecond}, &fakeLead{addr: gone})
 	status, body := m.get("/dir/assign")
 	if status != http.StatusBadGateway || !strings.Contains(string(body), `"error"`) {
 		t.Fatalf("assign with the leader gone: %d %s, want 502 JSON", status, body)
@@ -144,5 +147,61 @@ func TestWhiteListTrustsForwardingPeers(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("forged forwarded request: %d, want 403", resp.StatusCode)
+	}
+}
+
+// getLater GETs url in the background; the answer's status and body come
+// on the returned channel.
+func getLater(t *testing.T, url string) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		resp, err := testHTTP.Get(url)
+		if err != nil {
+			t.Error(err)
+			done <- ""
+			return
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		done <- fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(b.String()))
+	}()
+	return done
+}
+
+func TestFollowerHoldsRequestsDuringAnElection(t *testing.T) {
+	leader := startMaster(t, Options{}, nil)
+	// No leader known yet: the request waits for one.
+	lead := &fakeLead{}
+	follower := startMaster(t, Options{}, lead)
+	pending := getLater(t, follower.base+"/dir/lookup?volumeId=9999")
+	time.Sleep(300 * time.Millisecond)
+	lead.follow(leader.addr)
+	if got := <-pending; !strings.HasPrefix(got, "404 ") || !strings.Contains(got, "volumeId not found.") {
+		t.Errorf("lookup held until a leader was known: %q, want the leader's 404", got)
+	}
+
+	// The known leader is gone: a request without a body waits for the
+	// next one and is sent again.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := ln.Addr().String()
+	ln.Close()
+	lead.follow(gone)
+	pending = getLater(t, follower.base+"/dir/status")
+	time.Sleep(300 * time.Millisecond)
+	lead.follow(leader.addr)
+	if got := <-pending; !strings.HasPrefix(got, "200 ") {
+		t.Errorf("dir/status while the leader changed: %q, want 200", got)
+	}
+
+	// A request with a body cannot be sent twice: 502 without waiting (a
+	// wait would outlast the client's timeout).
+	patient := startMaster(t, Options{LeaderWait: time.Hour}, &fakeLead{addr: gone})
+	status, _, body := patient.do(http.MethodPost, "/dir/assign", strings.NewReader("count=1"), "application/x-www-form-urlencoded")
+	if status != http.StatusBadGateway {
+		t.Errorf("POST with a body to a gone leader: %d %s, want 502", status, body)
 	}
 }

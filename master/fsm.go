@@ -1,7 +1,9 @@
 package master
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +26,15 @@ const (
 	// cmdFileKeyLease raises the file-key high-water mark; body: uint64
 	// big-endian, the new mark (every key below it may have been issued).
 	cmdFileKeyLease commandType = 2
+	// cmdStaleMark records stale replicas of a volume; body: JSON
+	// staleMarkCmd. Result: the mark's log index.
+	cmdStaleMark commandType = 3
+	// cmdStaleSynced reports a replica's sync; body: JSON staleSyncedCmd.
+	// Result: whether the replica is still stale.
+	cmdStaleSynced commandType = 4
+	// cmdStaleForget drops a deleted replica's marks; body: JSON
+	// staleForgetCmd.
+	cmdStaleForget commandType = 5
 )
 
 // fsmApplyFuncs is the command table: one apply function per command type.
@@ -33,11 +44,23 @@ var fsmApplyFuncs = map[commandType]func(*FSM, []byte){
 	cmdFileKeyLease: (*FSM).applyFileKeyLease,
 }
 
+// fsmIndexedApplyFuncs are the commands that need their log index and
+// return a result (the ApplyFuture's Response).
+var fsmIndexedApplyFuncs = map[commandType]func(*FSM, uint64, []byte) any{
+	cmdStaleMark:   (*FSM).applyStaleMark,
+	cmdStaleSynced: (*FSM).applyStaleSynced,
+	cmdStaleForget: (*FSM).applyStaleForget,
+}
+
 // An FSM snapshot starts with a version byte. Version 1 is
-// version(1) maxVolumeID(4) fileKeyMark(8), big-endian.
+// version(1) maxVolumeID(4) fileKeyMark(8), big-endian. Version 2 appends
+// the stale marks as JSON.
 const (
 	snapshotVersion1 = 1
 	snapshotV1Size   = 1 + 4 + 8
+	snapshotVersion2 = 2
+	// maxSnapshotSize bounds what Restore reads.
+	maxSnapshotSize = 256 << 20
 )
 
 // ErrBadSnapshot is returned by FSM.Restore when the snapshot is not one
@@ -51,6 +74,7 @@ type FSM struct {
 	mu          sync.RWMutex
 	maxVolumeID needle.VolumeID
 	fileKeyMark uint64
+	stale       staleState // stale_fsm.go
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -75,10 +99,14 @@ func (f *FSM) FileKeyMark() uint64 {
 
 // Apply applies one committed log entry. It panics on an empty entry, an
 // unknown command or a malformed body: a replica that cannot apply an entry
-// must stop rather than diverge from the others. It returns nil.
+// must stop rather than diverge from the others. It returns the command's
+// result: nil, or for the stale-mark commands what stale_fsm.go says.
 func (f *FSM) Apply(l *raft.Log) interface{} {
 	if len(l.Data) == 0 {
 		panic(fmt.Sprintf("master fsm: empty command at index %d", l.Index))
+	}
+	if apply, ok := fsmIndexedApplyFuncs[commandType(l.Data[0])]; ok {
+		return apply(f, l.Index, l.Data[1:])
 	}
 	apply, ok := fsmApplyFuncs[commandType(l.Data[0])]
 	if !ok {
@@ -136,7 +164,7 @@ func encodeFileKeyLease(mark uint64) []byte {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &fsmSnapshot{maxVolumeID: f.maxVolumeID, fileKeyMark: f.fileKeyMark}, nil
+	return &fsmSnapshot{maxVolumeID: f.maxVolumeID, fileKeyMark: f.fileKeyMark, stale: f.stale.clone()}, nil
 }
 
 // Restore replaces the state with a snapshot written by Snapshot. It
@@ -144,19 +172,36 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // It closes rc.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, snapshotV1Size+1))
+	b, err := io.ReadAll(io.LimitReader(rc, maxSnapshotSize+1))
 	if err != nil {
 		return fmt.Errorf("read master snapshot: %w", err)
 	}
-	if len(b) == 0 || b[0] != snapshotVersion1 {
+	if len(b) == 0 || (b[0] != snapshotVersion1 && b[0] != snapshotVersion2) {
 		return fmt.Errorf("%w: unknown version", ErrBadSnapshot)
 	}
-	if len(b) != snapshotV1Size {
+	if b[0] == snapshotVersion1 && len(b) != snapshotV1Size {
 		return fmt.Errorf("%w: %d bytes for version 1", ErrBadSnapshot, len(b))
+	}
+	if len(b) < snapshotV1Size || len(b) > maxSnapshotSize {
+		return fmt.Errorf("%w: %d bytes for version %d", ErrBadSnapshot, len(b), b[0])
+	}
+	var marks staleState
+	if b[0] == snapshotVersion2 {
+		if err := json.Unmarshal(b[snapshotV1Size:], &marks); err != nil {
+			return fmt.Errorf("%w: stale marks: %w", ErrBadSnapshot, err)
+		}
+		// Only what encode writes: marks present and in canonical form.
+		if canon, err := json.Marshal(marks); len(marks) == 0 || err != nil || !bytes.Equal(canon, b[snapshotV1Size:]) {
+			return fmt.Errorf("%w: stale marks not in canonical form", ErrBadSnapshot)
+		}
+		if !marks.wellFormed() {
+			return fmt.Errorf("%w: empty stale mark entries", ErrBadSnapshot)
+		}
 	}
 	f.mu.Lock()
 	f.maxVolumeID = needle.VolumeID(binary.BigEndian.Uint32(b[1:5]))
 	f.fileKeyMark = binary.BigEndian.Uint64(b[5:13])
+	f.stale = marks
 	f.mu.Unlock()
 	return nil
 }
@@ -165,15 +210,25 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 type fsmSnapshot struct {
 	maxVolumeID needle.VolumeID
 	fileKeyMark uint64
+	stale       staleState
 }
 
-// encode returns the versioned snapshot bytes.
+// encode returns the versioned snapshot bytes: version 1 when there are
+// no stale marks, version 2 otherwise.
 func (s *fsmSnapshot) encode() []byte {
 	b := make([]byte, snapshotV1Size)
 	b[0] = snapshotVersion1
 	binary.BigEndian.PutUint32(b[1:5], uint32(s.maxVolumeID))
 	binary.BigEndian.PutUint64(b[5:13], s.fileKeyMark)
-	return b
+	if len(s.stale) == 0 {
+		return b
+	}
+	marks, err := json.Marshal(s.stale)
+	if err != nil {
+		panic(fmt.Sprintf("master fsm: encode stale marks: %v", err))
+	}
+	b[0] = snapshotVersion2
+	return append(b, marks...)
 }
 
 // Persist writes the snapshot to sink and closes it, or cancels it on error.

@@ -169,7 +169,7 @@ func FuzzFSMRestore(f *testing.F) {
 		if err := m.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 			return
 		}
-		s := &fsmSnapshot{maxVolumeID: m.MaxVolumeID(), fileKeyMark: m.FileKeyMark()}
+		s := &fsmSnapshot{maxVolumeID: m.MaxVolumeID(), fileKeyMark: m.FileKeyMark(), stale: m.stale}
 		if !bytes.Equal(s.encode(), data) {
 			t.Fatalf("accepted %x but re-encodes as %x", data, s.encode())
 		}

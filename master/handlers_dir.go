@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -106,10 +107,25 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, r, http.StatusOK, reply)
 		return
 	}
+	if ready, ok := s.seq.(interface{ LeaderReady(context.Context) error }); ok {
+		// The reply tells the node which of its replicas are stale: only
+		// a leader whose FSM is current may say.
+		if err := ready.LeaderReady(r.Context()); err != nil {
+			glog.V(1).Infof("heartbeat from %s: leader not ready: %v", hb.URL(), err)
+			httpx.WriteError(w, r, http.StatusServiceUnavailable, "leader not ready: "+err.Error())
+			return
+		}
+	}
 	reply.IsLeader = true
 	if reply.Leader == "" {
 		reply.Leader = s.lead.Self()
 	}
+	if hb.IP == "" {
+		// A volume server started without -ip is known by the address its
+		// heartbeats come from, as weed-fs did; the reply tells it.
+		hb.IP = remoteIP(r)
+	}
+	reply.IP = hb.IP
 	res, err := s.topo.ProcessHeartbeat(&hb, time.Now())
 	if err != nil {
 		glog.Warningf("heartbeat from %s: %v", r.RemoteAddr, err)
@@ -117,8 +133,18 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	glog.V(4).Infof("heartbeat from %s: %d volumes", hb.URL(), len(hb.Volumes))
+	reply.Stale = s.topo.StaleVolumes(hb.URL())
 	s.observeMarks(r.Context(), hb.URL(), res)
 	httpx.WriteJSON(w, r, http.StatusOK, reply)
+}
+
+// remoteIP returns the host part of the request's remote address.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // observeMarks raises the Sequencer's high-water marks to what a heartbeat
@@ -211,7 +237,9 @@ func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, r, http.StatusOK, a.AssignResult)
 }
 
-// handleLookup answers /dir/lookup?volumeId= (a whole fid is accepted).
+// handleLookup answers /dir/lookup?volumeId= (a whole fid is accepted):
+// the read view. With syncing=true it answers the fan-out view instead
+// (writeFanoutView).
 func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 	q, err := formValues(w, r)
 	if err != nil {
@@ -232,12 +260,33 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("invalid volumeId %q", truncate([]byte(raw), 64)))
 		return
 	}
-	locs, err := s.topo.Lookup(vid)
+	locs, err := s.lookupSettled(r.Context(), vid)
+	if q.Get("syncing") == "true" {
+		s.writeFanoutView(w, r, vid)
+		return
+	}
 	if err != nil {
 		httpx.WriteJSON(w, r, http.StatusNotFound, LookupResult{VolumeID: vid.String(), Error: errLookupNotFound})
 		return
 	}
 	httpx.WriteJSON(w, r, http.StatusOK, LookupResult{VolumeID: vid.String(), Locations: locs})
+}
+
+// lookupSettled returns the readable locations of vid. A leader elected
+// moments ago has not heard every heartbeat yet: while it settles, a volume
+// it knows of no node holding, or of fewer nodes than its copy count, is
+// waited for (heartbeats bring it within a pulse) instead of being answered
+// "not found" or short of a replica, which writers take as a failure.
+func (s *Server) lookupSettled(ctx context.Context, vid needle.VolumeID) ([]topology.Location, error) {
+	complete := func() bool {
+		v, err := s.topo.Volume(vid)
+		return err == nil && len(v.Replicas) >= v.Placement.CopyCount()
+	}
+	if !complete() {
+		// Not leading any more, or ctx ended: answer from what is known.
+		_ = s.growth.waitSettled(ctx, complete)
+	}
+	return s.topo.Lookup(vid)
 }
 
 // handleDirStatus answers /dir/status.
@@ -259,7 +308,7 @@ func (s *Server) handleRedirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vid := up.FileID.Volume
-	locs, err := s.topo.Lookup(vid)
+	locs, err := s.lookupSettled(r.Context(), vid)
 	if err != nil {
 		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found", vid))
 		return

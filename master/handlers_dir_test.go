@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
 )
 
@@ -403,5 +405,58 @@ func TestSubmitUploadFailure(t *testing.T) {
 	status, _, reply := m.do(http.MethodPost, "/submit", body, ct)
 	if want := `{"error":"injected failure"}` + "\n"; status != http.StatusInternalServerError || string(reply) != want {
 		t.Fatalf("submit to a failing volume server: %d %s, want 500 %s", status, reply, want)
+	}
+}
+
+func TestNewLeaderLookupWaitsForHeartbeats(t *testing.T) {
+	// A master that has just become leader has heard one of the two
+	// replicas of volume 3 and none of volume 5: lookups and redirects wait
+	// for the heartbeats instead of answering short or "not found".
+	lead := &fakeLead{leader: true, since: time.Now()}
+	m := startMaster(t, Options{PulseSeconds: 1, DefaultReplication: "001"}, lead)
+	p001, err := replication.ParsePlacement("001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := newFakeVolume(t, "dc1", "", 7)
+	v2 := newFakeVolume(t, "dc1", "", 7)
+	for _, v := range []*fakeVolume{v1, v2} {
+		v.volumes[3] = topology.VolumeInfo{ID: 3, ReplicaPlacement: p001, Version: needle.CurrentVersion}
+	}
+	v2.volumes[5] = topology.VolumeInfo{ID: 5, Version: needle.CurrentVersion}
+	v1.heartbeatTo(m.addr)
+
+	lookupDone := make(chan LookupResult, 1)
+	redirectDone := make(chan string, 1)
+	go func() {
+		var l LookupResult
+		resp, err := testHTTP.Get(m.base + "/dir/lookup?volumeId=3")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&l)
+			resp.Body.Close()
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		lookupDone <- l
+	}()
+	go func() {
+		resp, err := testHTTP.Get(m.base + "/5,01637037d6")
+		if err != nil {
+			t.Error(err)
+			redirectDone <- ""
+			return
+		}
+		resp.Body.Close()
+		redirectDone <- fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}()
+	time.Sleep(200 * time.Millisecond)
+	v2.heartbeatTo(m.addr)
+
+	if l := <-lookupDone; len(l.Locations) != 2 {
+		t.Errorf("lookup of volume 3 on a new leader: %+v, want both replicas", l)
+	}
+	if got, want := <-redirectDone, "301 http://"+v2.addr()+"/5,01637037d6"; got != want {
+		t.Errorf("redirect of volume 5 on a new leader: %q, want %q", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/golang/glog"
@@ -108,6 +109,10 @@ func (s *Server) handleColDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nodes := s.topo.CollectionNodes(c)
+	// A volume server reports the deletion by a heartbeat at once, which may
+	// reach the topology before DeleteCollection below: the reply names the
+	// volumes known now too.
+	known := s.collectionVolumeIDs(c)
 	if len(nodes) == 0 {
 		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("collection %q does not exist", c))
 		return
@@ -128,6 +133,23 @@ func (s *Server) handleColDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vids := s.topo.DeleteCollection(c)
+	for _, id := range known {
+		if !slices.Contains(vids, id) {
+			vids = append(vids, id)
+		}
+	}
+	slices.Sort(vids)
 	glog.Infof("collection %q deleted on %d volume servers: volumes %v", c, len(nodes), vids)
 	httpx.WriteJSON(w, r, http.StatusOK, CollectionDeleteResult{Collection: c, Volumes: vids})
+}
+
+// collectionVolumeIDs returns the ids of the routed volumes of collection c.
+func (s *Server) collectionVolumeIDs(c string) []needle.VolumeID {
+	var ids []needle.VolumeID
+	for _, v := range s.topo.Volumes() {
+		if v.Collection == c {
+			ids = append(ids, v.ID)
+		}
+	}
+	return ids
 }

@@ -1,13 +1,19 @@
 package master
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/topology"
 )
 
 func TestCollectionDelete(t *testing.T) {
@@ -85,5 +91,58 @@ func TestCollectionDeleteFailureKeepsTopology(t *testing.T) {
 	}
 	if st := m.dirStatus().Topology; len(st.Layouts) != 1 || st.Layouts[0].Collection != "video" {
 		t.Fatalf("layouts %+v, want video kept", st.Layouts)
+	}
+}
+
+// TestCollectionDeleteRacingHeartbeat: a real volume server heartbeats as
+// soon as it dropped a collection, so the master may forget the volumes
+// before its own DeleteCollection; the reply still names them.
+func TestCollectionDeleteRacingHeartbeat(t *testing.T) {
+	m := startMaster(t, Options{}, nil)
+	beat := func(hostPort string, vols []topology.VolumeInfo) error {
+		host, port, err := net.SplitHostPort(hostPort)
+		if err != nil {
+			return err
+		}
+		p, _ := strconv.Atoi(port)
+		hb := topology.Heartbeat{Version: topology.HeartbeatVersion, IP: host, Port: p, PublicURL: hostPort,
+			MaxVolumeCount: 7, Volumes: append([]topology.VolumeInfo{}, vols...)}
+		body, _ := json.Marshal(hb)
+		resp, err := testHTTP.Post(m.base+HeartbeatPath, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("heartbeat: status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	vs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != DeleteCollectionPath {
+			http.NotFound(w, r)
+			return
+		}
+		// The volumes are gone: say so before answering.
+		if err := beat(r.Host, nil); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+	}))
+	t.Cleanup(vs.Close)
+	vols := []topology.VolumeInfo{
+		{ID: 5, Collection: "pics", Version: needle.CurrentVersion},
+		{ID: 6, Collection: "pics", Version: needle.CurrentVersion},
+		{ID: 7, Collection: "", Version: needle.CurrentVersion},
+	}
+	if err := beat(vs.Listener.Addr().String(), vols); err != nil {
+		t.Fatal(err)
+	}
+	var res CollectionDeleteResult
+	m.getJSON("/col/delete?collection=pics", http.StatusOK, &res)
+	if res.Collection != "pics" || !slices.Equal(res.Volumes, []needle.VolumeID{5, 6}) {
+		t.Fatalf("col/delete reply %+v, want volumes [5 6]", res)
 	}
 }

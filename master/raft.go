@@ -162,6 +162,8 @@ type RaftNode struct {
 	// slot serializes the sequencer's Raft commands (capacity 1).
 	slot chan struct{}
 
+	tickets staleTickets // sync tickets handed out (stale.go)
+
 	started      atomic.Bool
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -634,6 +636,24 @@ func (n *RaftNode) prepare(r *raft.Raft) (uint64, error) {
 	n.lease = keyLease{term: term, next: base, end: base}
 	n.mu.Unlock()
 	return term, nil
+}
+
+// LeaderReady returns nil once this node is the leader and its FSM holds
+// every entry committed before its term (a Raft barrier, run once per term;
+// the first key lease runs it as soon as leadership is won). Decisions that
+// read replicated state on the leader (stale marks, heartbeats that learn
+// them) wait for it: a leader fresh from an election may not have applied
+// the last entries of the previous term yet.
+func (n *RaftNode) LeaderReady(ctx context.Context) error {
+	r := n.leaderRaft()
+	if r == nil {
+		return ErrNotLeader
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := n.prepare(r)
+	return err
 }
 
 // NextVolumeID commits and returns the highest volume id plus one. Calls

@@ -31,6 +31,9 @@ const (
 	DefaultPulseSeconds      = 5
 	DefaultGarbageThreshold  = 0.3
 	DefaultVacuumInterval    = 15 * time.Minute
+	// DefaultLeaderWait covers an election: a new leader is expected within
+	// 5 s of losing the old one.
+	DefaultLeaderWait = 5 * time.Second
 )
 
 // Options configures a Server. Zero fields take the defaults above.
@@ -55,6 +58,11 @@ type Options struct {
 	GarbageThreshold float64
 	// VacuumInterval is the time between two automatic vacuums.
 	VacuumInterval time.Duration
+	// LeaderWait is how long a follower holds a request while no leader is
+	// known or the known one cannot be reached (an election), before it
+	// answers 503 or 502. Zero means DefaultLeaderWait; negative answers at
+	// once.
+	LeaderWait time.Duration
 	// WhiteList holds the IP addresses (or CIDR ranges) allowed to use the
 	// write and admin endpoints (/dir/assign, /submit, /vol/grow,
 	// /vol/vacuum, /col/delete, /admin/heartbeat); others get 403. Empty
@@ -64,6 +72,11 @@ type Options struct {
 	// the master answers itself, never forwarded (the Raft node's
 	// /cluster/raft, /cluster/join and /cluster/status).
 	Routes func(*mux.Router)
+	// RepairAfter is how long a volume may miss a copy (its node gone)
+	// before the leader copies it to another node
+	// (-replication.repairAfter). Zero means DefaultRepairAfter; negative
+	// disables re-replication.
+	RepairAfter time.Duration
 }
 
 // Server is the master's HTTP server: heartbeats build its topology,
@@ -82,6 +95,8 @@ type Server struct {
 	admin     *volumeAdmin
 	growth    *volumeGrowth
 	vacuum    *vacuumer
+	stale     StaleMarker   // nil when the Sequencer keeps no marks
+	repair    *rereplicator // rereplicate.go
 	forward   *leaderForwarder
 	uploader  *client.Client
 	guard     *whiteList
@@ -142,6 +157,9 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 	if opts.VacuumInterval < 0 {
 		return nil, fmt.Errorf("master: vacuum interval %v is negative", opts.VacuumInterval)
 	}
+	if opts.LeaderWait == 0 {
+		opts.LeaderWait = DefaultLeaderWait
+	}
 	guard, err := newWhiteList(opts.WhiteList, lead)
 	if err != nil {
 		return nil, err
@@ -168,10 +186,11 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 		admin:     admin,
 		growth:    newVolumeGrowth(topo, seq, lead, admin, pulse),
 		vacuum:    newVacuumer(topo, admin),
-		forward:   newLeaderForwarder(lead),
+		forward:   newLeaderForwarder(lead, opts.LeaderWait),
 		uploader:  uploader,
 		guard:     guard,
 	}
+	s.initConsistency()
 	s.router = s.routes()
 	glog.Infof("Volume Size Limit is %d MB", opts.VolumeSizeLimitMB)
 	return s, nil
@@ -213,6 +232,9 @@ func (s *Server) routes() *mux.Router {
 	leader("/vol/vacuum", s.handleVolVacuum, true, get, post)
 	leader("/vol/status", s.handleVolStatus, false, get, head)
 	leader("/col/delete", s.handleColDelete, true, get, post)
+	leader(StalePath, s.handleStale, true, get, post)
+	leader(SyncedPath, s.handleSynced, true, post)
+	leader(StaleListPath, s.handleStaleList, false, get, head)
 	r.PathPrefix("/").Handler(s.forward.wrap(http.HandlerFunc(s.handleRedirect))).
 		Methods(get, head, http.MethodDelete)
 
@@ -248,7 +270,9 @@ func (s *Server) Run(ctx context.Context) {
 			// Followers expire too: what a former leader knew fades away.
 			for _, n := range s.topo.Expire(now) {
 				glog.V(1).Infof("dead data node %s (%s:%s) removed with volumes %v", n.URL, n.DataCenter, n.Rack, n.Volumes)
+				s.repair.nodeGone(n, now)
 			}
+			s.pulseConsistency(ctx, now)
 		case <-vacuum.C:
 			if !s.lead.IsLeader() {
 				continue

@@ -546,7 +546,7 @@ func TestServerHeartbeatRaisesMarksOnlyWhenTheyGrow(t *testing.T) {
 
 func TestServerBadHeartbeat(t *testing.T) {
 	m := startMaster(t, Options{}, nil)
-	for _, body := range []string{`{`, `{"version":2,"ip":"127.0.0.1","port":8080}`, `{"version":1,"ip":"","port":8080}`} {
+	for _, body := range []string{`{`, `{"version":2,"ip":"127.0.0.1","port":8080}`, `{"version":1,"ip":"127.0.0.1","port":0}`} {
 		status, _, b := m.do(http.MethodPost, HeartbeatPath, strings.NewReader(body), "application/json")
 		var e struct{ Error string }
 		if status != http.StatusBadRequest || json.Unmarshal(b, &e) != nil || e.Error == "" {
@@ -555,6 +555,42 @@ func TestServerBadHeartbeat(t *testing.T) {
 	}
 	if st := m.dirStatus().Topology; len(st.DataCenters) != 0 {
 		t.Errorf("bad heartbeats changed the topology: %+v", st)
+	}
+}
+
+// A volume server started without -ip (weed-fs's walk-through form) is
+// registered under the address its heartbeats come from, and the reply tells
+// it that address; a given ip is kept as it is.
+func TestServerHeartbeatWithoutIP(t *testing.T) {
+	m := startMaster(t, Options{}, nil)
+	beat := func(body string) topology.HeartbeatReply {
+		t.Helper()
+		status, _, b := m.do(http.MethodPost, HeartbeatPath, strings.NewReader(body), "application/json")
+		var reply topology.HeartbeatReply
+		if status != http.StatusOK || json.Unmarshal(b, &reply) != nil {
+			t.Fatalf("heartbeat %s: %d %s", body, status, b)
+		}
+		return reply
+	}
+	reply := beat(`{"version":1,"port":8081,"dataCenter":"dc1","maxVolumeCount":7,"volumes":[]}`)
+	if reply.IP != "127.0.0.1" || !reply.IsLeader {
+		t.Errorf("reply to a heartbeat without ip: %+v, want ip 127.0.0.1", reply)
+	}
+	reply = beat(`{"version":1,"ip":"10.1.2.3","port":8082,"dataCenter":"dc1","maxVolumeCount":7,"volumes":[]}`)
+	if reply.IP != "10.1.2.3" {
+		t.Errorf("reply to a heartbeat with ip 10.1.2.3: %+v", reply)
+	}
+	var urls []string
+	for _, dc := range m.dirStatus().Topology.DataCenters {
+		for _, r := range dc.Racks {
+			for _, n := range r.DataNodes {
+				urls = append(urls, n.URL+" "+n.PublicURL)
+			}
+		}
+	}
+	slices.Sort(urls)
+	if want := []string{"10.1.2.3:8082 10.1.2.3:8082", "127.0.0.1:8081 127.0.0.1:8081"}; !slices.Equal(urls, want) {
+		t.Errorf("data nodes %q, want %q", urls, want)
 	}
 }
 

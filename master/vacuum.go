@@ -72,8 +72,10 @@ func (v *vacuumer) vacuumVolume(ctx context.Context, vol topology.VolumeView, th
 	}
 	nodes := make([]string, 0, len(vol.Replicas))
 	for _, r := range vol.Replicas {
-		if r.Info.Syncing {
-			glog.V(1).Infof("vacuum: volume %d is syncing on %s; skipped", vol.ID, r.URL)
+		// A syncing or stale replica may lack tombstones that a
+		// compaction elsewhere would drop: never vacuum around it.
+		if r.Info.Syncing || r.Stale {
+			glog.V(1).Infof("vacuum: volume %d is syncing or stale on %s; skipped", vol.ID, r.URL)
 			return false, nil
 		}
 		nodes = append(nodes, r.URL)
@@ -106,6 +108,8 @@ func (v *vacuumer) vacuumVolume(ctx context.Context, vol topology.VolumeView, th
 	err := v.onAll(nodes, func(_ int, node string) error { return v.admin.VacuumCompact(ctx, node, vol.ID) })
 	if err != nil {
 		err = fmt.Errorf("compact: %w", err)
+	} else if err = v.stillWhole(vol.ID, nodes); err != nil {
+		err = fmt.Errorf("before commit: %w", err)
 	} else if err = v.onAll(nodes, func(_ int, node string) error { return v.admin.VacuumCommit(ctx, node, vol.ID) }); err != nil {
 		err = fmt.Errorf("commit: %w", err)
 	}
@@ -117,6 +121,29 @@ func (v *vacuumer) vacuumVolume(ctx context.Context, vol topology.VolumeView, th
 	}
 	glog.Infof("vacuum: volume %d compacted on %v", vol.ID, nodes)
 	return true, nil
+}
+
+// errReplicaChanged means a volume lost a replica, or one turned syncing
+// or stale, while it was being compacted: committing could drop tombstones
+// that replica still needs, so the compaction is discarded.
+var errReplicaChanged = errors.New("a replica went away, syncing or stale during the compaction")
+
+// stillWhole checks, right before a commit, that vid still has exactly
+// the replicas on nodes, none syncing or stale.
+func (v *vacuumer) stillWhole(vid needle.VolumeID, nodes []string) error {
+	view, err := v.topo.Volume(vid)
+	if err != nil {
+		return err
+	}
+	if len(view.Replicas) != len(nodes) {
+		return fmt.Errorf("%w: volume %d", errReplicaChanged, vid)
+	}
+	for _, r := range view.Replicas {
+		if r.Info.Syncing || r.Stale || !slices.Contains(nodes, r.URL) {
+			return fmt.Errorf("%w: volume %d on %s", errReplicaChanged, vid, r.URL)
+		}
+	}
+	return nil
 }
 
 // onAll runs f for every node concurrently and joins the errors.

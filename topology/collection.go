@@ -16,6 +16,9 @@ import (
 type Replica struct {
 	NodeLocation
 	Info VolumeInfo
+	// Stale: the master's stale marks name this copy (it missed a delete);
+	// it is neither read from nor written to until it has synced.
+	Stale bool
 }
 
 // VolumeView is a snapshot of one volume of a layout, for vacuum and
@@ -44,7 +47,7 @@ func (l *volumeLayout) view(vid needle.VolumeID, e *volumeEntry) VolumeView {
 		Vacuuming:  e.vacuuming,
 	}
 	for _, r := range e.replicas {
-		v.Replicas = append(v.Replicas, Replica{NodeLocation: r.NodeLocation, Info: r.info})
+		v.Replicas = append(v.Replicas, Replica{NodeLocation: r.NodeLocation, Info: r.info, Stale: r.stale})
 	}
 	return v
 }

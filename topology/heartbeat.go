@@ -26,7 +26,8 @@ type Heartbeat struct {
 	// Version is HeartbeatVersion; the master rejects any other value.
 	Version int `json:"version"`
 	// IP and Port are where the master and other servers reach the node;
-	// together ("ip:port") they identify it.
+	// together ("ip:port") they identify it. The master fills an empty IP
+	// with the address the heartbeat came from.
 	IP   string `json:"ip"`
 	Port int    `json:"port"`
 	// PublicURL is the address handed to clients; empty means "ip:port".
@@ -52,7 +53,8 @@ func (hb *Heartbeat) URL() string {
 
 // HeartbeatReply is the master's answer to a heartbeat. Its JSON form is
 //
-//	{"version":1,"isLeader":true,"leader":"127.0.0.1:9333","volumeSizeLimit":31457280000}
+//	{"version":1,"isLeader":true,"leader":"127.0.0.1:9333","volumeSizeLimit":31457280000,
+//	 "ip":"127.0.0.1"}
 //
 // A follower answers with IsLeader false and Leader naming the leader's HTTP
 // address (empty while there is none); the volume server then beats to it.
@@ -65,6 +67,14 @@ type HeartbeatReply struct {
 	Leader string `json:"leader"`
 	// VolumeSizeLimit is the size in bytes at which volumes stop taking writes.
 	VolumeSizeLimit uint64 `json:"volumeSizeLimit"`
+	// IP is the address the leader registered the node under: the
+	// heartbeat's ip, or, when that was empty, the address the heartbeat
+	// came from. A volume server started without -ip adopts it as its
+	// identity. Followers and older masters leave it empty.
+	IP string `json:"ip,omitempty"`
+	// Stale lists the volumes of the node that the leader has marked stale
+	// (they missed a delete): the node syncs them before serving them.
+	Stale []needle.VolumeID `json:"stale,omitempty"`
 }
 
 // VolumeInfo describes one volume on one volume server. Its JSON is the

@@ -167,8 +167,15 @@ func checkInvariants(t testing.TB, topo *Topology) {
 					t.Errorf("volume %d of %s: replica on %s not held by a live node", vid, key, r.URL)
 				}
 				wantLocs = append(wantLocs, r.Location)
-				if !r.info.Syncing {
+				if !r.info.Syncing && !r.stale {
 					wantRead = append(wantRead, r.Location)
+				}
+			}
+			if len(wantRead) == 0 {
+				for _, r := range e.replicas {
+					if !r.stale {
+						wantRead = append(wantRead, r.Location)
+					}
 				}
 			}
 			if !slices.Equal(e.locs, wantLocs) || !slices.Equal(e.readLocs, wantRead) {

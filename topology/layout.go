@@ -48,7 +48,8 @@ type WriteRequest struct {
 // replica is one location of a volume and what that node reported about it.
 type replica struct {
 	NodeLocation
-	info VolumeInfo
+	info  VolumeInfo
+	stale bool // marked stale by the master (stale.go)
 }
 
 // volumeEntry is one volume of a layout.
@@ -149,13 +150,13 @@ func (l *volumeLayout) setVacuuming(vid needle.VolumeID, on bool, sizeLimit uint
 
 // isWritable reports whether writes may go to the volume: not being
 // vacuumed, exactly the placement's copy count of live replicas, none of
-// them read-only, syncing or at the size limit.
+// them read-only, syncing, marked stale or at the size limit.
 func (l *volumeLayout) isWritable(e *volumeEntry, sizeLimit uint64) bool {
 	if e.vacuuming || len(e.replicas) != l.copyCount {
 		return false
 	}
 	for _, r := range e.replicas {
-		if r.info.ReadOnly || r.info.Syncing || (sizeLimit > 0 && r.info.Size >= sizeLimit) {
+		if r.info.ReadOnly || r.info.Syncing || r.stale || (sizeLimit > 0 && r.info.Size >= sizeLimit) {
 			return false
 		}
 	}
@@ -168,8 +169,17 @@ func (l *volumeLayout) refresh(vid needle.VolumeID, e *volumeEntry, sizeLimit ui
 	readLocs := make([]Location, 0, len(e.replicas))
 	for _, r := range e.replicas {
 		locs = append(locs, r.Location)
-		if !r.info.Syncing {
+		if !r.info.Syncing && !r.stale {
 			readLocs = append(readLocs, r.Location)
+		}
+	}
+	if len(readLocs) == 0 {
+		// No replica has synced yet (every holder restarted): those not
+		// marked stale missed no acknowledged delete and serve reads.
+		for _, r := range e.replicas {
+			if !r.stale {
+				readLocs = append(readLocs, r.Location)
+			}
 		}
 	}
 	e.locs, e.readLocs = locs, readLocs
@@ -258,7 +268,8 @@ func (t *Topology) PickForWrite(req WriteRequest) (needle.VolumeID, []Location, 
 }
 
 // Lookup returns the locations of volume vid that may be read from (every
-// live replica that is not syncing), sorted by URL. The caller owns the
+// live replica that is neither syncing nor marked stale; when there is
+// none, those that are only syncing), sorted by URL. The caller owns the
 // returned slice. It returns ErrVolumeNotFound when there is none.
 func (t *Topology) Lookup(vid needle.VolumeID) ([]Location, error) {
 	t.layoutsMu.RLock()

@@ -246,7 +246,9 @@ func TestLookup(t *testing.T) {
 	}{
 		{vid: 1, want: []string{a.url(), c.url()}},
 		{vid: 2, want: []string{a.url()}},
-		{vid: 3, wantErr: ErrVolumeNotFound},
+		// Every replica syncing (all restarted): the ones not marked
+		// stale are read from.
+		{vid: 3, want: []string{c.url()}},
 		{vid: 9999, wantErr: ErrVolumeNotFound},
 	}
 	for _, tc := range tests {

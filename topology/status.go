@@ -43,6 +43,11 @@ type DataNodeStatus struct {
 	Volumes   int    `json:"Volumes"`
 	Free      int    `json:"Free"`
 	Max       int    `json:"Max"`
+	// Syncing lists the volumes the node reports as syncing (catching up
+	// after an outage; not routed to), and Stale those the master's stale
+	// marks name. Both are left out when empty.
+	Syncing []needle.VolumeID `json:"Syncing,omitempty"`
+	Stale   []needle.VolumeID `json:"Stale,omitempty"`
 }
 
 // LayoutStatus is one volume layout of DirStatus with its writable volume
@@ -81,6 +86,16 @@ func (t *Topology) DirStatus() DirStatus {
 					Free:      n.free(),
 					Max:       n.max,
 				}
+				for vid, v := range n.volumes {
+					if v.Syncing {
+						ns.Syncing = append(ns.Syncing, vid)
+					}
+					if t.isStale(vid, n.url) {
+						ns.Stale = append(ns.Stale, vid)
+					}
+				}
+				slices.Sort(ns.Syncing)
+				slices.Sort(ns.Stale)
 				rs.DataNodes = append(rs.DataNodes, ns)
 				rs.Free += ns.Free
 				rs.Max += ns.Max

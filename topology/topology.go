@@ -119,6 +119,10 @@ type Topology struct {
 	layoutsMu sync.RWMutex
 	layouts   map[LayoutKey]*volumeLayout
 	index     map[needle.VolumeID]*volumeLayout
+
+	// staleCheck tells which replicas the master marked stale (stale.go);
+	// under mu.
+	staleCheck func(vid needle.VolumeID, url string) bool
 }
 
 type dataCenter struct {
@@ -377,6 +381,7 @@ func (t *Topology) register(n *dataNode, v VolumeInfo) {
 	rep := replica{
 		NodeLocation: n.nodeLocation(),
 		info:         v,
+		stale:        t.isStale(v.ID, n.url),
 	}
 	l.setReplica(rep, t.volumeSizeLimit)
 }

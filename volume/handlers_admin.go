@@ -31,6 +31,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if vols == nil {
 		vols = []topology.VolumeInfo{}
 	}
+	s.sync.markHeartbeat(vols)
 	httpx.WriteJSON(w, r, http.StatusOK, StatusReply{Version: version.Version, Volumes: vols})
 }
 
@@ -80,6 +81,7 @@ func (s *Server) handleDeleteVolume(w http.ResponseWriter, r *http.Request) {
 		s.writeAdminError(w, r, fmt.Errorf("delete volume %d: %w", vid, err))
 		return
 	}
+	s.sync.forget(vid)
 	glog.Infof("deleted volume %d", vid)
 	s.hb.beatSoon()
 	httpx.WriteJSON(w, r, http.StatusOK, struct{}{})
@@ -161,7 +163,7 @@ func (s *Server) adminVolume(w http.ResponseWriter, r *http.Request) (*Volume, b
 	}
 	vol := s.store.Volume(vid)
 	if vol == nil {
-		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found on %s", vid, s.self))
+		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found on %s", vid, s.self()))
 		return nil, false
 	}
 	return vol, true

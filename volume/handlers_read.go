@@ -39,9 +39,15 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 		s.redirectRead(w, r, p.FileID)
 		return
 	}
+	if s.refuseSyncing(w, r, vol) {
+		return
+	}
 	bp := s.recordBufs.get()
 	defer s.recordBufs.put(bp)
 	n, buf, err := vol.Read(p.FileID.Key, p.FileID.Cookie, (*bp)[:cap(*bp)])
+	if err != nil && !isMissing(err) {
+		n, buf, err = s.readRepair(r.Context(), vol, p.FileID, buf, err)
+	}
 	if cap(buf) > cap(*bp) {
 		*bp = buf[:0]
 	}
@@ -218,7 +224,7 @@ func (s *Server) redirectRead(w http.ResponseWriter, r *http.Request, fid needle
 			break
 		}
 		for _, l := range locs {
-			if l.URL != s.self && (l.PublicURL != "" || l.URL != "") {
+			if l.URL != s.self() && (l.PublicURL != "" || l.URL != "") {
 				holders = append(holders, l)
 			}
 		}

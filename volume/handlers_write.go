@@ -55,7 +55,10 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	vol := s.store.Volume(p.FileID.Volume)
 	if vol == nil {
-		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found on %s", p.FileID.Volume, s.self))
+		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found on %s", p.FileID.Volume, s.self()))
+		return
+	}
+	if s.refuseSyncing(w, r, vol) {
 		return
 	}
 	if r.ContentLength > s.maxUpload {
@@ -220,7 +223,7 @@ func pairsFromHeader(h http.Header) ([]byte, error) {
 func (s *Server) handleReplicatedWrite(w http.ResponseWriter, r *http.Request, fid needle.FileID) {
 	vol := s.store.Volume(fid.Volume)
 	if vol == nil {
-		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found on %s", fid.Volume, s.self))
+		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found on %s", fid.Volume, s.self()))
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != NeedleContentType {
@@ -274,8 +277,9 @@ func parseReplicaRecord(b []byte, fid needle.FileID) (needle.Needle, error) {
 }
 
 // handleDelete deletes a needle (DELETE /<fid>) here and on every other
-// replica; with ?type=replicate&ts=<ns> it is one replica's part of a
-// delete, applied with that tombstone time and not fanned out again.
+// replica (primaryDelete); with ?type=replicate&ts=<ns> it is one
+// replica's part of a delete, applied with that tombstone time and not
+// fanned out again.
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	p, err := needle.ParseURLPath(r.URL.Path)
 	if err != nil {
@@ -285,30 +289,22 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	fid := p.FileID
 	vol := s.store.Volume(fid.Volume)
 	if vol == nil {
-		httpx.WriteJSON(w, r, http.StatusNotFound, DeleteReply{Error: fmt.Sprintf("volume %d not found on %s", fid.Volume, s.self)})
+		httpx.WriteJSON(w, r, http.StatusNotFound, DeleteReply{Error: fmt.Sprintf("volume %d not found on %s", fid.Volume, s.self())})
 		return
 	}
 	q := r.URL.Query()
-	replicated := q.Get("type") == "replicate"
-	var (
-		ts      uint64
-		targets []string
-	)
-	if replicated {
-		ts, err = strconv.ParseUint(q.Get("ts"), 10, 64)
-		if err != nil || ts == 0 {
-			httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("a replicated delete needs ts=<unix ns>, got %q", q.Get("ts")))
-			return
-		}
-	} else {
-		if targets, err = s.knownReplicas(r.Context(), vol); err != nil {
-			glog.Warningf("delete %s: %v", fid, err)
-			httpx.WriteError(w, r, http.StatusInternalServerError, err.Error())
-			return
-		}
-		ts = uint64(time.Now().UnixNano())
+	if q.Get("type") != "replicate" {
+		s.primaryDelete(w, r, vol, fid)
+		return
 	}
-	size, err := vol.Delete(fid.Key, fid.Cookie, ts)
+	ts, err := strconv.ParseUint(q.Get("ts"), 10, 64)
+	if err != nil || ts == 0 {
+		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("a replicated delete needs ts=<unix ns>, got %q", q.Get("ts")))
+		return
+	}
+	// A replica records the tombstone even when it does not hold the
+	// needle, so that no later sync brings the needle back.
+	size, err := vol.DeleteReplica(fid.Key, fid.Cookie, ts)
 	if isMissing(err) {
 		httpx.WriteJSON(w, r, http.StatusNotFound, DeleteReply{})
 		return
@@ -317,14 +313,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, fmt.Errorf("delete %s: %w", fid, err))
 		return
 	}
-	if len(targets) > 0 {
-		if err := s.replicateDelete(r.Context(), vol, fid, ts, targets); err != nil {
-			glog.Warningf("delete %s: %v", fid, err)
-			httpx.WriteJSON(w, r, http.StatusInternalServerError, DeleteReply{Size: size, Error: err.Error()})
-			return
-		}
-	}
-	glog.V(3).Infof("deleted %s (%d bytes), replicated %v, replicas %v", fid, size, replicated, targets)
+	glog.V(3).Infof("deleted %s (%d bytes) as a replica, tombstone time %d", fid, size, ts)
 	httpx.WriteJSON(w, r, http.StatusAccepted, DeleteReply{Size: size})
 }
 

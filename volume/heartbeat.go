@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -116,8 +117,10 @@ func (h *heartbeater) beat(ctx context.Context) error {
 			}
 			return err
 		}
+		h.s.sync.masterAnswered()
 		if reply.IsLeader {
 			h.connectedTo(master, reply)
+			h.s.sync.leaderAnswered(reply.Stale)
 			return nil
 		}
 		if reply.Leader == "" || reply.Leader == master {
@@ -152,6 +155,15 @@ func (h *heartbeater) connectedTo(master string, reply topology.HeartbeatReply) 
 	if limitChanged {
 		glog.V(1).Infof("volume size limit is %d bytes", reply.VolumeSizeLimit)
 		h.s.store.SetVolumeSizeLimit(reply.VolumeSizeLimit)
+	}
+	if h.s.opts.IP == "" {
+		if net.ParseIP(reply.IP) == nil {
+			if _, known := h.s.knownSelf(); !known && changed {
+				glog.Warningf("master %s did not name this server's address (%q); start it with -ip", master, reply.IP)
+			}
+		} else {
+			h.s.adoptIP(reply.IP)
+		}
 	}
 }
 
@@ -220,11 +232,12 @@ func (s *Server) heartbeat() *topology.Heartbeat {
 	if vols == nil {
 		vols = []topology.VolumeInfo{}
 	}
+	s.sync.markHeartbeat(vols)
 	return &topology.Heartbeat{
 		Version:        topology.HeartbeatVersion,
 		IP:             s.opts.IP,
 		Port:           s.opts.Port,
-		PublicURL:      s.publicURL,
+		PublicURL:      s.opts.PublicURL,
 		DataCenter:     s.opts.DataCenter,
 		Rack:           s.opts.Rack,
 		MaxVolumeCount: s.store.MaxVolumeCount(),

@@ -2,6 +2,7 @@ package volume
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -161,4 +162,61 @@ func TestHeartbeatOnVolumeChange(t *testing.T) {
 		t.Fatalf("delete_volume = %d %s", r.status, r.body)
 	}
 	wait("without volume 5", func(hb topology.Heartbeat) bool { return len(hb.Volumes) == 0 })
+}
+
+// TestHeartbeatAdoptsAddressTheMasterSees starts a server without an IP (the
+// walk-through's `weed volume -port=8081 ...`): it beats with an empty ip,
+// refuses to pick replicas until the leader names its address, then takes
+// that address as its identity and leaves itself out of the replica set.
+func TestHeartbeatAdoptsAddressTheMasterSees(t *testing.T) {
+	m := newFakeMaster(t)
+	ts := startServer(t, []string{m.addr()}, func(o *ServerOptions) { o.IP = "" })
+	ts.addVolume(t, 3, "001")
+	m.setLocations(3, ts.addr, "127.0.0.1:1")
+
+	if self, known := ts.knownSelf(); known || !strings.HasPrefix(self, ":") {
+		t.Fatalf("before any heartbeat: self %q known %v", self, known)
+	}
+	if _, err := ts.lookupOthers(t.Context(), 3); !errors.Is(err, errIdentityUnknown) {
+		t.Fatalf("replicas before the address is known: %v, want errIdentityUnknown", err)
+	}
+
+	// A master that does not name the address (an older one) changes nothing.
+	if err := ts.hb.beat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, known := ts.knownSelf(); known {
+		t.Fatal("identity known after a reply without ip")
+	}
+
+	m.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion, IsLeader: true, Leader: m.addr(), IP: "127.0.0.1"})
+	if err := ts.hb.beat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, hb := range m.heartbeats() {
+		if hb.IP != "" || hb.PublicURL != "" {
+			t.Errorf("heartbeat of a server without -ip names ip %q publicUrl %q", hb.IP, hb.PublicURL)
+		}
+	}
+	if self, known := ts.knownSelf(); !known || self != ts.addr {
+		t.Fatalf("after the reply: self %q known %v, want %s", self, known, ts.addr)
+	}
+	others, err := ts.lookupOthers(t.Context(), 3)
+	if err != nil || len(others) != 1 || others[0] != "127.0.0.1:1" {
+		t.Fatalf("replicas = %q, %v; want only 127.0.0.1:1", others, err)
+	}
+}
+
+// TestHeartbeatKeepsConfiguredIP: a server given an IP ignores the address
+// the master saw.
+func TestHeartbeatKeepsConfiguredIP(t *testing.T) {
+	m := newFakeMaster(t)
+	ts := startServer(t, []string{m.addr()})
+	m.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion, IsLeader: true, Leader: m.addr(), IP: "10.9.9.9"})
+	if err := ts.hb.beat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if self, known := ts.knownSelf(); !known || self != ts.addr {
+		t.Fatalf("self %q known %v, want %s", self, known, ts.addr)
+	}
 }

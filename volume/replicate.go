@@ -19,6 +19,11 @@ import (
 // its placement needs copies, so a write could not reach every copy.
 var errTooFewReplicas = errors.New("too few replicas known")
 
+// errIdentityUnknown means the server was started without an IP and no
+// master has told it its address yet, so it cannot tell itself apart from
+// the other replicas of a volume.
+var errIdentityUnknown = errors.New("this server's address is not known yet (no heartbeat answered)")
+
 // rollbackTimeout bounds the clean-up after a failed replicated write; it
 // runs even when the client has gone away.
 const rollbackTimeout = 30 * time.Second
@@ -29,15 +34,6 @@ const rollbackTimeout = 30 * time.Second
 // the master asked once more; still too few is errTooFewReplicas.
 func (s *Server) replicaTargets(ctx context.Context, vol *Volume) ([]string, error) {
 	return s.replicaTargetsMin(ctx, vol, vol.Placement().CopyCount()-1)
-}
-
-// knownReplicas returns the other replicas the master knows of vol, however
-// few (deletes reach every replica that can be reached).
-func (s *Server) knownReplicas(ctx context.Context, vol *Volume) ([]string, error) {
-	if vol.Placement().CopyCount() <= 1 {
-		return nil, nil
-	}
-	return s.replicaTargetsMin(ctx, vol, 0)
 }
 
 func (s *Server) replicaTargetsMin(ctx context.Context, vol *Volume, need int) ([]string, error) {
@@ -52,6 +48,7 @@ func (s *Server) replicaTargetsMin(ctx context.Context, vol *Volume, need int) (
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 {
 			s.client.Invalidate(vid)
+			s.view.invalidate(vid)
 		}
 		others, err = s.lookupOthers(ctx, vid)
 		if err == nil && len(others) >= need {
@@ -69,17 +66,15 @@ func (s *Server) replicaTargetsMin(ctx context.Context, vol *Volume, need int) (
 }
 
 // lookupOthers returns the internal addresses of every server the master
-// says holds vid, except this one.
+// says holds vid, except this one: the fan-out view, syncing replicas
+// included (they take replicated writes and deletes while they catch up).
 func (s *Server) lookupOthers(ctx context.Context, vid needle.VolumeID) ([]string, error) {
-	locs, err := s.client.Lookup(ctx, vid)
+	locs, err := s.otherReplicas(ctx, vid)
 	if err != nil {
 		return nil, err
 	}
 	others := make([]string, 0, len(locs))
 	for _, l := range locs {
-		if l.URL == "" || l.URL == s.self || slices.Contains(others, l.URL) {
-			continue
-		}
 		others = append(others, l.URL)
 	}
 	return others, nil
@@ -166,23 +161,7 @@ func (s *Server) rollbackWrite(vol *Volume, fid needle.FileID, appendAtNs uint64
 	if len(targets) == 0 {
 		return
 	}
-	err := s.fanout.Do(ctx, targets, func(ctx context.Context, target string) error {
-		return s.sendReplicaDelete(ctx, target, fid, ts)
-	})
-	if err != nil {
-		glog.Errorf("volume %d: undoing the failed write of %s on the replicas: %v", fid.Volume, fid, err)
-	}
-}
-
-// replicateDelete sends the delete of fid (tombstone time ts) to targets.
-func (s *Server) replicateDelete(ctx context.Context, vol *Volume, fid needle.FileID, ts uint64, targets []string) error {
-	send := func(ctx context.Context, target string) error {
-		return s.sendReplicaDelete(ctx, target, fid, ts)
-	}
-	if _, err := s.fanOut(ctx, vol, targets, 0, send); err != nil {
-		return fmt.Errorf("replicate the delete of %s: %w", fid, err)
-	}
-	return nil
+	s.rollbackOnReplicas(ctx, vol, fid, ts, targets)
 }
 
 // sendReplicaDelete deletes fid on one replica. A replica that does not have

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/glog"
@@ -38,14 +39,16 @@ const NeedleContentType = "application/x-weed-needle"
 type ServerOptions struct {
 	// IP and Port are the address the masters and the other volume servers
 	// reach this server at; "ip:port" is its identity in the topology.
-	// An empty IP means 127.0.0.1.
+	// An empty IP means the address the leading master sees the heartbeats
+	// come from: the server adopts the one the master's reply names, and
+	// refuses replicated writes until it knows it.
 	IP   string
 	Port int
 	// BindIP is the address ListenAndServe listens on; empty means every
 	// interface.
 	BindIP string
 	// PublicURL is the address handed to clients (redirects, lookups);
-	// empty means "ip:port".
+	// empty means "ip:port" as the master registered it.
 	PublicURL string
 	// Masters are the masters' "host:port" addresses (-mserver). The
 	// heartbeats start with any of them and follow the leader.
@@ -67,6 +70,19 @@ type ServerOptions struct {
 	// LookupTTL is how long volume locations are cached (negative disables
 	// the cache; every lookup then asks a master).
 	LookupTTL time.Duration
+	// SyncSlack is how far before the older of two replicas' last append
+	// times a rejoin sync starts comparing records (0: DefaultSyncSlack).
+	SyncSlack time.Duration
+	// AntiEntropyInterval is the time between anti-entropy passes
+	// (0: DefaultAntiEntropyInterval; negative: none).
+	AntiEntropyInterval time.Duration
+	// CopyBytesPerSecond bounds the .dat streams this server sends to new
+	// copies and backups (0: DefaultCopyBytesPerSecond; negative: no
+	// limit).
+	CopyBytesPerSecond int64
+	// AntiEntropyBytesPerSecond bounds what anti-entropy reads and copies
+	// (0: DefaultAntiEntropyBytesPerSecond; negative: no limit).
+	AntiEntropyBytesPerSecond int64
 }
 
 // Server is the volume server: the HTTP API of a Store (reads, writes,
@@ -77,8 +93,7 @@ type ServerOptions struct {
 type Server struct {
 	store        *Store
 	opts         ServerOptions
-	self         string // "ip:port"
-	publicURL    string
+	id           atomic.Pointer[identity]
 	readRedirect bool
 	maxUpload    int64
 	client       *client.Client
@@ -90,6 +105,14 @@ type Server struct {
 	recordBufs bufferPool // needle records being read
 	bodyBufs   bytesPool  // uploads, gzip output, inflated reads, replica records
 
+	// Replica consistency (consistency.go, rejoin.go, masterview.go).
+	sync         *syncer
+	view         *fanoutView
+	copyLimit    *rateLimiter
+	aeLimit      *rateLimiter
+	marksMu      sync.Mutex
+	pendingMarks []pendingMark
+
 	mu   sync.Mutex
 	http *http.Server // set by Serve
 }
@@ -99,9 +122,6 @@ type Server struct {
 func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 	if store == nil {
 		return nil, errors.New("volume: NewServer needs a Store")
-	}
-	if opts.IP == "" {
-		opts.IP = "127.0.0.1"
 	}
 	if opts.Port == 0 {
 		opts.Port = DefaultPort
@@ -139,11 +159,6 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	self := net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))
-	publicURL := opts.PublicURL
-	if publicURL == "" {
-		publicURL = self
-	}
 	fanout := replication.NewFanout(replication.FanoutOptions{})
 	// Master lookups and chunk reads share the fan-out's keep-alive pool.
 	hc := &http.Client{Transport: fanout.Client().Transport}
@@ -154,8 +169,6 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 	s := &Server{
 		store:        store,
 		opts:         opts,
-		self:         self,
-		publicURL:    publicURL,
 		readRedirect: opts.ReadRedirect == nil || *opts.ReadRedirect,
 		maxUpload:    opts.MaxUploadBytes,
 		client:       cl,
@@ -164,7 +177,12 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 		recordBufs:   newBufferPool(64<<10, maxPooledBuffer),
 		bodyBufs:     newBytesPool(maxPooledBuffer),
 	}
+	s.id.Store(&identity{addr: ":" + strconv.Itoa(opts.Port)})
+	if opts.IP != "" {
+		s.id.Store(&identity{addr: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port)), known: true})
+	}
 	s.hb = newHeartbeater(s, masters, time.Duration(opts.PulseSeconds)*time.Second)
+	s.initConsistency()
 	s.handler = s.routes()
 	return s, nil
 }
@@ -186,6 +204,7 @@ func (s *Server) routes() http.Handler {
 	admin("POST /admin/vacuum/commit", s.handleVacuumCommit)
 	admin("POST /admin/vacuum/cleanup", s.handleVacuumCleanup)
 	admin("POST /admin/delete_collection", s.handleDeleteCollection)
+	s.syncRoutes(admin)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		if method, ok := allowed[r.URL.Path]; ok {
 			w.Header().Set("Allow", method)
@@ -213,6 +232,35 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// identity is the server's "ip:port" in the topology. Until a master names
+// the address of a server started without an IP, addr is ":port" and known
+// is false.
+type identity struct {
+	addr  string
+	known bool
+}
+
+// self returns the server's "ip:port", or ":port" while it is unknown.
+func (s *Server) self() string { return s.id.Load().addr }
+
+// knownSelf returns the server's "ip:port" and whether it is known yet.
+func (s *Server) knownSelf() (string, bool) {
+	id := s.id.Load()
+	return id.addr, id.known
+}
+
+// adoptIP makes ip, the address the leading master registered this server
+// under, its identity, unless an IP was configured.
+func (s *Server) adoptIP(ip string) {
+	if s.opts.IP != "" || ip == "" {
+		return
+	}
+	addr := net.JoinHostPort(ip, strconv.Itoa(s.opts.Port))
+	if old := s.id.Swap(&identity{addr: addr, known: true}); !old.known || old.addr != addr {
+		glog.Infof("volume server is %s (the address the master sees)", addr)
+	}
+}
+
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -222,7 +270,12 @@ func (s *Server) Store() *Store { return s.store }
 // Run sends heartbeats to the masters until ctx ends: one right away, then
 // every pulse and after every volume created or deleted. Master failures
 // and leader changes are handled inside; Run returns only when ctx ends.
-func (s *Server) Run(ctx context.Context) { s.hb.run(ctx) }
+// It also runs the rejoin syncs of syncing replicas and the periodic
+// anti-entropy passes.
+func (s *Server) Run(ctx context.Context) {
+	s.runConsistency(ctx)
+	s.hb.run(ctx)
+}
 
 // ListenAndServe listens on BindIP:Port and serves until Shutdown. It
 // returns nil after Shutdown.
@@ -251,7 +304,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.http = hs
 	s.mu.Unlock()
-	glog.Infof("Start weed volume server %s at %s", version.Version, s.self)
+	glog.Infof("Start weed volume server %s at %s", version.Version, s.self())
 	glog.V(1).Infof("volume server listening on %s", ln.Addr())
 	err := hs.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {

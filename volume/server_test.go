@@ -297,8 +297,8 @@ func TestNewServerOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.self != "127.0.0.1:8080" || s.publicURL != s.self || !s.readRedirect || s.maxUpload != DefaultMaxUploadBytes {
-		t.Errorf("defaults: self %q public %q redirect %v max %d", s.self, s.publicURL, s.readRedirect, s.maxUpload)
+	if self, known := s.knownSelf(); self != ":8080" || known || !s.readRedirect || s.maxUpload != DefaultMaxUploadBytes {
+		t.Errorf("defaults: self %q (known %v) redirect %v max %d", self, known, s.readRedirect, s.maxUpload)
 	}
 	if got := s.hb.masters; len(got) != 2 || got[0] != "m1:9333" || got[1] != "m2:9333" {
 		t.Errorf("masters = %q", got)
@@ -308,8 +308,8 @@ func TestNewServerOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.self != "10.0.0.1:8081" || s.publicURL != "files.example.com" || s.readRedirect {
-		t.Errorf("options: self %q public %q redirect %v", s.self, s.publicURL, s.readRedirect)
+	if hb := s.heartbeat(); s.self() != "10.0.0.1:8081" || hb.URL() != "10.0.0.1:8081" || hb.PublicURL != "files.example.com" || s.readRedirect {
+		t.Errorf("options: self %q heartbeat %s public %q redirect %v", s.self(), hb.URL(), hb.PublicURL, s.readRedirect)
 	}
 }
 

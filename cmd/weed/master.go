@@ -27,6 +27,7 @@ type masterFlags struct {
 	garbageThreshold   *float64
 	whiteList          *string
 	conf               *string
+	repairAfter        *time.Duration
 }
 
 // define adds the master's flags to c with prefix. Standalone defines the
@@ -46,6 +47,7 @@ func (f *masterFlags) define(c *command, prefix string, standalone bool) {
 	f.volumeSizeLimitMB = fs.Uint64(prefix+"volumeSizeLimitMB", 30000, "a volume stops taking writes at this size")
 	f.garbageThreshold = fs.Float64(prefix+"garbageThreshold", 0.3, "vacuum volumes whose garbage ratio is above this")
 	f.conf = fs.String(prefix+"conf", "", "Deprecating! xml configuration file")
+	f.repairAfter = fs.Duration(prefix+"replication.repairAfter", master.DefaultRepairAfter, "copy the volumes of a volume server gone this long to other servers (0 disables)")
 }
 
 // masterDaemon is a running master: its Raft node and HTTP server.
@@ -89,6 +91,7 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		GarbageThreshold:   *f.garbageThreshold,
 		WhiteList:          splitList(*f.whiteList),
 		Routes:             node.Register,
+		RepairAfter:        repairAfterOption(*f.repairAfter),
 	}, node, node)
 	if err != nil {
 		_ = node.Shutdown()
@@ -111,6 +114,15 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 }
 
 func (d *masterDaemon) served() <-chan error { return d.done }
+
+// repairAfterOption maps the flag (0 disables) to Options (negative
+// disables, 0 is the default).
+func repairAfterOption(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
 
 // stop drains the HTTP server, then shuts Raft down.
 func (d *masterDaemon) stop() error {

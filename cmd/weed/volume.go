@@ -31,6 +31,8 @@ type volumeFlags struct {
 	fsync        *bool
 	readRedirect *bool
 	whiteList    *string
+	antiEntropy  *time.Duration
+	copyRateMB   *int
 }
 
 func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
@@ -41,8 +43,10 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 	f.index = fs.String(prefix+"index", "memory", "needle map: memory (compact, in RAM) or bolt (on disk, for volumes larger than RAM wants)")
 	f.fsync = fs.Bool(prefix+"fsync", false, "fsync every write before acknowledging it (concurrent writers share one fsync)")
 	f.readRedirect = fs.Bool(prefix+"read.redirect", true, "answer reads of volumes held elsewhere with a 301 to a holder")
+	f.antiEntropy = fs.Duration(prefix+"replication.antiEntropyInterval", volume.DefaultAntiEntropyInterval, "time between passes comparing this server's replicated volumes with their other replicas (0 disables)")
+	f.copyRateMB = fs.Int(prefix+"replication.copyRateMB", volume.DefaultCopyBytesPerSecond>>20, "MB per second this server sends when a volume is copied from it (re-replication, weed backup)")
 	if standalone {
-		f.ip = fs.String("ip", hostIP(), "ip address this server is reached at")
+		f.ip = fs.String("ip", "", "ip address this server is reached at (empty: the address the master sees its heartbeats come from)")
 		f.dir = fs.String("dir", os.TempDir(), "directories to store volumes in, comma separated")
 		f.mserver = fs.String("mserver", "localhost:9333", "masters, comma separated; heartbeats follow the leader")
 		f.dataCenter = fs.String("dataCenter", "", "data center of this server")
@@ -102,6 +106,9 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		PulseSeconds: *f.pulseSeconds,
 		ReadRedirect: f.readRedirect,
 		WhiteList:    splitList(*f.whiteList),
+
+		AntiEntropyInterval: antiEntropyOption(*f.antiEntropy),
+		CopyBytesPerSecond:  int64(*f.copyRateMB) << 20,
 	})
 	if err != nil {
 		_ = store.Close()
@@ -119,6 +126,15 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 }
 
 func (d *volumeDaemon) served() <-chan error { return d.done }
+
+// antiEntropyOption maps the flag (0 disables) to ServerOptions (negative
+// disables, 0 is the default).
+func antiEntropyOption(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
 
 // stop drains in-flight requests and closes the store.
 func (d *volumeDaemon) stop() error {

@@ -1,0 +1,311 @@
+package master
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/topology"
+)
+
+// DefaultRepairAfter is how long a volume may miss a copy before the
+// leader re-replicates it (-replication.repairAfter).
+const DefaultRepairAfter = 10 * time.Minute
+
+// CopyVolumePath is the volume server endpoint that copies a volume from
+// another server: POST ?volume=&collection=&replication=&ttl=&source=.
+const CopyVolumePath = "/admin/copy_volume"
+
+// Throttles of re-replication: copies at once in the cluster (at most one
+// per target node), and how long a copy may take.
+const (
+	maxConcurrentCopies = 2
+	adminCopyTimeout    = 2 * time.Hour
+)
+
+// initConsistency wires the stale marks (when the Sequencer keeps them)
+// into the topology and sets up re-replication. NewServer calls it.
+func (s *Server) initConsistency() {
+	if sm, ok := s.seq.(StaleMarker); ok {
+		s.stale = sm
+		s.topo.SetStaleCheck(sm.IsStale)
+	}
+	after := s.opts.RepairAfter
+	if after == 0 {
+		after = DefaultRepairAfter
+	}
+	s.repair = newRereplicator(s, after)
+}
+
+// pulseConsistency runs every pulse: the leader re-reads the stale marks
+// into the topology (marks arrive with snapshots and leader changes too)
+// and drives re-replication.
+func (s *Server) pulseConsistency(ctx context.Context, now time.Time) {
+	if !s.lead.IsLeader() {
+		s.repair.reset()
+		return
+	}
+	if s.stale != nil {
+		s.topo.RefreshStale()
+	}
+	s.repair.tick(ctx, now)
+}
+
+// rereplicator restores the copy count of volumes whose node has been gone
+// longer than repairAfter, and drops the extra copies when such a node
+// comes back. Only the leader runs it; its memory is soft (a new leader
+// starts counting afresh). Safe for concurrent use.
+type rereplicator struct {
+	s     *Server
+	after time.Duration
+
+	mu    sync.Mutex
+	under map[needle.VolumeID]time.Time       // first seen short of a copy
+	over  map[needle.VolumeID]time.Time       // first seen with an extra copy
+	lost  map[needle.VolumeID]map[string]bool // nodes that held a copy when they went away
+	jobs  map[needle.VolumeID]*copyJob
+	busy  map[string]bool // nodes receiving a copy
+}
+
+// copyJob is one copy in progress (or done, waiting for the new copy's
+// heartbeat).
+type copyJob struct {
+	source, target string
+	started        time.Time
+	done           time.Time // zero while running
+}
+
+func newRereplicator(s *Server, after time.Duration) *rereplicator {
+	return &rereplicator{
+		s:     s,
+		after: after,
+		under: make(map[needle.VolumeID]time.Time),
+		over:  make(map[needle.VolumeID]time.Time),
+		lost:  make(map[needle.VolumeID]map[string]bool),
+		jobs:  make(map[needle.VolumeID]*copyJob),
+		busy:  make(map[string]bool),
+	}
+}
+
+// nodeGone remembers which volumes lost a copy with a node.
+func (r *rereplicator) nodeGone(n topology.RemovedNode, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, vid := range n.Volumes {
+		if r.lost[vid] == nil {
+			r.lost[vid] = make(map[string]bool)
+		}
+		r.lost[vid][n.URL] = true
+	}
+}
+
+// reset forgets the timers (this master does not lead).
+func (r *rereplicator) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.under)
+	clear(r.over)
+}
+
+// tick looks at every volume once.
+func (r *rereplicator) tick(ctx context.Context, now time.Time) {
+	if r.after < 0 {
+		return
+	}
+	since := r.s.lead.LeaderSince()
+	if since.IsZero() || now.Sub(since) < time.Duration(settlePulses*float64(r.s.pulse)) {
+		return
+	}
+	vols := r.s.topo.Volumes()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := make(map[needle.VolumeID]bool, len(vols))
+	for _, v := range vols {
+		seen[v.ID] = true
+		n := v.Placement.CopyCount()
+		if job := r.jobs[v.ID]; job != nil {
+			if job.done.IsZero() || (!holds(v, job.target) && now.Sub(job.done) < 5*r.s.pulse) {
+				continue
+			}
+			delete(r.jobs, v.ID)
+		}
+		switch {
+		case len(v.Replicas) < n:
+			delete(r.over, v.ID)
+			first, ok := r.under[v.ID]
+			if !ok {
+				r.under[v.ID] = now
+				glog.Infof("re-replication: volume %d has %d of %d copies; copying it elsewhere after %v", v.ID, len(v.Replicas), n, r.after)
+				continue
+			}
+			if now.Sub(first) >= r.after {
+				r.startCopyLocked(ctx, v)
+			}
+		case len(v.Replicas) > n:
+			delete(r.under, v.ID)
+			first, ok := r.over[v.ID]
+			if !ok {
+				r.over[v.ID] = now
+				first = now
+			}
+			r.dropExtraLocked(ctx, v, now.Sub(first) >= r.after)
+		default:
+			delete(r.under, v.ID)
+			delete(r.over, v.ID)
+			// A node that came back before its copy was replaced is
+			// a plain replica again.
+			for _, rep := range v.Replicas {
+				if healthy(rep) && r.lost[v.ID][rep.URL] {
+					delete(r.lost[v.ID], rep.URL)
+					if len(r.lost[v.ID]) == 0 {
+						delete(r.lost, v.ID)
+					}
+				}
+			}
+		}
+	}
+	for vid := range r.under {
+		if !seen[vid] {
+			delete(r.under, vid)
+		}
+	}
+}
+
+// holds reports whether node holds a copy of v.
+func holds(v topology.VolumeView, node string) bool {
+	return slices.ContainsFunc(v.Replicas, func(rep topology.Replica) bool { return rep.URL == node })
+}
+
+// healthy reports whether a replica serves reads.
+func healthy(rep topology.Replica) bool { return !rep.Info.Syncing && !rep.Stale }
+
+// startCopyLocked places one more copy of v and starts copying it from a
+// healthy replica, within the throttles. Caller holds r.mu.
+func (r *rereplicator) startCopyLocked(ctx context.Context, v topology.VolumeView) {
+	if len(r.jobs) >= maxConcurrentCopies {
+		return
+	}
+	var source string
+	for _, rep := range v.Replicas {
+		if healthy(rep) {
+			source = rep.URL
+			break
+		}
+	}
+	if source == "" {
+		glog.V(1).Infof("re-replication: volume %d has no healthy copy to copy from", v.ID)
+		return
+	}
+	res, err := r.s.topo.PlaceReplica(v.ID, r.busy)
+	if err != nil {
+		glog.V(1).Infof("re-replication: volume %d: %v", v.ID, err)
+		return
+	}
+	target := res.Nodes()[0].URL
+	job := &copyJob{source: source, target: target, started: time.Now()}
+	r.jobs[v.ID] = job
+	r.busy[target] = true
+	glog.Infof("re-replication: copying volume %d (replication %s) from %s to %s", v.ID, v.Placement, source, target)
+	go func() {
+		defer res.Release()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminCopyTimeout)
+		defer cancel()
+		err := r.s.admin.CopyVolume(cctx, target, v.ID, v.Collection, v.Placement, v.TTL, source)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.busy, target)
+		job.done = time.Now()
+		if err != nil {
+			glog.Warningf("re-replication: copy of volume %d from %s to %s failed: %v", v.ID, source, target, err)
+			delete(r.jobs, v.ID)
+			return
+		}
+		glog.Infof("re-replication: volume %d copied to %s in %v; it syncs, then serves", v.ID, target, time.Since(job.started).Round(time.Millisecond))
+	}()
+}
+
+// dropExtraLocked deletes one extra copy of v when the copies left would
+// be exactly enough, all healthy, and fit the placement. Copies on nodes
+// that came back after their volumes were re-replicated go first, then
+// copies that are syncing or stale; a healthy extra copy of unknown
+// origin is dropped only when settled (the volume has been over its count
+// for repairAfter). Caller holds r.mu.
+func (r *rereplicator) dropExtraLocked(ctx context.Context, v topology.VolumeView, settled bool) {
+	n := v.Placement.CopyCount()
+	cands := slices.Clone(v.Replicas)
+	rank := func(rep topology.Replica) int {
+		switch {
+		case r.lost[v.ID][rep.URL]:
+			return 0
+		case !healthy(rep):
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(cands, func(a, b topology.Replica) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		return -strings.Compare(a.URL, b.URL)
+	})
+	for _, c := range cands {
+		if rank(c) == 2 && !settled {
+			return
+		}
+		var left []replication.Site
+		ok := true
+		for _, rep := range v.Replicas {
+			if rep.URL == c.URL {
+				continue
+			}
+			if !healthy(rep) {
+				ok = false
+			}
+			left = append(left, replication.Site{DataCenter: rep.DataCenter, Rack: rep.Rack, Node: rep.URL})
+		}
+		if !ok || len(left) < n || (len(left) == n && !v.Placement.Fits(left)) {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, adminCallTimeout)
+		err := r.s.admin.DeleteVolume(cctx, c.URL, v.ID)
+		cancel()
+		if err != nil {
+			glog.Warningf("re-replication: drop the extra copy of volume %d on %s: %v", v.ID, c.URL, err)
+			return
+		}
+		glog.Infof("re-replication: dropped the extra copy of volume %d on %s (%d copies left)", v.ID, c.URL, len(left))
+		if r.lost[v.ID] != nil {
+			delete(r.lost[v.ID], c.URL)
+			if len(r.lost[v.ID]) == 0 {
+				delete(r.lost, v.ID)
+			}
+		}
+		if r.s.stale != nil {
+			if err := r.s.stale.ForgetReplica(ctx, v.ID, c.URL); err != nil {
+				glog.V(1).Infof("re-replication: forget the marks of volume %d on %s: %v", v.ID, c.URL, err)
+			}
+		}
+		return
+	}
+}
+
+// CopyVolume asks node to copy volume vid from source (re-replication).
+// It returns when the copy is on node; node then syncs it before serving.
+func (a *volumeAdmin) CopyVolume(ctx context.Context, node string, vid needle.VolumeID, collection string, p replication.Placement, ttl needle.TTL, source string) error {
+	q := url.Values{
+		"volume":      {vid.String()},
+		"collection":  {collection},
+		"replication": {p.String()},
+		"ttl":         {ttl.String()},
+		"source":      {source},
+	}
+	return a.call(ctx, http.MethodPost, node, CopyVolumePath, q, adminCopyTimeout, nil)
+}

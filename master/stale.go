@@ -1,0 +1,296 @@
+package master
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/golang/glog"
+	"github.com/hashicorp/raft"
+
+	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/needle"
+)
+
+// Master endpoints of the stale marks (docs/consistency.md), called by
+// volume servers; followers forward them to the leader.
+const (
+	// StalePath: POST ?volume=&node=a,b[&any=true&reached=c,d] records
+	// marks; GET ?volume=&node= → StaleReply with a sync ticket.
+	StalePath = "/admin/stale"
+	// SyncedPath: POST ?volume=&node=&seq=&from=a,b → StaleReply.
+	SyncedPath = "/admin/synced"
+	// StaleListPath: GET → every volume's marks.
+	StaleListPath = "/admin/stale/list"
+)
+
+// StaleMarker records which replicas missed an operation, through Raft,
+// and accepts the syncs that catch them up. RaftNode implements it; the
+// Server finds it on its Sequencer by type assertion. Leader-only methods
+// return ErrNotLeader (wrapped) on a follower.
+type StaleMarker interface {
+	// MarkStale records that the replicas on nodes missed an operation on
+	// vid, and with wildcard that every replica not in reached did.
+	MarkStale(ctx context.Context, vid needle.VolumeID, nodes []string, wildcard bool, reached []string) error
+	// SyncTicket returns a ticket: a sync that starts after it sees every
+	// operation whose mark was recorded so far. Leader only.
+	SyncTicket() (uint64, error)
+	// ReportSynced records a sync of node made, from ticket on, with the
+	// replicas in from, and returns whether node is still stale.
+	ReportSynced(ctx context.Context, vid needle.VolumeID, node string, ticket uint64, from []string) (bool, error)
+	// ForgetReplica drops the marks of a replica that was deleted.
+	ForgetReplica(ctx context.Context, vid needle.VolumeID, node string) error
+	// IsStale reports whether node is marked stale for vid.
+	IsStale(vid needle.VolumeID, node string) bool
+	// StaleMarks returns every volume's marks.
+	StaleMarks() map[needle.VolumeID]StaleVolumeMarks
+}
+
+var _ StaleMarker = (*RaftNode)(nil)
+
+// StaleReply is the answer of StalePath (GET) and SyncedPath: whether the
+// node is stale for the volume, and (GET) a sync ticket.
+type StaleReply struct {
+	Stale bool   `json:"stale"`
+	Seq   uint64 `json:"seq"`
+}
+
+// staleTickets remembers, per leadership term, the highest ticket handed
+// out: a mark above it cannot have been cleared yet, so repeating it adds
+// nothing.
+type staleTickets struct {
+	mu   sync.Mutex
+	term uint64
+	max  uint64
+}
+
+// floor returns the highest ticket any sync may hold in r's current term:
+// what this leader handed out, and at least its last log index when the
+// term began (tickets of earlier leaders are below that).
+func (t *staleTickets) floor(r *raft.Raft) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if term := r.CurrentTerm(); term != t.term {
+		t.term, t.max = term, r.LastIndex()
+	}
+	return t.max
+}
+
+func (t *staleTickets) handOut(r *raft.Raft, ticket uint64) {
+	t.floor(r)
+	t.mu.Lock()
+	t.max = max(t.max, ticket)
+	t.mu.Unlock()
+}
+
+// MarkStale implements StaleMarker. A mark that changes nothing (the same
+// replicas already marked after every ticket handed out) costs no Raft
+// command.
+func (n *RaftNode) MarkStale(ctx context.Context, vid needle.VolumeID, nodes []string, wildcard bool, reached []string) error {
+	r := n.leaderRaft()
+	if r == nil {
+		return ErrNotLeader
+	}
+	if _, err := n.prepare(r); err != nil {
+		return err
+	}
+	if n.fsm.markCovered(vid, nodes, wildcard, reached, n.tickets.floor(r)) {
+		return nil
+	}
+	cmd := encodeStaleCmd(cmdStaleMark, staleMarkCmd{Volume: vid, Nodes: nodes, Wildcard: wildcard, Reached: reached})
+	if _, err := n.applyResult(ctx, r, cmd); err != nil {
+		return err
+	}
+	glog.Infof("raft %s: volume %d: replicas %v marked stale (any other than %v: %v)", n.self, vid, nodes, reached, wildcard)
+	return nil
+}
+
+// SyncTicket implements StaleMarker: the leader's applied index.
+func (n *RaftNode) SyncTicket() (uint64, error) {
+	r := n.leaderRaft()
+	if r == nil {
+		return 0, ErrNotLeader
+	}
+	if _, err := n.prepare(r); err != nil {
+		return 0, err
+	}
+	t := r.AppliedIndex()
+	n.tickets.handOut(r, t)
+	return t, nil
+}
+
+// ReportSynced implements StaleMarker. A node that is not stale costs no
+// Raft command.
+func (n *RaftNode) ReportSynced(ctx context.Context, vid needle.VolumeID, node string, ticket uint64, from []string) (bool, error) {
+	r := n.leaderRaft()
+	if r == nil {
+		return true, ErrNotLeader
+	}
+	if _, err := n.prepare(r); err != nil {
+		return true, err
+	}
+	if !n.fsm.IsStale(vid, node) {
+		return false, nil
+	}
+	res, err := n.applyResult(ctx, r, encodeStaleCmd(cmdStaleSynced, staleSyncedCmd{Volume: vid, Node: node, Ticket: ticket, From: from}))
+	if err != nil {
+		return true, err
+	}
+	stale, _ := res.(bool)
+	if !stale {
+		glog.Infof("raft %s: volume %d: %s synced with %v; no longer stale", n.self, vid, node, from)
+	}
+	return stale, nil
+}
+
+// ForgetReplica implements StaleMarker.
+func (n *RaftNode) ForgetReplica(ctx context.Context, vid needle.VolumeID, node string) error {
+	r := n.leaderRaft()
+	if r == nil {
+		return ErrNotLeader
+	}
+	if _, err := n.prepare(r); err != nil {
+		return err
+	}
+	_, err := n.applyResult(ctx, r, encodeStaleCmd(cmdStaleForget, staleForgetCmd{Volume: vid, Node: node}))
+	return err
+}
+
+// IsStale implements StaleMarker.
+func (n *RaftNode) IsStale(vid needle.VolumeID, node string) bool { return n.fsm.IsStale(vid, node) }
+
+// StaleMarks implements StaleMarker.
+func (n *RaftNode) StaleMarks() map[needle.VolumeID]StaleVolumeMarks { return n.fsm.StaleMarks() }
+
+// applyResult commits cmd and returns the FSM's result for it.
+func (n *RaftNode) applyResult(ctx context.Context, r *raft.Raft, cmd []byte) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f := r.Apply(cmd, applyTimeout)
+	if err := f.Error(); err != nil {
+		return nil, raftErr("apply", err)
+	}
+	return f.Response(), nil
+}
+
+// handleStale answers StalePath: POST records marks, GET reports one
+// replica with a sync ticket.
+func (s *Server) handleStale(w http.ResponseWriter, r *http.Request) {
+	if s.stale == nil {
+		httpx.WriteError(w, r, http.StatusNotImplemented, "this master keeps no stale marks")
+		return
+	}
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	vid, err := needle.ParseVolumeID(q.Get("volume"))
+	if err != nil || vid == 0 {
+		httpx.WriteError(w, r, http.StatusBadRequest, "volume is required")
+		return
+	}
+	nodes := splitNodes(q.Get("node"))
+	if r.Method == http.MethodGet {
+		if len(nodes) != 1 {
+			httpx.WriteError(w, r, http.StatusBadRequest, "node is required")
+			return
+		}
+		ticket, err := s.stale.SyncTicket()
+		if err != nil {
+			writeGrowthError(w, r, "sync ticket", err)
+			return
+		}
+		httpx.WriteJSON(w, r, http.StatusOK, StaleReply{Stale: s.stale.IsStale(vid, nodes[0]), Seq: ticket})
+		return
+	}
+	wildcard, _ := strconv.ParseBool(q.Get("any"))
+	if len(nodes) == 0 && !wildcard {
+		httpx.WriteError(w, r, http.StatusBadRequest, "node or any=true is required")
+		return
+	}
+	if err := s.stale.MarkStale(r.Context(), vid, nodes, wildcard, splitNodes(q.Get("reached"))); err != nil {
+		glog.Warningf("stale mark of volume %d: %v", vid, err)
+		writeGrowthError(w, r, "stale mark", err)
+		return
+	}
+	s.topo.RefreshStale(vid)
+	httpx.WriteJSON(w, r, http.StatusOK, struct{}{})
+}
+
+// handleSynced answers SyncedPath.
+func (s *Server) handleSynced(w http.ResponseWriter, r *http.Request) {
+	if s.stale == nil {
+		httpx.WriteError(w, r, http.StatusNotImplemented, "this master keeps no stale marks")
+		return
+	}
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	vid, err := needle.ParseVolumeID(q.Get("volume"))
+	node := q.Get("node")
+	ticket, terr := strconv.ParseUint(q.Get("seq"), 10, 64)
+	if err != nil || vid == 0 || node == "" || terr != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, "volume, node and seq are required")
+		return
+	}
+	stale, err := s.stale.ReportSynced(r.Context(), vid, node, ticket, splitNodes(q.Get("from")))
+	if err != nil {
+		writeGrowthError(w, r, "synced", err)
+		return
+	}
+	s.topo.RefreshStale(vid)
+	httpx.WriteJSON(w, r, http.StatusOK, StaleReply{Stale: stale})
+}
+
+// handleStaleList answers StaleListPath.
+func (s *Server) handleStaleList(w http.ResponseWriter, r *http.Request) {
+	marks := map[needle.VolumeID]StaleVolumeMarks{}
+	if s.stale != nil {
+		marks = s.stale.StaleMarks()
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, marks)
+}
+
+// splitNodes splits a comma list of node addresses.
+func splitNodes(s string) []string {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// fanoutLocation is one entry of the fan-out view: /dir/lookup?syncing=true.
+type fanoutLocation struct {
+	URL       string `json:"url"`
+	PublicURL string `json:"publicUrl"`
+	Syncing   bool   `json:"syncing,omitempty"`
+	Stale     bool   `json:"stale,omitempty"`
+}
+
+// writeFanoutView answers /dir/lookup?volumeId=N&syncing=true: every
+// replica the master knows, syncing and stale ones included and flagged.
+// Volume servers use it to fan writes and deletes out.
+func (s *Server) writeFanoutView(w http.ResponseWriter, r *http.Request, vid needle.VolumeID) {
+	view, err := s.topo.Volume(vid)
+	if err != nil || len(view.Replicas) == 0 {
+		httpx.WriteJSON(w, r, http.StatusNotFound, LookupResult{VolumeID: vid.String(), Error: errLookupNotFound})
+		return
+	}
+	locs := make([]fanoutLocation, 0, len(view.Replicas))
+	for _, rep := range view.Replicas {
+		locs = append(locs, fanoutLocation{URL: rep.URL, PublicURL: rep.PublicURL, Syncing: rep.Info.Syncing, Stale: rep.Stale})
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, struct {
+		VolumeID  string           `json:"volumeId"`
+		Locations []fanoutLocation `json:"locations"`
+	}{vid.String(), locs})
+}

@@ -1,0 +1,193 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
+)
+
+// copyTimeout bounds the download of a whole volume.
+const copyTimeout = 2 * time.Hour
+
+// ImportVolume adds volume id to the store from a .dat that fill writes to
+// the path it is given (in the location with the most free slots); the
+// index is built from the .dat. The slot is held while fill runs.
+// Errors: ErrVolumeExists, ErrNoFreeSlot, ErrBadCollection, fill's error,
+// or the volume's load error.
+func (s *Store) ImportVolume(id needle.VolumeID, collection string, fill func(datPath string) error) (*Volume, error) {
+	if err := CheckCollection(collection); err != nil {
+		return nil, err
+	}
+	if id == 0 {
+		return nil, fmt.Errorf("import volume: %w: id 0", needle.ErrBadVolumeID)
+	}
+	s.mu.Lock()
+	if _, ok := s.volumes[id]; ok {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("import volume %d: %w", id, ErrVolumeExists)
+	}
+	var loc *location
+	for _, l := range s.locations {
+		if free := l.max - l.count; free > 0 && (loc == nil || free > loc.max-loc.count) {
+			loc = l
+		}
+	}
+	if loc == nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("import volume %d: %w", id, ErrNoFreeSlot)
+	}
+	loc.count++ // held for the import
+	s.mu.Unlock()
+	release := func() {
+		s.mu.Lock()
+		loc.count--
+		s.mu.Unlock()
+	}
+
+	base := FileBase(loc.dir, collection, id)
+	part := base + ".dat.part"
+	if _, err := os.Stat(base + ".dat"); err == nil {
+		release()
+		return nil, fmt.Errorf("import volume %d: %w: %s.dat", id, ErrVolumeExists, base)
+	}
+	if err := fill(part); err != nil {
+		release()
+		_ = os.Remove(part)
+		return nil, fmt.Errorf("import volume %d: %w", id, err)
+	}
+	for _, ext := range volumeExts {
+		if err := removeIfExists(base + ext); err != nil {
+			release()
+			_ = os.Remove(part)
+			return nil, fmt.Errorf("import volume %d: %w", id, err)
+		}
+	}
+	if err := os.Rename(part, base+".dat"); err != nil {
+		release()
+		_ = os.Remove(part)
+		return nil, fmt.Errorf("import volume %d: %w", id, err)
+	}
+	if err := syncDir(loc.dir); err != nil {
+		glog.Warningf("import volume %d: %v", id, err)
+	}
+	v, err := Open(loc.dir, collection, id, s.opts)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("import volume %d: %w", id, err)
+	}
+	s.mu.Lock()
+	if _, ok := s.volumes[id]; ok {
+		loc.count--
+		s.mu.Unlock()
+		_ = v.Destroy()
+		return nil, fmt.Errorf("import volume %d: %w", id, ErrVolumeExists)
+	}
+	v.SetSizeLimit(s.sizeLimit)
+	s.volumes[id] = v
+	s.where[id] = loc
+	s.mu.Unlock()
+	glog.Infof("volume store: imported volume %d (collection %q, %d bytes) in %s", id, collection, v.Size(), loc.dir)
+	return v, nil
+}
+
+// downloadDat writes the .dat stream of peer to path, fsynced, and checks
+// that it is whole and starts with a superblock of the expected layout.
+func downloadDat(ctx context.Context, peer syncPeer, path string, rp replication.Placement) (int64, error) {
+	body, size, err := peer.dat(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n, err := io.Copy(f, body)
+	if err != nil {
+		return n, fmt.Errorf("copy the .dat of volume %d from %s: %w", peer.vid, peer.addr, err)
+	}
+	if n != size {
+		return n, fmt.Errorf("copy the .dat of volume %d from %s: %d of %d bytes", peer.vid, peer.addr, n, size)
+	}
+	sb, err := readSuperBlock(f, n)
+	if err != nil {
+		return n, fmt.Errorf("copy of volume %d: %w", peer.vid, err)
+	}
+	if rp != (replication.Placement{}) && sb.placement != rp {
+		return n, fmt.Errorf("copy of volume %d: replication %s, expected %s", peer.vid, sb.placement, rp)
+	}
+	if err := f.Sync(); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// handleCopyVolume answers POST /admin/copy_volume?volume=&collection=
+// &replication=&source=: the master's re-replication. The volume is
+// copied from source, registered as a syncing fresh copy, and synced with
+// its peers by the sync loop before it serves.
+func (s *Server) handleCopyVolume(w http.ResponseWriter, r *http.Request) {
+	vid, err := volumeParam(r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	q := r.URL.Query()
+	collection := q.Get("collection")
+	if err := CheckCollection(collection); err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	rp, err := replication.ParsePlacement(q.Get("replication"))
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	source := q.Get("source")
+	if source == "" {
+		httpx.WriteError(w, r, http.StatusBadRequest, "source is required")
+		return
+	}
+	if s.store.Volume(vid) != nil {
+		s.writeAdminError(w, r, fmt.Errorf("copy volume %d: %w", vid, ErrVolumeExists))
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), copyTimeout)
+	defer cancel()
+	peer := syncPeer{hc: s.fanout.Client(), addr: source, vid: vid}
+	var copied int64
+	// Syncing before it is in the store: it must never serve before it
+	// has synced.
+	s.sync.setSyncing(vid, "copied from "+source, true, false)
+	_, err = s.store.ImportVolume(vid, collection, func(path string) error {
+		n, err := downloadDat(ctx, peer, path, rp)
+		copied = n
+		return err
+	})
+	if err != nil {
+		s.sync.forget(vid)
+		if errors.Is(err, errPeerNotFound) {
+			httpx.WriteError(w, r, http.StatusNotFound, err.Error())
+			return
+		}
+		s.writeAdminError(w, r, err)
+		return
+	}
+	glog.Infof("volume %d: copied %d bytes from %s in %v; syncing before it serves", vid, copied, source, time.Since(start).Round(time.Millisecond))
+	s.hb.beatSoon()
+	httpx.WriteJSON(w, r, http.StatusOK, struct {
+		Bytes int64 `json:"bytes"`
+	}{copied})
+}

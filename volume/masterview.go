@@ -1,0 +1,312 @@
+package volume
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang/glog"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/weedfs/weed/needle"
+)
+
+// Master endpoints a volume server calls for replica consistency
+// (docs/consistency.md). Followers forward them to the leader.
+const (
+	// MasterStalePath: POST ?volume=&node=a,b&any=true&reached=c records
+	// stale marks through Raft; GET ?volume=&node= returns whether node is
+	// marked and a sync ticket.
+	MasterStalePath = "/admin/stale"
+	// MasterSyncedPath: POST ?volume=&node=&seq=&from=a,b reports a sync
+	// that started at ticket seq, made with the replicas in from.
+	MasterSyncedPath = "/admin/synced"
+)
+
+// errNoMaster means no master answered a call.
+var errNoMaster = errors.New("no master answered")
+
+// ReplicaLocation is one replica of a volume in the master's fan-out view
+// (/dir/lookup?syncing=true): every replica the master knows, with whether
+// it is syncing or marked stale.
+type ReplicaLocation struct {
+	URL       string `json:"url"`
+	PublicURL string `json:"publicUrl"`
+	Syncing   bool   `json:"syncing,omitempty"`
+	Stale     bool   `json:"stale,omitempty"`
+}
+
+// healthy reports whether the replica serves reads.
+func (l ReplicaLocation) healthy() bool { return !l.Syncing && !l.Stale }
+
+// StaleReply is the master's answer to GET /admin/stale and POST
+// /admin/synced: whether the node is marked stale for the volume, and
+// (GET) a ticket: a sync that starts after it covers every mark set so far.
+type StaleReply struct {
+	Stale bool   `json:"stale"`
+	Seq   uint64 `json:"seq"`
+}
+
+// fanoutView caches the master's fan-out view of volumes for ttl, one
+// master request per volume at a time.
+type fanoutView struct {
+	s       *Server
+	ttl     time.Duration
+	mu      sync.Mutex
+	cache   map[needle.VolumeID]fanoutEntry
+	flights singleflight.Group
+}
+
+type fanoutEntry struct {
+	locs    []ReplicaLocation
+	expires time.Time
+}
+
+func newFanoutView(s *Server, ttl time.Duration) *fanoutView {
+	return &fanoutView{s: s, ttl: ttl, cache: make(map[needle.VolumeID]fanoutEntry)}
+}
+
+// get returns every replica of vid the master knows (none when it knows
+// none). The slice is shared: do not modify it.
+func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]ReplicaLocation, error) {
+	f.mu.Lock()
+	e, ok := f.cache[vid]
+	f.mu.Unlock()
+	if ok && time.Now().Before(e.expires) {
+		return e.locs, nil
+	}
+	ch := f.flights.DoChan(vid.String(), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		var reply struct {
+			Locations []ReplicaLocation `json:"locations"`
+		}
+		q := url.Values{"volumeId": {vid.String()}, "syncing": {"true"}}
+		err := f.s.callMaster(fctx, http.MethodGet, "/dir/lookup", q, &reply)
+		var me *masterError
+		if errors.As(err, &me) && me.status == http.StatusNotFound {
+			err, reply.Locations = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.mu.Lock()
+		f.cache[vid] = fanoutEntry{locs: reply.Locations, expires: time.Now().Add(f.ttl)}
+		f.mu.Unlock()
+		return reply.Locations, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.([]ReplicaLocation), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// invalidate drops the cached view of vid.
+func (f *fanoutView) invalidate(vid needle.VolumeID) {
+	f.mu.Lock()
+	delete(f.cache, vid)
+	f.mu.Unlock()
+}
+
+// others returns the replicas of vid other than this server.
+func (s *Server) otherReplicas(ctx context.Context, vid needle.VolumeID) ([]ReplicaLocation, error) {
+	self, known := s.knownSelf()
+	if !known {
+		return nil, errIdentityUnknown
+	}
+	locs, err := s.view.get(ctx, vid)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ReplicaLocation, 0, len(locs))
+	for _, l := range locs {
+		if l.URL != "" && l.URL != self && !slices.ContainsFunc(out, func(o ReplicaLocation) bool { return o.URL == l.URL }) {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// masterError is a master's error answer.
+type masterError struct {
+	status int
+	msg    string
+}
+
+func (e *masterError) Error() string { return fmt.Sprintf("master: %d %s", e.status, e.msg) }
+
+// callMaster sends one request to the masters, the current leader first,
+// and decodes a 2xx JSON reply into out. Followers forward these calls to
+// the leader, so any master that answers will do; a master's error answer
+// is returned as a *masterError without trying the others.
+func (s *Server) callMaster(ctx context.Context, method, path string, q url.Values, out any) error {
+	first := s.hb.master()
+	cands := append([]string{first}, s.opts.Masters...)
+	var errs []error
+	tried := map[string]bool{}
+	for _, m := range cands {
+		if tried[m] {
+			continue
+		}
+		tried[m] = true
+		err := s.callOneMaster(ctx, m, method, path, q, out)
+		if err == nil {
+			return nil
+		}
+		var me *masterError
+		if errors.As(err, &me) && me.status != http.StatusServiceUnavailable && me.status != http.StatusBadGateway {
+			return err
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("%w: %s: %w", errNoMaster, path, errors.Join(errs...))
+}
+
+func (s *Server) callOneMaster(ctx context.Context, master, method, path string, q url.Values, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	target := "http://" + master + path
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.fanout.Client().Do(req)
+	if err != nil {
+		return fmt.Errorf("master %s%s: %w", master, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("master %s%s: read reply: %w", master, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		msg := strings.TrimSpace(string(data))
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return &masterError{status: resp.StatusCode, msg: msg}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("master %s%s: bad reply: %w", master, path, err)
+	}
+	return nil
+}
+
+// markStale asks the leader to record, through Raft, that the replicas in
+// nodes missed an operation on vid, and with wildcard that every replica
+// other than those in reached did (the master listed fewer replicas than
+// the volume has copies).
+func (s *Server) markStale(ctx context.Context, vid needle.VolumeID, nodes []string, wildcard bool, reached []string) error {
+	q := url.Values{"volume": {vid.String()}}
+	if len(nodes) > 0 {
+		q.Set("node", strings.Join(nodes, ","))
+	}
+	if wildcard {
+		q.Set("any", "true")
+		q.Set("reached", strings.Join(reached, ","))
+	}
+	if err := s.callMaster(ctx, http.MethodPost, MasterStalePath, q, nil); err != nil {
+		return fmt.Errorf("record stale replicas %v (any other: %v) of volume %d: %w", nodes, wildcard, vid, err)
+	}
+	glog.V(1).Infof("volume %d: marked %v stale (any other than %v: %v)", vid, nodes, reached, wildcard)
+	return nil
+}
+
+// staleTicket asks the leader whether this server is marked stale for vid
+// and for a sync ticket.
+func (s *Server) staleTicket(ctx context.Context, vid needle.VolumeID) (StaleReply, error) {
+	var r StaleReply
+	q := url.Values{"volume": {vid.String()}, "node": {s.self()}}
+	err := s.callMaster(ctx, http.MethodGet, MasterStalePath, q, &r)
+	return r, err
+}
+
+// reportSynced tells the leader that a sync of vid that started at ticket
+// seq finished with the replicas in from; it answers whether this server
+// is still marked stale.
+func (s *Server) reportSynced(ctx context.Context, vid needle.VolumeID, seq uint64, from []string) (bool, error) {
+	var r StaleReply
+	q := url.Values{"volume": {vid.String()}, "node": {s.self()}, "seq": {strconv.FormatUint(seq, 10)}, "from": {strings.Join(from, ",")}}
+	if err := s.callMaster(ctx, http.MethodPost, MasterSyncedPath, q, &r); err != nil {
+		return true, err
+	}
+	return r.Stale, nil
+}
+
+// pendingMark is a stale mark the leader could not record yet.
+type pendingMark struct {
+	vid      needle.VolumeID
+	nodes    []string
+	wildcard bool
+	reached  []string
+	since    time.Time
+}
+
+// markRetryFor bounds how long a stale mark is retried in the background.
+const markRetryFor = time.Hour
+
+// queueMark keeps a mark that could not be recorded, for retryMarks.
+func (s *Server) queueMark(m pendingMark) {
+	s.marksMu.Lock()
+	defer s.marksMu.Unlock()
+	m.since = time.Now()
+	s.pendingMarks = append(s.pendingMarks, m)
+}
+
+// hasPendingMarks reports whether marks of vid are still waiting.
+func (s *Server) hasPendingMarks(vid needle.VolumeID) bool {
+	s.marksMu.Lock()
+	defer s.marksMu.Unlock()
+	return slices.ContainsFunc(s.pendingMarks, func(m pendingMark) bool { return m.vid == vid })
+}
+
+// retryMarks tries every waiting mark once; it keeps those that fail.
+func (s *Server) retryMarks(ctx context.Context) {
+	s.marksMu.Lock()
+	todo := s.pendingMarks
+	s.pendingMarks = nil
+	s.marksMu.Unlock()
+	var keep []pendingMark
+	for _, m := range todo {
+		err := s.markStale(ctx, m.vid, m.nodes, m.wildcard, m.reached)
+		switch {
+		case err == nil:
+			glog.Infof("volume %d: recorded the stale mark of %v (any other than %v: %v) after %v", m.vid, m.nodes, m.reached, m.wildcard, time.Since(m.since).Round(time.Millisecond))
+		case time.Since(m.since) > markRetryFor:
+			glog.Errorf("volume %d: giving up recording stale replicas %v: %v", m.vid, m.nodes, err)
+		default:
+			keep = append(keep, m)
+		}
+	}
+	if len(keep) > 0 {
+		s.marksMu.Lock()
+		s.pendingMarks = append(keep, s.pendingMarks...)
+		s.marksMu.Unlock()
+	}
+}
