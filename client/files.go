@@ -97,17 +97,28 @@ func (c *Client) UploadFiles(ctx context.Context, paths []string, opts UploadOpt
 	return out, nil
 }
 
-func (c *Client) uploadFile(ctx context.Context, path string, a Assignment, fid string, opts UploadOptions, t *progressTracker) (UploadedFile, error) {
+// openUpload opens the file at path to upload it and starts its progress.
+// The caller closes the file.
+func openUpload(path string, t *progressTracker) (*os.File, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return UploadedFile{}, fmt.Errorf("weed: upload: %w", err)
+		return nil, nil, fmt.Errorf("weed: upload: %w", err)
 	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return UploadedFile{}, fmt.Errorf("weed: upload: %w", err)
+		_ = f.Close()
+		return nil, nil, fmt.Errorf("weed: upload: %w", err)
 	}
 	t.start(path)
+	return f, fi, nil
+}
+
+func (c *Client) uploadFile(ctx context.Context, path string, a Assignment, fid string, opts UploadOptions, t *progressTracker) (UploadedFile, error) {
+	f, fi, err := openUpload(path, t)
+	if err != nil {
+		return UploadedFile{}, err
+	}
+	defer f.Close()
 	res, err := c.Upload(ctx, a.URL, fid, UploadRequest{
 		Filename: filepath.Base(path), Body: t.reader(f), Size: fi.Size(),
 		TTL: opts.TTL, ModTime: fi.ModTime(),
@@ -119,16 +130,11 @@ func (c *Client) uploadFile(ctx context.Context, path string, a Assignment, fid 
 }
 
 func (c *Client) uploadChunkedFile(ctx context.Context, path string, chunkSize int64, opts UploadOptions, t *progressTracker) (UploadedFile, error) {
-	f, err := os.Open(path)
+	f, fi, err := openUpload(path, t)
 	if err != nil {
-		return UploadedFile{}, fmt.Errorf("weed: upload: %w", err)
+		return UploadedFile{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return UploadedFile{}, fmt.Errorf("weed: upload: %w", err)
-	}
-	t.start(path)
 	return c.UploadChunked(ctx, t.reader(f), ChunkedUpload{
 		Filename: filepath.Base(path), ChunkSize: chunkSize,
 		Collection: opts.Collection, Replication: opts.Replication, TTL: opts.TTL, DataCenter: opts.DataCenter,

@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"mime"
 	"net/http"
 	"path"
-	"strings"
-	"time"
 
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/client"
+	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
 )
 
@@ -31,7 +29,7 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	e, err := s.filer.Find(r.Context(), p)
 	switch {
 	case errors.Is(err, ErrNotFound) && !isDir:
-		writeEmptyNotFound(w)
+		httpx.WriteEmptyNotFound(w)
 		return
 	case err != nil:
 		writeFilerError(w, r, err)
@@ -48,14 +46,6 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serveChunked(w, r, e)
-}
-
-// writeEmptyNotFound answers 404 with an empty body.
-func writeEmptyNotFound(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Content-Length", "0")
-	w.WriteHeader(http.StatusNotFound)
 }
 
 // forwardedHeaders are the request headers a proxied read passes on to the
@@ -85,7 +75,7 @@ func (s *Server) proxyNeedle(w http.ResponseWriter, r *http.Request, e *Entry) {
 		locs, err := c.Lookup(r.Context(), id.Volume)
 		if errors.Is(err, client.ErrNotFound) {
 			glog.Errorf("filer: %s: volume of %s not found", e.FullPath, fid)
-			writeEmptyNotFound(w)
+			httpx.WriteEmptyNotFound(w)
 			return
 		}
 		if err != nil {
@@ -117,7 +107,7 @@ func (s *Server) proxyNeedle(w http.ResponseWriter, r *http.Request, e *Entry) {
 		}
 		if notFound {
 			glog.Errorf("filer: %s: needle %s not found on any volume server", e.FullPath, fid)
-			writeEmptyNotFound(w)
+			httpx.WriteEmptyNotFound(w)
 			return
 		}
 		glog.Warningf("filer: read %s (%s): %v", e.FullPath, fid, lastErr)
@@ -163,7 +153,7 @@ func copyReply(w http.ResponseWriter, r *http.Request, e *Entry, resp *http.Resp
 		}
 	}
 	if resp.StatusCode/100 == 2 {
-		h.Set("Content-Disposition", contentDisposition(e.Name()))
+		h.Set("Content-Disposition", httpx.ContentDisposition(e.Name()))
 	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead {
@@ -181,38 +171,19 @@ func drain(body io.ReadCloser) {
 	_ = body.Close()
 }
 
-// dispositionEscaper makes a file name safe inside a quoted header
-// parameter.
-var dispositionEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
-
-// contentDisposition returns the header value naming a file served inline.
-func contentDisposition(name string) string {
-	return `inline; filename="` + dispositionEscaper.Replace(name) + `"`
-}
-
-// fileMime returns e's content type: the stored one, else the one of its
-// name's extension, else application/octet-stream.
-func fileMime(e *Entry) string {
-	if e.Mime != "" {
-		return e.Mime
-	}
-	if t := mime.TypeByExtension(path.Ext(e.Name())); t != "" {
-		return t
-	}
-	return "application/octet-stream"
-}
-
 // serveChunked serves a file of several chunks (or none) by streaming its
 // chunks in order, with Range, If-None-Match and If-Modified-Since over the
 // whole file. Only the chunks a range covers are fetched.
 func (s *Server) serveChunked(w http.ResponseWriter, r *http.Request, e *Entry) {
 	h := w.Header()
-	etag := chunkedETag(e.Chunks)
-	h.Set("Content-Type", fileMime(e))
-	h.Set("Etag", `"`+etag+`"`)
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("Content-Disposition", contentDisposition(e.Name()))
-	if notModified(w, r, etag, e.Mtime) {
+	b := httpx.Blob{
+		Name:        e.Name(),
+		ContentType: httpx.MimeType(e.Mime, path.Ext(e.Name())),
+		Etag:        chunkedETag(e.Chunks),
+		ModTime:     e.Mtime,
+	}
+	b.SetHeaders(h)
+	if b.NotModified(w, r) {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
@@ -238,35 +209,6 @@ func (s *Server) serveChunked(w http.ResponseWriter, r *http.Request, e *Entry) 
 	default:
 		lw.commit()
 	}
-}
-
-// notModified answers 304 when the request's validators match the file:
-// If-None-Match against etag (quoted or bare, weak or not, or *), else
-// If-Modified-Since against modTime. It reports whether it answered.
-func notModified(w http.ResponseWriter, r *http.Request, etag string, modTime time.Time) bool {
-	match := false
-	if inm := r.Header.Get("If-None-Match"); inm != "" {
-		for _, tag := range strings.Split(inm, ",") {
-			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-			if tag == "*" || strings.Trim(tag, `"`) == etag {
-				match = true
-				break
-			}
-		}
-	} else if ims := r.Header.Get("If-Modified-Since"); ims != "" && !modTime.IsZero() {
-		if t, err := http.ParseTime(ims); err == nil && !modTime.Truncate(time.Second).After(t) {
-			match = true
-		}
-	}
-	if !match {
-		return false
-	}
-	if !modTime.IsZero() {
-		w.Header().Set("Last-Modified", modTime.UTC().Format(http.TimeFormat))
-	}
-	w.Header().Del("Content-Type")
-	w.WriteHeader(http.StatusNotModified)
-	return true
 }
 
 // lazyWriter holds back the status line until the first byte of the body,

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/golang/glog"
@@ -60,9 +59,7 @@ type Server struct {
 	store   Store
 	hc      *http.Client
 	handler http.Handler
-
-	mu   sync.Mutex
-	http *http.Server
+	srv     *httpx.Server
 }
 
 // NewServer opens the store named by opts (the bolt file in opts.Dir, or
@@ -104,6 +101,7 @@ func NewServer(opts FilerOptions) (*Server, error) {
 	}
 	s := &Server{opts: opts, filer: f, store: store, hc: hc}
 	s.handler = http.HandlerFunc(s.serveHTTP)
+	s.srv = httpx.NewServer("filer", s.handler, s.logReady)
 	return s, nil
 }
 
@@ -128,30 +126,16 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // ListenAndServe listens on IP:Port and serves until Shutdown. It returns
 // nil after Shutdown.
 func (s *Server) ListenAndServe() error {
-	addr := net.JoinHostPort(s.opts.IP, strconv.Itoa(s.opts.Port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("filer: listen on %s: %w", addr, err)
-	}
-	return s.Serve(ln)
+	return s.srv.ListenAndServe(net.JoinHostPort(s.opts.IP, strconv.Itoa(s.opts.Port)))
 }
 
 // Serve serves on ln until Shutdown, logging one ready line first. It
 // returns nil after Shutdown.
-func (s *Server) Serve(ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	s.mu.Lock()
-	if s.http != nil {
-		s.mu.Unlock()
-		_ = ln.Close()
-		return errors.New("filer: Serve called twice")
-	}
-	s.http = hs
-	s.mu.Unlock()
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// logReady logs the filer's ready line: IP (or the listener's host when
+// IP is empty) and the port listened on.
+func (s *Server) logReady(ln net.Listener) {
 	host, port := s.opts.IP, strconv.Itoa(s.opts.Port)
 	if h, p, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 		if host == "" {
@@ -160,25 +144,15 @@ func (s *Server) Serve(ln net.Listener) error {
 		port = p
 	}
 	glog.Infof("Start weed filer %s at %s", version.Version, net.JoinHostPort(host, port))
-	err := hs.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return fmt.Errorf("filer: serve: %w", err)
 }
 
 // Shutdown stops accepting connections, waits (until ctx ends) for the
 // requests in flight to finish, then closes the store. If the requests did
 // not finish in time the store is closed anyway and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	hs := s.http
-	s.mu.Unlock()
 	var errs []error
-	if hs != nil {
-		if err := hs.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("filer: shutdown: %w", err))
-		}
+	if err := s.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("filer: close store: %w", err))

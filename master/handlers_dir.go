@@ -28,7 +28,7 @@ import (
 )
 
 // HeartbeatPath is where volume servers post their topology.Heartbeat.
-const HeartbeatPath = "/admin/heartbeat"
+const HeartbeatPath = topology.HeartbeatPath
 
 // Bounds on request parameters.
 const (
@@ -214,19 +214,8 @@ func (s *Server) assign(ctx context.Context, req growRequest, count uint64) (ass
 
 // handleAssign answers /dir/assign.
 func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request) {
-	q, err := formValues(w, r)
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	req, err := s.layoutParams(q)
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	count, err := intParam(q, "count", 1, 1, MaxAssignCount)
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+	req, count, ok := s.growParams(w, r, 1, MaxAssignCount)
+	if !ok {
 		return
 	}
 	a, err := s.assign(r.Context(), req, uint64(count))
@@ -435,6 +424,28 @@ func formValues(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 		return nil, fmt.Errorf("bad form: %w", err)
 	}
 	return r.Form, nil
+}
+
+// growParams decodes the form of /dir/assign and /vol/grow: the layout
+// (layoutParams) and count, def when absent, else from 1 to max. On a bad
+// parameter it answers 400 and reports false.
+func (s *Server) growParams(w http.ResponseWriter, r *http.Request, def, max int64) (growRequest, int64, bool) {
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return growRequest{}, 0, false
+	}
+	req, err := s.layoutParams(q)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return growRequest{}, 0, false
+	}
+	count, err := intParam(q, "count", def, 1, max)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return growRequest{}, 0, false
+	}
+	return req, count, true
 }
 
 // layoutParams reads replication (default: the master's), collection, ttl

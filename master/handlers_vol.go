@@ -40,19 +40,8 @@ type CollectionDeleteResult struct {
 // handleVolGrow answers /vol/grow?count=&replication=&collection=&ttl=&dataCenter=.
 // Without count it grows the default number for the replication.
 func (s *Server) handleVolGrow(w http.ResponseWriter, r *http.Request) {
-	q, err := formValues(w, r)
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	req, err := s.layoutParams(q)
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	count, err := intParam(q, "count", 0, 1, MaxGrowCount)
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+	req, count, ok := s.growParams(w, r, 0, MaxGrowCount)
+	if !ok {
 		return
 	}
 	req.Count = int(count)

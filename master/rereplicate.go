@@ -22,7 +22,7 @@ const DefaultRepairAfter = 10 * time.Minute
 
 // CopyVolumePath is the volume server endpoint that copies a volume from
 // another server: POST ?volume=&collection=&replication=&ttl=&source=.
-const CopyVolumePath = "/admin/copy_volume"
+const CopyVolumePath = topology.CopyVolumePath
 
 // Throttles of re-replication: copies at once in the cluster (at most one
 // per target node), and how long a copy may take.

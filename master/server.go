@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,8 +98,9 @@ type Server struct {
 	repair    *rereplicator // rereplicate.go
 	forward   *leaderForwarder
 	uploader  *client.Client
-	guard     *whiteList
+	guard     *httpx.WhiteList
 	router    *mux.Router
+	srv       *httpx.Server
 
 	// rr holds one round-robin counter per volume for /<fid> redirects.
 	rr sync.Map // needle.VolumeID -> *atomic.Uint64
@@ -109,9 +109,6 @@ type Server struct {
 	// heartbeat costs a Raft round only when it brings a higher one.
 	observedVolumeID atomic.Uint32
 	observedFileKey  atomic.Uint64
-
-	mu   sync.Mutex
-	http *http.Server // set by Serve
 }
 
 // NewServer checks opts and builds a Server on seq and lead. It does no I/O.
@@ -160,9 +157,9 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 	if opts.LeaderWait == 0 {
 		opts.LeaderWait = DefaultLeaderWait
 	}
-	guard, err := newWhiteList(opts.WhiteList, lead)
+	guard, err := httpx.NewWhiteList(opts.WhiteList)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("master: %w", err)
 	}
 	pulse := time.Duration(opts.PulseSeconds) * time.Second
 	topo := topology.New(topology.Config{
@@ -192,6 +189,7 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 	}
 	s.initConsistency()
 	s.router = s.routes()
+	s.srv = httpx.NewServer("master", s.router, s.logReady)
 	glog.Infof("Volume Size Limit is %d MB", opts.VolumeSizeLimitMB)
 	return s, nil
 }
@@ -206,7 +204,7 @@ func (s *Server) routes() *mux.Router {
 	local := func(path string, h http.HandlerFunc, guarded bool, methods ...string) {
 		var handler http.Handler = h
 		if guarded {
-			handler = s.guard.wrap(handler)
+			handler = s.guard.WrapTrusting(handler, s.trustForwarded)
 		}
 		r.Handle(path, handler).Methods(methods...)
 	}
@@ -215,7 +213,7 @@ func (s *Server) routes() *mux.Router {
 	leader := func(path string, h http.HandlerFunc, guarded bool, methods ...string) {
 		handler := s.forward.wrap(h)
 		if guarded {
-			handler = s.guard.wrap(handler)
+			handler = s.guard.WrapTrusting(handler, s.trustForwarded)
 		}
 		r.Handle(path, handler).Methods(methods...)
 	}
@@ -287,128 +285,39 @@ func (s *Server) Run(ctx context.Context) {
 // ListenAndServe listens on BindIP:Port and serves until Shutdown. It
 // returns nil after Shutdown.
 func (s *Server) ListenAndServe() error {
-	addr := net.JoinHostPort(s.opts.BindIP, strconv.Itoa(s.opts.Port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("master: listen on %s: %w", addr, err)
-	}
-	return s.Serve(ln)
+	return s.srv.ListenAndServe(net.JoinHostPort(s.opts.BindIP, strconv.Itoa(s.opts.Port)))
 }
 
 // Serve serves on ln until Shutdown, logging one ready line first. It
 // returns nil after Shutdown.
-func (s *Server) Serve(ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           s.router,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	s.mu.Lock()
-	if s.http != nil {
-		s.mu.Unlock()
-		_ = ln.Close()
-		return errors.New("master: Serve called twice")
-	}
-	s.http = hs
-	s.mu.Unlock()
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// logReady logs the master's ready line.
+func (s *Server) logReady(ln net.Listener) {
 	glog.Infof("Start weed master %s at %s", version.Version, net.JoinHostPort(s.opts.IP, strconv.Itoa(s.opts.Port)))
 	glog.V(1).Infof("master listening on %s", ln.Addr())
-	err := hs.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return fmt.Errorf("master: serve: %w", err)
 }
 
 // Shutdown stops accepting connections and waits, until ctx ends, for the
 // requests in flight to finish (a request being forwarded to the leader
 // included). It returns ctx's error if they did not finish in time.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	hs := s.http
-	s.mu.Unlock()
 	defer s.forward.close()
-	if hs == nil {
-		return nil
-	}
-	if err := hs.Shutdown(ctx); err != nil {
-		return fmt.Errorf("master: shutdown: %w", err)
-	}
-	return nil
+	return s.srv.Shutdown(ctx)
 }
 
-// whiteList admits requests from listed addresses. A request a follower
-// forwarded is admitted when it comes from a fellow master: the follower
-// checked the client against its own list.
-type whiteList struct {
-	ips  map[string]bool
-	nets []*net.IPNet
-	lead Leadership
-}
-
-func newWhiteList(entries []string, lead Leadership) (*whiteList, error) {
-	w := &whiteList{ips: make(map[string]bool), lead: lead}
-	for _, e := range entries {
-		e = strings.TrimSpace(e)
-		if e == "" {
-			continue
-		}
-		if strings.Contains(e, "/") {
-			_, n, err := net.ParseCIDR(e)
-			if err != nil {
-				return nil, fmt.Errorf("master: white list entry %q: %w", e, err)
-			}
-			w.nets = append(w.nets, n)
-			continue
-		}
-		ip := net.ParseIP(e)
-		if ip == nil {
-			return nil, fmt.Errorf("master: white list entry %q is not an IP address", e)
-		}
-		w.ips[ip.String()] = true
-	}
-	return w, nil
-}
-
-func (w *whiteList) empty() bool { return len(w.ips) == 0 && len(w.nets) == 0 }
-
-func (w *whiteList) allows(ip net.IP) bool {
-	if w.ips[ip.String()] {
-		return true
-	}
-	for _, n := range w.nets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// wrap answers 403 to requests the list does not admit.
-func (w *whiteList) wrap(h http.Handler) http.Handler {
-	if w.empty() {
-		return h
-	}
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		ip := net.ParseIP(host)
-		if ip != nil && (w.allows(ip) || (r.Header.Get(ForwardedByHeader) != "" && w.isPeer(r.Context(), ip))) {
-			h.ServeHTTP(rw, r)
-			return
-		}
-		glog.V(1).Infof("white list: %s refused for %s %s", host, r.Method, r.URL.Path)
-		httpx.WriteError(rw, r, http.StatusForbidden, "access from "+host+" is not allowed")
-	})
+// trustForwarded admits, past the white list, a request a follower
+// forwarded when it comes from a fellow master: the follower checked the
+// client against its own list.
+func (s *Server) trustForwarded(r *http.Request, ip net.IP) bool {
+	return r.Header.Get(ForwardedByHeader) != "" && isPeer(r.Context(), s.lead, ip)
 }
 
 // isPeer reports whether ip is an address of another master of the group.
-func (w *whiteList) isPeer(ctx context.Context, ip net.IP) bool {
+func isPeer(ctx context.Context, lead Leadership, ip net.IP) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	for _, p := range w.lead.Peers() {
+	for _, p := range lead.Peers() {
 		host, _, err := net.SplitHostPort(p)
 		if err != nil {
 			continue

@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,18 +13,20 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/topology"
 )
 
 // Master endpoints of the stale marks (docs/consistency.md), called by
-// volume servers; followers forward them to the leader.
+// volume servers; followers forward them to the leader. They are the
+// topology package's wire paths.
 const (
 	// StalePath: POST ?volume=&node=a,b[&any=true&reached=c,d] records
 	// marks; GET ?volume=&node= → StaleReply with a sync ticket.
-	StalePath = "/admin/stale"
+	StalePath = topology.StalePath
 	// SyncedPath: POST ?volume=&node=&seq=&from=a,b → StaleReply.
-	SyncedPath = "/admin/synced"
+	SyncedPath = topology.SyncedPath
 	// StaleListPath: GET → every volume's marks.
-	StaleListPath = "/admin/stale/list"
+	StaleListPath = topology.StaleListPath
 )
 
 // StaleMarker records which replicas missed an operation, through Raft,
@@ -52,10 +55,7 @@ var _ StaleMarker = (*RaftNode)(nil)
 
 // StaleReply is the answer of StalePath (GET) and SyncedPath: whether the
 // node is stale for the volume, and (GET) a sync ticket.
-type StaleReply struct {
-	Stale bool   `json:"stale"`
-	Seq   uint64 `json:"seq"`
-}
+type StaleReply = topology.StaleReply
 
 // staleTickets remembers, per leadership term, the highest ticket handed
 // out: a mark above it cannot have been cleared yet, so repeating it adds
@@ -179,13 +179,8 @@ func (n *RaftNode) applyResult(ctx context.Context, r *raft.Raft, cmd []byte) (a
 // handleStale answers StalePath: POST records marks, GET reports one
 // replica with a sync ticket.
 func (s *Server) handleStale(w http.ResponseWriter, r *http.Request) {
-	if s.stale == nil {
-		httpx.WriteError(w, r, http.StatusNotImplemented, "this master keeps no stale marks")
-		return
-	}
-	q, err := formValues(w, r)
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+	q, ok := s.staleForm(w, r)
+	if !ok {
 		return
 	}
 	vid, err := needle.ParseVolumeID(q.Get("volume"))
@@ -223,13 +218,8 @@ func (s *Server) handleStale(w http.ResponseWriter, r *http.Request) {
 
 // handleSynced answers SyncedPath.
 func (s *Server) handleSynced(w http.ResponseWriter, r *http.Request) {
-	if s.stale == nil {
-		httpx.WriteError(w, r, http.StatusNotImplemented, "this master keeps no stale marks")
-		return
-	}
-	q, err := formValues(w, r)
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+	q, ok := s.staleForm(w, r)
+	if !ok {
 		return
 	}
 	vid, err := needle.ParseVolumeID(q.Get("volume"))
@@ -246,6 +236,22 @@ func (s *Server) handleSynced(w http.ResponseWriter, r *http.Request) {
 	}
 	s.topo.RefreshStale(vid)
 	httpx.WriteJSON(w, r, http.StatusOK, StaleReply{Stale: stale})
+}
+
+// staleForm decodes the form of StalePath and SyncedPath. It answers 501
+// when this master keeps no marks, 400 on a bad form, and then reports
+// false.
+func (s *Server) staleForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	if s.stale == nil {
+		httpx.WriteError(w, r, http.StatusNotImplemented, "this master keeps no stale marks")
+		return nil, false
+	}
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return nil, false
+	}
+	return q, true
 }
 
 // handleStaleList answers StaleListPath.
@@ -268,14 +274,6 @@ func splitNodes(s string) []string {
 	return out
 }
 
-// fanoutLocation is one entry of the fan-out view: /dir/lookup?syncing=true.
-type fanoutLocation struct {
-	URL       string `json:"url"`
-	PublicURL string `json:"publicUrl"`
-	Syncing   bool   `json:"syncing,omitempty"`
-	Stale     bool   `json:"stale,omitempty"`
-}
-
 // writeFanoutView answers /dir/lookup?volumeId=N&syncing=true: every
 // replica the master knows, syncing and stale ones included and flagged.
 // Volume servers use it to fan writes and deletes out.
@@ -285,12 +283,9 @@ func (s *Server) writeFanoutView(w http.ResponseWriter, r *http.Request, vid nee
 		httpx.WriteJSON(w, r, http.StatusNotFound, LookupResult{VolumeID: vid.String(), Error: errLookupNotFound})
 		return
 	}
-	locs := make([]fanoutLocation, 0, len(view.Replicas))
+	locs := make([]topology.ReplicaLocation, 0, len(view.Replicas))
 	for _, rep := range view.Replicas {
-		locs = append(locs, fanoutLocation{URL: rep.URL, PublicURL: rep.PublicURL, Syncing: rep.Info.Syncing, Stale: rep.Stale})
+		locs = append(locs, topology.ReplicaLocation{URL: rep.URL, PublicURL: rep.PublicURL, Syncing: rep.Info.Syncing, Stale: rep.Stale})
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, struct {
-		VolumeID  string           `json:"volumeId"`
-		Locations []fanoutLocation `json:"locations"`
-	}{vid.String(), locs})
+	httpx.WriteJSON(w, r, http.StatusOK, topology.FanoutView{VolumeID: vid.String(), Locations: locs})
 }

@@ -9,36 +9,37 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/golang/glog"
 
+	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/topology"
 )
 
-// Paths of the volume servers' admin endpoints the master calls. Every one
-// answers 2xx on success and a JSON {"error":"..."} with a 4xx/5xx status on
-// failure.
+// Paths of the volume servers' admin endpoints the master calls (the
+// topology package's wire paths). Every one answers 2xx on success and a
+// JSON {"error":"..."} with a 4xx/5xx status on failure.
 const (
 	// AssignVolumePath creates an empty volume:
 	// POST ?volume=&collection=&replication=&ttl=.
-	AssignVolumePath = "/admin/assign_volume"
+	AssignVolumePath = topology.AssignVolumePath
 	// DeleteVolumePath removes a volume's files: POST ?volume=.
-	DeleteVolumePath = "/admin/delete_volume"
+	DeleteVolumePath = topology.DeleteVolumePath
 	// VacuumCheckPath reports a volume's garbage ratio:
 	// GET ?volume=&garbageThreshold= → {"garbageRatio":0.42}.
-	VacuumCheckPath = "/admin/vacuum/check"
+	VacuumCheckPath = topology.VacuumCheckPath
 	// VacuumCompactPath copies a volume's live needles aside: POST ?volume=.
-	VacuumCompactPath = "/admin/vacuum/compact"
+	VacuumCompactPath = topology.VacuumCompactPath
 	// VacuumCommitPath swaps the compacted copy in: POST ?volume=.
-	VacuumCommitPath = "/admin/vacuum/commit"
+	VacuumCommitPath = topology.VacuumCommitPath
 	// VacuumCleanupPath discards an uncommitted compaction: POST ?volume=.
-	VacuumCleanupPath = "/admin/vacuum/cleanup"
+	VacuumCleanupPath = topology.VacuumCleanupPath
 	// DeleteCollectionPath removes every volume of a collection:
 	// POST ?collection=.
-	DeleteCollectionPath = "/admin/delete_collection"
+	DeleteCollectionPath = topology.DeleteCollectionPath
 )
 
 // Time limits of the calls to volume servers. Compaction copies a whole
@@ -54,11 +55,7 @@ const (
 )
 
 // VacuumCheckReply is a volume server's answer to VacuumCheckPath.
-type VacuumCheckReply struct {
-	// GarbageRatio is the share of the volume's .dat taken by deleted or
-	// overwritten needles, between 0 and 1.
-	GarbageRatio float64 `json:"garbageRatio"`
-}
+type VacuumCheckReply = topology.VacuumCheckReply
 
 // VolumeServerError is a volume server's error answer to an admin call.
 type VolumeServerError struct {
@@ -179,13 +176,7 @@ func (a *volumeAdmin) call(ctx context.Context, method, node, path string, q url
 		return fmt.Errorf("volume server %s%s: read reply: %w", node, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		msg := strings.TrimSpace(string(body))
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
+		msg := httpx.ErrorMessage(body)
 		if msg == "" {
 			msg = http.StatusText(resp.StatusCode)
 		}

@@ -326,7 +326,13 @@ func (p *Process) ExitCode() int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-func (c *Cluster) newProcess(kind string, port int, dir, readyPath string, args []string) *Process {
+// newProcess prepares a process of kind answering readyPath once up, on
+// *port (a free port, stored there, when it is 0), in dir (a fresh
+// directory when empty). Its arguments are the glog flags so far.
+func (c *Cluster) newProcess(kind string, port *int, dir, readyPath string) *Process {
+	if *port == 0 {
+		*port = FreePort(c.t)
+	}
 	c.mu.Lock()
 	c.seq++
 	name := fmt.Sprintf("%s%d", kind, c.seq)
@@ -338,16 +344,35 @@ func (c *Cluster) newProcess(kind string, port int, dir, readyPath string, args 
 		c.t.Fatalf("mkdir %s: %v", dir, err)
 	}
 	p := &Process{
-		c: c, Name: name, Port: port, Dir: dir,
+		c: c, Name: name, Port: *port, Dir: dir,
 		readyPath: readyPath,
 		logPath:   filepath.Join(c.Dir, name+".log"),
 	}
-	glogFlags := []string{"-logtostderr", "-v=" + verbosity()}
-	p.Args = append(glogFlags, args...)
+	p.Args = []string{"-logtostderr", "-v=" + verbosity()}
 	c.mu.Lock()
 	c.procs = append(c.procs, p)
 	c.mu.Unlock()
 	return p
+}
+
+// appendFlags appends "-name=value" to args for every name, value pair of
+// flags whose value is not empty.
+func appendFlags(args []string, flags ...string) []string {
+	for i := 0; i+1 < len(flags); i += 2 {
+		if flags[i+1] != "" {
+			args = append(args, "-"+flags[i]+"="+flags[i+1])
+		}
+	}
+	return args
+}
+
+// positive formats n, or returns "" when n is not above zero (a flag left
+// to its default).
+func positive(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 func verbosity() string {
@@ -380,24 +405,16 @@ func (c *Cluster) StartMaster(o MasterOptions) *Process {
 // NewMaster prepares a master without starting it.
 func (c *Cluster) NewMaster(o MasterOptions) *Process {
 	c.t.Helper()
-	if o.Port == 0 {
-		o.Port = FreePort(c.t)
-	}
 	if o.PulseSeconds == 0 {
 		o.PulseSeconds = 1
 	}
-	p := c.newProcess("master", o.Port, o.Dir, "/cluster/status", nil)
+	p := c.newProcess("master", &o.Port, o.Dir, "/cluster/status")
 	args := []string{"master", "-ip=127.0.0.1", "-port=" + strconv.Itoa(o.Port), "-mdir=" + p.Dir,
 		"-pulseSeconds=" + strconv.Itoa(o.PulseSeconds)}
-	if len(o.Peers) > 0 {
-		args = append(args, "-peers="+strings.Join(o.Peers, ","))
-	}
-	if o.DefaultReplication != "" {
-		args = append(args, "-defaultReplication="+o.DefaultReplication)
-	}
-	if o.VolumeSizeLimitMB > 0 {
-		args = append(args, "-volumeSizeLimitMB="+strconv.Itoa(o.VolumeSizeLimitMB))
-	}
+	args = appendFlags(args,
+		"peers", strings.Join(o.Peers, ","),
+		"defaultReplication", o.DefaultReplication,
+		"volumeSizeLimitMB", positive(o.VolumeSizeLimitMB))
 	p.Args = append(p.Args, append(args, o.Extra...)...)
 	return p
 }
@@ -511,24 +528,16 @@ func (c *Cluster) StartVolume(o VolumeOptions) *Process {
 // NewVolume prepares a volume server without starting it.
 func (c *Cluster) NewVolume(o VolumeOptions) *Process {
 	c.t.Helper()
-	if o.Port == 0 {
-		o.Port = FreePort(c.t)
-	}
 	if o.PulseSeconds == 0 {
 		o.PulseSeconds = 1
 	}
 	if o.Max == 0 {
 		o.Max = 7
 	}
-	p := c.newProcess("volume", o.Port, o.Dir, "/status", nil)
+	p := c.newProcess("volume", &o.Port, o.Dir, "/status")
 	args := []string{"volume", "-ip=127.0.0.1", "-port=" + strconv.Itoa(o.Port), "-dir=" + p.Dir,
 		"-max=" + strconv.Itoa(o.Max), "-mserver=" + o.Masters, "-pulseSeconds=" + strconv.Itoa(o.PulseSeconds)}
-	if o.DataCenter != "" {
-		args = append(args, "-dataCenter="+o.DataCenter)
-	}
-	if o.Rack != "" {
-		args = append(args, "-rack="+o.Rack)
-	}
+	args = appendFlags(args, "dataCenter", o.DataCenter, "rack", o.Rack)
 	p.Args = append(p.Args, append(args, o.Extra...)...)
 	return p
 }
@@ -555,20 +564,12 @@ func (c *Cluster) StartFiler(o FilerOptions) *Process {
 // NewFiler prepares a filer without starting it.
 func (c *Cluster) NewFiler(o FilerOptions) *Process {
 	c.t.Helper()
-	if o.Port == 0 {
-		o.Port = FreePort(c.t)
-	}
-	p := c.newProcess("filer", o.Port, o.Dir, "/?pretty=y", nil)
+	p := c.newProcess("filer", &o.Port, o.Dir, "/?pretty=y")
 	args := []string{"filer", "-ip=127.0.0.1", "-port=" + strconv.Itoa(o.Port), "-dir=" + p.Dir, "-master=" + o.Master}
-	if o.Replication != "" {
-		args = append(args, "-defaultReplicaPlacement="+o.Replication)
-	}
-	if o.RedisServer != "" {
-		args = append(args, "-redis.server="+o.RedisServer)
-	}
-	if o.MaxMB > 0 {
-		args = append(args, "-maxMB="+strconv.Itoa(o.MaxMB))
-	}
+	args = appendFlags(args,
+		"defaultReplicaPlacement", o.Replication,
+		"redis.server", o.RedisServer,
+		"maxMB", positive(o.MaxMB))
 	p.Args = append(p.Args, append(args, o.Extra...)...)
 	return p
 }
@@ -727,9 +728,6 @@ func (c *Cluster) StartServer(o ServerOptions) *Server {
 // NewServer prepares a `weed server` process without starting it.
 func (c *Cluster) NewServer(o ServerOptions) *Server {
 	c.t.Helper()
-	if o.MasterPort == 0 {
-		o.MasterPort = FreePort(c.t)
-	}
 	if o.VolumePort == 0 {
 		o.VolumePort = FreePort(c.t)
 	}
@@ -742,15 +740,13 @@ func (c *Cluster) NewServer(o ServerOptions) *Server {
 	if o.PulseSeconds == 0 {
 		o.PulseSeconds = 1
 	}
-	p := c.newProcess("server", o.MasterPort, o.Dir, "/cluster/status", nil)
+	p := c.newProcess("server", &o.MasterPort, o.Dir, "/cluster/status")
 	args := []string{"server", "-ip=127.0.0.1", "-dir=" + p.Dir, "-pulseSeconds=" + strconv.Itoa(o.PulseSeconds),
 		"-master.port=" + strconv.Itoa(o.MasterPort), "-volume.port=" + strconv.Itoa(o.VolumePort)}
 	if o.Filer {
 		args = append(args, "-filer", "-filer.port="+strconv.Itoa(o.FilerPort))
 	}
-	if o.DefaultReplication != "" {
-		args = append(args, "-master.defaultReplication="+o.DefaultReplication)
-	}
+	args = appendFlags(args, "master.defaultReplication", o.DefaultReplication)
 	p.Args = append(p.Args, append(args, o.Extra...)...)
 	return &Server{Process: p, VolumePort: o.VolumePort, FilerPort: o.FilerPort}
 }

@@ -71,7 +71,7 @@ func (s *Server) antiEntropyVolume(ctx context.Context, v *Volume) (bool, error)
 	var healthy []ReplicaLocation
 	lowest := true
 	for _, p := range peers {
-		if !p.healthy() {
+		if !p.Healthy() {
 			continue
 		}
 		lowest = lowest && self < p.URL

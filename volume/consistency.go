@@ -80,7 +80,7 @@ func (s *Server) refuseSyncing(w http.ResponseWriter, r *http.Request, vol *Volu
 	peers, err := s.otherReplicas(r.Context(), vol.ID())
 	var healthy []ReplicaLocation
 	for _, p := range peers {
-		if p.healthy() {
+		if p.Healthy() {
 			healthy = append(healthy, p)
 		}
 	}
@@ -97,12 +97,8 @@ func (s *Server) refuseSyncing(w http.ResponseWriter, r *http.Request, vol *Volu
 	if addr == "" {
 		addr = l.URL
 	}
-	target := "http://" + addr + r.URL.EscapedPath()
-	if r.URL.RawQuery != "" {
-		target += "?" + r.URL.RawQuery
-	}
 	glog.V(3).Infof("%s %s: volume %d is syncing here, redirecting to %s", r.Method, r.URL.Path, vol.ID(), addr)
-	http.Redirect(w, r, target, http.StatusMovedPermanently)
+	redirectTo(w, r, addr)
 	return true
 }
 
@@ -240,7 +236,7 @@ func (s *Server) readRepair(ctx context.Context, vol *Volume, fid needle.FileID,
 		return needle.Needle{}, buf, errors.Join(readErr, err)
 	}
 	for _, p := range peers {
-		if !p.healthy() {
+		if !p.Healthy() {
 			continue
 		}
 		peer := syncPeer{hc: s.fanout.Client(), addr: p.URL, vid: vol.ID()}

@@ -138,23 +138,12 @@ func downloadDat(ctx context.Context, peer syncPeer, path string, rp replication
 // copied from source, registered as a syncing fresh copy, and synced with
 // its peers by the sync loop before it serves.
 func (s *Server) handleCopyVolume(w http.ResponseWriter, r *http.Request) {
-	vid, err := volumeParam(r)
+	vid, collection, rp, err := volumeLayoutParams(r)
 	if err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	q := r.URL.Query()
-	collection := q.Get("collection")
-	if err := CheckCollection(collection); err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	rp, err := replication.ParsePlacement(q.Get("replication"))
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	source := q.Get("source")
+	source := r.URL.Query().Get("source")
 	if source == "" {
 		httpx.WriteError(w, r, http.StatusBadRequest, "source is required")
 		return

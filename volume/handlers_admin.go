@@ -21,9 +21,7 @@ type StatusReply struct {
 }
 
 // VacuumCheckReply is the answer to GET /admin/vacuum/check.
-type VacuumCheckReply struct {
-	GarbageRatio float64 `json:"garbageRatio"`
-}
+type VacuumCheckReply = topology.VacuumCheckReply
 
 // handleStatus answers GET /status: the version and every volume.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -39,23 +37,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 // (POST /admin/assign_volume?volume=&collection=&replication=&ttl=) and
 // tells the master at once.
 func (s *Server) handleAssignVolume(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	vid, err := volumeParam(r)
+	vid, collection, rp, err := volumeLayoutParams(r)
 	if err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	collection := q.Get("collection")
-	if err := CheckCollection(collection); err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	rp, err := replication.ParsePlacement(q.Get("replication"))
-	if err != nil {
-		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	ttl, err := needle.ParseTTL(q.Get("ttl"))
+	ttl, err := needle.ParseTTL(r.URL.Query().Get("ttl"))
 	if err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -183,6 +170,25 @@ func volumeParam(r *http.Request) (needle.VolumeID, error) {
 		return 0, errors.New("volume ids start at 1")
 	}
 	return vid, nil
+}
+
+// volumeLayoutParams parses the ?volume= (required), ?collection= and
+// ?replication= parameters of a volume to create or copy.
+func volumeLayoutParams(r *http.Request) (needle.VolumeID, string, replication.Placement, error) {
+	vid, err := volumeParam(r)
+	if err != nil {
+		return 0, "", replication.Placement{}, err
+	}
+	q := r.URL.Query()
+	collection := q.Get("collection")
+	if err := CheckCollection(collection); err != nil {
+		return 0, "", replication.Placement{}, err
+	}
+	rp, err := replication.ParsePlacement(q.Get("replication"))
+	if err != nil {
+		return 0, "", replication.Placement{}, err
+	}
+	return vid, collection, rp, nil
 }
 
 // writeAdminError answers a failed admin call: 404 no such volume, 409 the

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"mime"
 	"net/http"
 	"path/filepath"
 	"sort"
@@ -55,7 +54,7 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case isMissing(err) || errors.Is(err, ErrVolumeNotFound):
 		glog.V(3).Infof("read %s: %v", p.FileID, err)
-		writeNotFound(w)
+		httpx.WriteEmptyNotFound(w)
 		return
 	default:
 		s.writeStoreError(w, r, fmt.Errorf("read %s: %w", p.FileID, err))
@@ -68,14 +67,6 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	s.serveNeedle(w, r, p, &n)
 }
 
-// writeNotFound answers 404 with an empty body, as weed-fs did.
-func writeNotFound(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Content-Length", "0")
-	w.WriteHeader(http.StatusNotFound)
-}
-
 // serveNeedle writes one needle's bytes (the stored gzip bytes to a client
 // that accepts them, the original bytes otherwise) with its headers.
 func (s *Server) serveNeedle(w http.ResponseWriter, r *http.Request, p needle.URLPath, n *needle.Needle) {
@@ -83,15 +74,12 @@ func (s *Server) serveNeedle(w http.ResponseWriter, r *http.Request, p needle.UR
 	if name == "" {
 		name = string(n.Name)
 	}
-	var modTime time.Time
-	if n.HasLastModified() && n.LastModified > 0 {
-		modTime = time.Unix(int64(n.LastModified), 0)
-	}
-	s.setFileHeaders(w, r, p, n, name, string(n.Mime), modTime)
+	b := needleBlob(p, n, name, string(n.Mime))
+	setFileHeaders(w, b, n)
 	if n.IsGzipped() {
 		w.Header().Add("Vary", "Accept-Encoding")
 	}
-	if notModified(w, r, needle.Etag(n.Checksum), modTime) {
+	if b.NotModified(w, r) {
 		return
 	}
 	data := n.Data
@@ -115,36 +103,30 @@ func (s *Server) serveNeedle(w http.ResponseWriter, r *http.Request, p needle.UR
 		}
 		data = buf.Bytes()
 	}
-	http.ServeContent(w, r, "", modTime, bytes.NewReader(data))
+	http.ServeContent(w, r, "", b.ModTime, bytes.NewReader(data))
 }
 
-// setFileHeaders sets the headers every file reply carries: Content-Type,
-// Etag, Last-Modified, Accept-Ranges, Content-Disposition and the stored
-// Seaweed-* pairs.
-func (s *Server) setFileHeaders(w http.ResponseWriter, r *http.Request, p needle.URLPath, n *needle.Needle, name, mimeType string, modTime time.Time) {
+// needleBlob describes needle n served as name (either may be empty): its
+// type is mimeType, else the one of name's or the path's extension.
+func needleBlob(p needle.URLPath, n *needle.Needle, name, mimeType string) httpx.Blob {
+	var modTime time.Time
+	if n.HasLastModified() && n.LastModified > 0 {
+		modTime = time.Unix(int64(n.LastModified), 0)
+	}
+	return httpx.Blob{
+		Name:        name,
+		ContentType: httpx.MimeType(mimeType, filepath.Ext(name), p.Ext),
+		Etag:        needle.Etag(n.Checksum),
+		ModTime:     modTime,
+	}
+}
+
+// setFileHeaders sets the headers every file reply carries: b's
+// (Content-Type, Etag, Last-Modified, Accept-Ranges, Content-Disposition)
+// and the Seaweed-* pairs stored in n.
+func setFileHeaders(w http.ResponseWriter, b httpx.Blob, n *needle.Needle) {
 	h := w.Header()
-	if mimeType == "" {
-		for _, ext := range []string{filepath.Ext(name), p.Ext} {
-			if ext == "" {
-				continue
-			}
-			if mimeType = mime.TypeByExtension(ext); mimeType != "" {
-				break
-			}
-		}
-	}
-	if mimeType == "" {
-		mimeType = "application/octet-stream"
-	}
-	h.Set("Content-Type", mimeType)
-	h.Set("Etag", quoteEtag(n.Checksum))
-	if !modTime.IsZero() {
-		h.Set("Last-Modified", modTime.UTC().Format(http.TimeFormat))
-	}
-	h.Set("Accept-Ranges", "bytes")
-	if name != "" {
-		h.Set("Content-Disposition", `inline; filename="`+dispositionEscaper.Replace(name)+`"`)
-	}
+	b.SetHeaders(h)
 	if n.HasPairs() && len(n.Pairs) > 0 {
 		var pairs map[string]string
 		if err := json.Unmarshal(n.Pairs, &pairs); err == nil {
@@ -153,38 +135,6 @@ func (s *Server) setFileHeaders(w http.ResponseWriter, r *http.Request, p needle
 			}
 		}
 	}
-}
-
-// dispositionEscaper makes a file name safe inside a quoted header parameter.
-var dispositionEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "", "\x00", "")
-
-// notModified answers 304 when the request's validators match: If-None-Match
-// against the Etag (quoted or bare, or *), else If-Modified-Since against the
-// modification time. It reports whether it answered.
-func notModified(w http.ResponseWriter, r *http.Request, etag string, modTime time.Time) bool {
-	match := false
-	if inm := r.Header.Get("If-None-Match"); inm != "" {
-		for _, tag := range strings.Split(inm, ",") {
-			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-			if tag == "*" || strings.Trim(tag, `"`) == etag {
-				match = true
-				break
-			}
-		}
-	} else if ims := r.Header.Get("If-Modified-Since"); ims != "" && !modTime.IsZero() {
-		if t, err := http.ParseTime(ims); err == nil && !modTime.Truncate(time.Second).After(t) {
-			match = true
-		}
-	}
-	if !match {
-		return false
-	}
-	h := w.Header()
-	h.Del("Content-Type")
-	h.Del("Content-Length")
-	h.Del("Content-Encoding")
-	w.WriteHeader(http.StatusNotModified)
-	return true
 }
 
 // acceptsGzip reports whether the request's Accept-Encoding admits gzip.
@@ -208,7 +158,7 @@ func acceptsGzip(r *http.Request) bool {
 // knows one, 404 otherwise.
 func (s *Server) redirectRead(w http.ResponseWriter, r *http.Request, fid needle.FileID) {
 	if !s.readRedirect {
-		writeNotFound(w)
+		httpx.WriteEmptyNotFound(w)
 		return
 	}
 	var holders []client.Location
@@ -230,7 +180,7 @@ func (s *Server) redirectRead(w http.ResponseWriter, r *http.Request, fid needle
 		}
 	}
 	if len(holders) == 0 {
-		writeNotFound(w)
+		httpx.WriteEmptyNotFound(w)
 		return
 	}
 	l := holders[rand.IntN(len(holders))]
@@ -238,11 +188,17 @@ func (s *Server) redirectRead(w http.ResponseWriter, r *http.Request, fid needle
 	if addr == "" {
 		addr = l.URL
 	}
+	glog.V(3).Infof("read %s: volume %d is on %s, redirecting", fid, fid.Volume, addr)
+	redirectTo(w, r, addr)
+}
+
+// redirectTo answers 301 to the request's path and query on the server at
+// addr ("host:port").
+func redirectTo(w http.ResponseWriter, r *http.Request, addr string) {
 	target := "http://" + addr + r.URL.EscapedPath()
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
-	glog.V(3).Infof("read %s: volume %d is on %s, redirecting", fid, fid.Volume, addr)
 	http.Redirect(w, r, target, http.StatusMovedPermanently)
 }
 
@@ -272,16 +228,13 @@ func (s *Server) serveChunked(w http.ResponseWriter, r *http.Request, p needle.U
 	if name == "" {
 		name = string(n.Name)
 	}
-	var modTime time.Time
-	if n.HasLastModified() && n.LastModified > 0 {
-		modTime = time.Unix(int64(n.LastModified), 0)
-	}
-	s.setFileHeaders(w, r, p, n, name, m.Mime, modTime)
-	if notModified(w, r, needle.Etag(n.Checksum), modTime) {
+	b := needleBlob(p, n, name, m.Mime)
+	setFileHeaders(w, b, n)
+	if b.NotModified(w, r) {
 		return
 	}
 	f := newChunkedFile(r.Context(), s, m)
-	http.ServeContent(w, r, "", modTime, f)
+	http.ServeContent(w, r, "", b.ModTime, f)
 	if err := f.Close(); err != nil {
 		glog.Errorf("read %s: chunked file: %v", p.FileID, err)
 	}

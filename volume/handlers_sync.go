@@ -13,6 +13,7 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/topology"
 )
 
 // Paths of the endpoints replicas (and `weed backup`) use to compare and
@@ -41,7 +42,7 @@ const (
 	SyncHelloPath = "/admin/sync/hello"
 	// CopyVolumePath: POST ?volume=&collection=&replication=&ttl=&source= →
 	// copies the volume from source and syncs it.
-	CopyVolumePath = "/admin/copy_volume"
+	CopyVolumePath = topology.CopyVolumePath
 )
 
 // RecordsContentType is the type of a body of concatenated needle records.
@@ -117,10 +118,7 @@ func (s *Server) handleSyncSince(w http.ResponseWriter, r *http.Request) {
 		s.writeSyncError(w, r, err)
 		return
 	}
-	if recs == nil {
-		recs = []RecordInfo{}
-	}
-	httpx.WriteJSON(w, r, http.StatusOK, recs)
+	writeRecordInfos(w, r, recs)
 }
 
 // handleSyncRecords answers POST /admin/sync/records?volume= with the
@@ -144,11 +142,7 @@ func (s *Server) handleSyncRecords(w http.ResponseWriter, r *http.Request) {
 		s.writeSyncError(w, r, err)
 		return
 	}
-	body := JoinRecords(recs)
-	w.Header().Set("Content-Type", RecordsContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	writeRecords(w, JoinRecords(recs))
 }
 
 // handleSyncApply answers POST /admin/sync/apply?volume=[&allowNew=true]:
@@ -210,6 +204,11 @@ func (s *Server) handleSyncKeys(w http.ResponseWriter, r *http.Request) {
 		s.writeSyncError(w, r, err)
 		return
 	}
+	writeRecordInfos(w, r, recs)
+}
+
+// writeRecordInfos answers 200 with recs as a JSON array ([] when empty).
+func writeRecordInfos(w http.ResponseWriter, r *http.Request, recs []RecordInfo) {
 	if recs == nil {
 		recs = []RecordInfo{}
 	}
@@ -267,10 +266,15 @@ func (s *Server) handleSyncNeedle(w http.ResponseWriter, r *http.Request) {
 		s.writeSyncError(w, r, err)
 		return
 	}
+	writeRecords(w, rec)
+}
+
+// writeRecords answers 200 with body, needle records concatenated.
+func writeRecords(w http.ResponseWriter, body []byte) {
 	w.Header().Set("Content-Type", RecordsContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(rec)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(rec)
+	_, _ = w.Write(body)
 }
 
 // handleSyncDat answers GET /admin/sync/dat?volume= with the volume's .dat

@@ -10,17 +10,17 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/golang/glog"
 
+	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/topology"
 )
 
 // HeartbeatPath is the master endpoint heartbeats are posted to.
-const HeartbeatPath = "/admin/heartbeat"
+const HeartbeatPath = topology.HeartbeatPath
 
 // maxLeaderHops bounds how many "the leader is elsewhere" answers one beat
 // follows before giving up until the next pulse.
@@ -205,13 +205,7 @@ func (h *heartbeater) send(ctx context.Context, master string, body []byte) (top
 		return reply, fmt.Errorf("heartbeat to %s: read reply: %w", master, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		msg := strings.TrimSpace(string(data))
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
+		msg := httpx.ErrorMessage(data)
 		return reply, fmt.Errorf("heartbeat to %s: %d %s", master, resp.StatusCode, msg)
 	}
 	if err := json.Unmarshal(data, &reply); err != nil {

@@ -17,7 +17,9 @@ import (
 	"github.com/golang/glog"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/topology"
 )
 
 // Master endpoints a volume server calls for replica consistency
@@ -26,10 +28,10 @@ const (
 	// MasterStalePath: POST ?volume=&node=a,b&any=true&reached=c records
 	// stale marks through Raft; GET ?volume=&node= returns whether node is
 	// marked and a sync ticket.
-	MasterStalePath = "/admin/stale"
+	MasterStalePath = topology.StalePath
 	// MasterSyncedPath: POST ?volume=&node=&seq=&from=a,b reports a sync
 	// that started at ticket seq, made with the replicas in from.
-	MasterSyncedPath = "/admin/synced"
+	MasterSyncedPath = topology.SyncedPath
 )
 
 // errNoMaster means no master answered a call.
@@ -38,23 +40,12 @@ var errNoMaster = errors.New("no master answered")
 // ReplicaLocation is one replica of a volume in the master's fan-out view
 // (/dir/lookup?syncing=true): every replica the master knows, with whether
 // it is syncing or marked stale.
-type ReplicaLocation struct {
-	URL       string `json:"url"`
-	PublicURL string `json:"publicUrl"`
-	Syncing   bool   `json:"syncing,omitempty"`
-	Stale     bool   `json:"stale,omitempty"`
-}
-
-// healthy reports whether the replica serves reads.
-func (l ReplicaLocation) healthy() bool { return !l.Syncing && !l.Stale }
+type ReplicaLocation = topology.ReplicaLocation
 
 // StaleReply is the master's answer to GET /admin/stale and POST
 // /admin/synced: whether the node is marked stale for the volume, and
 // (GET) a ticket: a sync that starts after it covers every mark set so far.
-type StaleReply struct {
-	Stale bool   `json:"stale"`
-	Seq   uint64 `json:"seq"`
-}
+type StaleReply = topology.StaleReply
 
 // fanoutView caches the master's fan-out view of volumes for ttl, one
 // master request per volume at a time.
@@ -87,9 +78,7 @@ func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]ReplicaLoc
 	ch := f.flights.DoChan(vid.String(), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		var reply struct {
-			Locations []ReplicaLocation `json:"locations"`
-		}
+		var reply topology.FanoutView
 		q := url.Values{"volumeId": {vid.String()}, "syncing": {"true"}}
 		err := f.s.callMaster(fctx, http.MethodGet, "/dir/lookup", q, &reply)
 		var me *masterError
@@ -200,13 +189,7 @@ func (s *Server) callOneMaster(ctx context.Context, master, method, path string,
 		return fmt.Errorf("master %s%s: read reply: %w", master, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		msg := strings.TrimSpace(string(data))
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
+		msg := httpx.ErrorMessage(data)
 		return &masterError{status: resp.StatusCode, msg: msg}
 	}
 	if out == nil {

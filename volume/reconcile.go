@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/golang/glog"
@@ -146,22 +147,18 @@ func reconcile(ctx context.Context, local, remote replicaSide, lr, rr sideRole, 
 		opts.Rounds = 3
 	}
 	if !opts.SkipSince {
-		ls, err := local.status(ctx)
+		ls, rs, err := onBoth(local, remote, "status of %s", func(side replicaSide) (SyncStatus, error) {
+			return side.status(ctx)
+		})
 		if err != nil {
-			return st, fmt.Errorf("status of %s: %w", local.name(), err)
-		}
-		rs, err := remote.status(ctx)
-		if err != nil {
-			return st, fmt.Errorf("status of %s: %w", remote.name(), err)
+			return st, err
 		}
 		w := sinceWindow(ls.LastAppendAtNs, rs.LastAppendAtNs, opts.Slack)
-		lrecs, err := local.since(ctx, w)
+		lrecs, rrecs, err := onBoth(local, remote, "records of %s since "+strconv.FormatUint(w, 10), func(side replicaSide) ([]RecordInfo, error) {
+			return side.since(ctx, w)
+		})
 		if err != nil {
-			return st, fmt.Errorf("records of %s since %d: %w", local.name(), w, err)
-		}
-		rrecs, err := remote.since(ctx, w)
-		if err != nil {
-			return st, fmt.Errorf("records of %s since %d: %w", remote.name(), w, err)
+			return st, err
 		}
 		if err := exchange(ctx, local, remote, latestPerKey(lrecs), latestPerKey(rrecs), lr, rr, false, opts.Limit, &st); err != nil {
 			return st, err
@@ -176,42 +173,50 @@ func reconcile(ctx context.Context, local, remote replicaSide, lr, rr sideRole, 
 			}
 		}
 		st.Rounds++
-		ld, err := local.digest(ctx)
+		ld, rd, err := digests(ctx, local, remote)
 		if err != nil {
-			return st, fmt.Errorf("digest of %s: %w", local.name(), err)
-		}
-		rd, err := remote.digest(ctx)
-		if err != nil {
-			return st, fmt.Errorf("digest of %s: %w", remote.name(), err)
+			return st, err
 		}
 		diff := ld.Differing(&rd)
 		if len(diff) == 0 {
 			return st, nil
 		}
-		lk, err := local.keyStates(ctx, diff)
+		lk, rk, err := onBoth(local, remote, "keys of %s", func(side replicaSide) ([]RecordInfo, error) {
+			return side.keyStates(ctx, diff)
+		})
 		if err != nil {
-			return st, fmt.Errorf("keys of %s: %w", local.name(), err)
-		}
-		rk, err := remote.keyStates(ctx, diff)
-		if err != nil {
-			return st, fmt.Errorf("keys of %s: %w", remote.name(), err)
+			return st, err
 		}
 		if err := exchange(ctx, local, remote, latestPerKey(lk), latestPerKey(rk), lr, rr, true, opts.Limit, &st); err != nil {
 			return st, err
 		}
 	}
-	ld, err := local.digest(ctx)
+	ld, rd, err := digests(ctx, local, remote)
 	if err != nil {
-		return st, fmt.Errorf("digest of %s: %w", local.name(), err)
-	}
-	rd, err := remote.digest(ctx)
-	if err != nil {
-		return st, fmt.Errorf("digest of %s: %w", remote.name(), err)
+		return st, err
 	}
 	if diff := ld.Differing(&rd); len(diff) > 0 {
 		return st, fmt.Errorf("%w: %d of %d buckets after %d rounds", errDigestMismatch, len(diff), DigestBuckets, st.Rounds)
 	}
 	return st, nil
+}
+
+// onBoth asks the local side, then the remote one, with get. An error
+// says what was asked of which side: what is a format with one %s, the
+// side's name ("digest of %s").
+func onBoth[T any](local, remote replicaSide, what string, get func(replicaSide) (T, error)) (l, r T, err error) {
+	if l, err = get(local); err != nil {
+		return l, r, fmt.Errorf(what+": %w", local.name(), err)
+	}
+	if r, err = get(remote); err != nil {
+		return l, r, fmt.Errorf(what+": %w", remote.name(), err)
+	}
+	return l, r, nil
+}
+
+// digests returns the digests of both sides.
+func digests(ctx context.Context, local, remote replicaSide) (Digest, Digest, error) {
+	return onBoth(local, remote, "digest of %s", func(side replicaSide) (Digest, error) { return side.digest(ctx) })
 }
 
 // sinceWindow is where a since listing starts: slack before the older of

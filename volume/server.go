@@ -19,6 +19,7 @@ import (
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/topology"
 )
 
 // Defaults of ServerOptions' zero fields (the `weed volume` flag defaults).
@@ -99,8 +100,9 @@ type Server struct {
 	client       *client.Client
 	fanout       *replication.Fanout
 	hb           *heartbeater
-	guard        *whiteList
+	guard        *httpx.WhiteList
 	handler      http.Handler
+	srv          *httpx.Server
 
 	recordBufs bufferPool // needle records being read
 	bodyBufs   bytesPool  // uploads, gzip output, inflated reads, replica records
@@ -112,9 +114,6 @@ type Server struct {
 	aeLimit      *rateLimiter
 	marksMu      sync.Mutex
 	pendingMarks []pendingMark
-
-	mu   sync.Mutex
-	http *http.Server // set by Serve
 }
 
 // NewServer checks opts and builds a Server on store. It does no I/O. The
@@ -155,9 +154,9 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 		return nil, errors.New("volume: no master address given")
 	}
 	opts.Masters = masters
-	guard, err := newWhiteList(opts.WhiteList)
+	guard, err := httpx.NewWhiteList(opts.WhiteList)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("volume: %w", err)
 	}
 	fanout := replication.NewFanout(replication.FanoutOptions{})
 	// Master lookups and chunk reads share the fan-out's keep-alive pool.
@@ -184,6 +183,7 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 	s.hb = newHeartbeater(s, masters, time.Duration(opts.PulseSeconds)*time.Second)
 	s.initConsistency()
 	s.handler = s.routes()
+	s.srv = httpx.NewServer("volume", s.handler, s.logReady)
 	return s, nil
 }
 
@@ -192,18 +192,18 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	allowed := make(map[string]string) // admin path -> its method
 	admin := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.guard.wrap(h))
+		mux.Handle(pattern, s.guard.Wrap(h))
 		method, path, _ := strings.Cut(pattern, " ")
 		allowed[path] = method
 	}
 	mux.HandleFunc("GET /status", s.handleStatus)
-	admin("POST /admin/assign_volume", s.handleAssignVolume)
-	admin("POST /admin/delete_volume", s.handleDeleteVolume)
-	admin("GET /admin/vacuum/check", s.handleVacuumCheck)
-	admin("POST /admin/vacuum/compact", s.handleVacuumCompact)
-	admin("POST /admin/vacuum/commit", s.handleVacuumCommit)
-	admin("POST /admin/vacuum/cleanup", s.handleVacuumCleanup)
-	admin("POST /admin/delete_collection", s.handleDeleteCollection)
+	admin("POST "+topology.AssignVolumePath, s.handleAssignVolume)
+	admin("POST "+topology.DeleteVolumePath, s.handleDeleteVolume)
+	admin("GET "+topology.VacuumCheckPath, s.handleVacuumCheck)
+	admin("POST "+topology.VacuumCompactPath, s.handleVacuumCompact)
+	admin("POST "+topology.VacuumCommitPath, s.handleVacuumCommit)
+	admin("POST "+topology.VacuumCleanupPath, s.handleVacuumCleanup)
+	admin("POST "+topology.DeleteCollectionPath, s.handleDeleteCollection)
 	s.syncRoutes(admin)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		if method, ok := allowed[r.URL.Path]; ok {
@@ -223,9 +223,9 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		s.handleRead(w, r)
 	case http.MethodPost, http.MethodPut:
-		s.guard.wrap(http.HandlerFunc(s.handleWrite)).ServeHTTP(w, r)
+		s.guard.Wrap(http.HandlerFunc(s.handleWrite)).ServeHTTP(w, r)
 	case http.MethodDelete:
-		s.guard.wrap(http.HandlerFunc(s.handleDelete)).ServeHTTP(w, r)
+		s.guard.Wrap(http.HandlerFunc(s.handleDelete)).ServeHTTP(w, r)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST, PUT, DELETE")
 		httpx.WriteError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
@@ -280,51 +280,26 @@ func (s *Server) Run(ctx context.Context) {
 // ListenAndServe listens on BindIP:Port and serves until Shutdown. It
 // returns nil after Shutdown.
 func (s *Server) ListenAndServe() error {
-	addr := net.JoinHostPort(s.opts.BindIP, strconv.Itoa(s.opts.Port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("volume: listen on %s: %w", addr, err)
-	}
-	return s.Serve(ln)
+	return s.srv.ListenAndServe(net.JoinHostPort(s.opts.BindIP, strconv.Itoa(s.opts.Port)))
 }
 
 // Serve serves on ln until Shutdown, logging one ready line first. It
 // returns nil after Shutdown.
-func (s *Server) Serve(ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	s.mu.Lock()
-	if s.http != nil {
-		s.mu.Unlock()
-		_ = ln.Close()
-		return errors.New("volume: Serve called twice")
-	}
-	s.http = hs
-	s.mu.Unlock()
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// logReady logs the volume server's ready line.
+func (s *Server) logReady(ln net.Listener) {
 	glog.Infof("Start weed volume server %s at %s", version.Version, s.self())
 	glog.V(1).Infof("volume server listening on %s", ln.Addr())
-	err := hs.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return fmt.Errorf("volume: serve: %w", err)
 }
 
 // Shutdown stops accepting connections, waits (until ctx ends) for the
 // requests in flight to finish, then closes the store. If the requests did
 // not finish in time the store is closed anyway and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	hs := s.http
-	s.mu.Unlock()
 	var errs []error
-	if hs != nil {
-		if err := hs.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("volume: shutdown: %w", err))
-		}
+	if err := s.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	s.fanout.Close()
 	if err := s.store.Close(); err != nil {
@@ -379,67 +354,4 @@ func (bp bytesPool) put(b *bytes.Buffer) {
 	if b != nil && b.Cap() <= bp.max {
 		bp.p.Put(b)
 	}
-}
-
-// whiteList admits requests from listed addresses.
-type whiteList struct {
-	ips  map[string]bool
-	nets []*net.IPNet
-}
-
-func newWhiteList(entries []string) (*whiteList, error) {
-	w := &whiteList{ips: make(map[string]bool)}
-	for _, e := range entries {
-		e = strings.TrimSpace(e)
-		if e == "" {
-			continue
-		}
-		if strings.Contains(e, "/") {
-			_, n, err := net.ParseCIDR(e)
-			if err != nil {
-				return nil, fmt.Errorf("volume: white list entry %q: %w", e, err)
-			}
-			w.nets = append(w.nets, n)
-			continue
-		}
-		ip := net.ParseIP(e)
-		if ip == nil {
-			return nil, fmt.Errorf("volume: white list entry %q is not an IP address", e)
-		}
-		w.ips[ip.String()] = true
-	}
-	return w, nil
-}
-
-func (w *whiteList) empty() bool { return len(w.ips) == 0 && len(w.nets) == 0 }
-
-func (w *whiteList) allows(ip net.IP) bool {
-	if w.ips[ip.String()] {
-		return true
-	}
-	for _, n := range w.nets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// wrap answers 403 to requests from addresses the list does not admit.
-func (w *whiteList) wrap(h http.Handler) http.Handler {
-	if w.empty() {
-		return h
-	}
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		if ip := net.ParseIP(host); ip != nil && w.allows(ip) {
-			h.ServeHTTP(rw, r)
-			return
-		}
-		glog.V(1).Infof("white list: %s refused for %s %s", host, r.Method, r.URL.Path)
-		httpx.WriteError(rw, r, http.StatusForbidden, "access from "+host+" is not allowed")
-	})
 }

@@ -575,10 +575,8 @@ func (v *Volume) ApplyRecords(recs [][]byte, opts ApplyOptions) (ApplyResult, er
 		res.Applied++
 	}
 	v.mu.Unlock()
-	if v.gsync != nil && seq > 0 {
-		if err := v.gsync.wait(seq); err != nil {
-			return res, fmt.Errorf("volume %d: %w", v.id, err)
-		}
+	if err := v.waitSynced(seq); err != nil {
+		return res, err
 	}
 	return res, nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
 )
 
@@ -73,13 +74,7 @@ func (p syncPeer) do(ctx context.Context, method, path string, q url.Values, con
 		return nil, fmt.Errorf("%s%s: read reply: %w", p.addr, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		msg := strings.TrimSpace(string(data))
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
+		msg := httpx.ErrorMessage(data)
 		err := fmt.Errorf("%s%s: %d %s", p.addr, path, resp.StatusCode, msg)
 		if resp.StatusCode == http.StatusNotFound {
 			err = fmt.Errorf("%w: %w", errPeerNotFound, err)

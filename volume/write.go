@@ -61,10 +61,8 @@ func (v *Volume) Write(n *needle.Needle) (size uint32, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if v.gsync != nil {
-		if err := v.gsync.wait(seq); err != nil {
-			return 0, fmt.Errorf("volume %d: %w", v.id, err)
-		}
+	if err := v.waitSynced(seq); err != nil {
+		return 0, err
 	}
 	return uint32(len(n.Data)), nil
 }
@@ -153,10 +151,8 @@ func (v *Volume) Delete(key needle.Key, cookie needle.Cookie, appendAtNs uint64)
 	if err != nil {
 		return 0, err
 	}
-	if v.gsync != nil {
-		if err := v.gsync.wait(seq); err != nil {
-			return 0, fmt.Errorf("volume %d: %w", v.id, err)
-		}
+	if err := v.waitSynced(seq); err != nil {
+		return 0, err
 	}
 	return size, nil
 }
@@ -246,6 +242,18 @@ func (g *groupSync) loop() {
 		}
 		g.cond.Broadcast()
 	}
+}
+
+// waitSynced returns once write seq is on disk when the volume fsyncs its
+// writes (group sync), at once otherwise; or the fsync error.
+func (v *Volume) waitSynced(seq uint64) error {
+	if v.gsync == nil {
+		return nil
+	}
+	if err := v.gsync.wait(seq); err != nil {
+		return fmt.Errorf("volume %d: %w", v.id, err)
+	}
+	return nil
 }
 
 // wait returns once write seq is on disk, or the fsync error.

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // splitList splits a comma-separated flag value, dropping empty items.
@@ -15,6 +16,16 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// disabledAtZero maps a duration flag where 0 disables
+// (-replication.repairAfter, -replication.antiEntropyInterval) to an option
+// where negative disables and 0 means the default.
+func disabledAtZero(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // splitInts parses a comma-separated list of non-negative integers.

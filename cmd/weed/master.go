@@ -91,7 +91,7 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		GarbageThreshold:   *f.garbageThreshold,
 		WhiteList:          splitList(*f.whiteList),
 		Routes:             node.Register,
-		RepairAfter:        repairAfterOption(*f.repairAfter),
+		RepairAfter:        disabledAtZero(*f.repairAfter),
 	}, node, node)
 	if err != nil {
 		_ = node.Shutdown()
@@ -114,15 +114,6 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 }
 
 func (d *masterDaemon) served() <-chan error { return d.done }
-
-// repairAfterOption maps the flag (0 disables) to Options (negative
-// disables, 0 is the default).
-func repairAfterOption(d time.Duration) time.Duration {
-	if d <= 0 {
-		return -1
-	}
-	return d
-}
 
 // stop drains the HTTP server, then shuts Raft down.
 func (d *masterDaemon) stop() error {

@@ -107,7 +107,7 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		ReadRedirect: f.readRedirect,
 		WhiteList:    splitList(*f.whiteList),
 
-		AntiEntropyInterval: antiEntropyOption(*f.antiEntropy),
+		AntiEntropyInterval: disabledAtZero(*f.antiEntropy),
 		CopyBytesPerSecond:  int64(*f.copyRateMB) << 20,
 	})
 	if err != nil {
@@ -126,15 +126,6 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 }
 
 func (d *volumeDaemon) served() <-chan error { return d.done }
-
-// antiEntropyOption maps the flag (0 disables) to ServerOptions (negative
-// disables, 0 is the default).
-func antiEntropyOption(d time.Duration) time.Duration {
-	if d <= 0 {
-		return -1
-	}
-	return d
-}
 
 // stop drains in-flight requests and closes the store.
 func (d *volumeDaemon) stop() error {

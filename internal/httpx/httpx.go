@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/golang/glog"
 )
@@ -37,6 +38,16 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 // ErrorBody is the JSON body of every error reply: {"error":"..."}.
 type ErrorBody struct {
 	Error string `json:"error"`
+}
+
+// ErrorMessage returns the message of an error reply's body: the "error"
+// of an ErrorBody, else the body itself, trimmed.
+func ErrorMessage(body []byte) string {
+	var e ErrorBody
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return strings.TrimSpace(string(body))
 }
 
 // WriteError writes {"error": msg} with the given status.

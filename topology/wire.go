@@ -1,0 +1,81 @@
+package topology
+
+// Paths of the HTTP endpoints masters and volume servers call on each other
+// (docs/design.md, docs/consistency.md). Both sides use these constants; the
+// JSON bodies are the types below and Heartbeat/HeartbeatReply.
+const (
+	// HeartbeatPath (master): POST a Heartbeat → HeartbeatReply.
+	HeartbeatPath = "/admin/heartbeat"
+	// StalePath (master): POST ?volume=&node=a,b[&any=true&reached=c,d]
+	// records stale marks through Raft; GET ?volume=&node= → StaleReply
+	// with a sync ticket.
+	StalePath = "/admin/stale"
+	// SyncedPath (master): POST ?volume=&node=&seq=&from=a,b reports a
+	// sync that started at ticket seq, made with the replicas in from →
+	// StaleReply.
+	SyncedPath = "/admin/synced"
+	// StaleListPath (master): GET → every volume's marks.
+	StaleListPath = "/admin/stale/list"
+
+	// AssignVolumePath (volume server) creates an empty volume:
+	// POST ?volume=&collection=&replication=&ttl=.
+	AssignVolumePath = "/admin/assign_volume"
+	// DeleteVolumePath (volume server) removes a volume's files:
+	// POST ?volume=.
+	DeleteVolumePath = "/admin/delete_volume"
+	// VacuumCheckPath (volume server) reports a volume's garbage ratio:
+	// GET ?volume=&garbageThreshold= → VacuumCheckReply.
+	VacuumCheckPath = "/admin/vacuum/check"
+	// VacuumCompactPath (volume server) copies a volume's live needles
+	// aside: POST ?volume=.
+	VacuumCompactPath = "/admin/vacuum/compact"
+	// VacuumCommitPath (volume server) swaps the compacted copy in:
+	// POST ?volume=.
+	VacuumCommitPath = "/admin/vacuum/commit"
+	// VacuumCleanupPath (volume server) discards an uncommitted
+	// compaction: POST ?volume=.
+	VacuumCleanupPath = "/admin/vacuum/cleanup"
+	// DeleteCollectionPath (volume server) removes every volume of a
+	// collection: POST ?collection=.
+	DeleteCollectionPath = "/admin/delete_collection"
+	// CopyVolumePath (volume server) copies a volume from another server
+	// and syncs it: POST ?volume=&collection=&replication=&ttl=&source=.
+	CopyVolumePath = "/admin/copy_volume"
+)
+
+// StaleReply is the master's answer to GET StalePath and POST SyncedPath:
+// whether the node is marked stale for the volume, and (GET) a ticket: a
+// sync that starts after it covers every mark set so far.
+type StaleReply struct {
+	Stale bool   `json:"stale"`
+	Seq   uint64 `json:"seq"`
+}
+
+// ReplicaLocation is one replica of a volume in the master's fan-out view
+// (/dir/lookup?syncing=true): every replica the master knows, with whether
+// it is syncing or marked stale.
+type ReplicaLocation struct {
+	URL       string `json:"url"`
+	PublicURL string `json:"publicUrl"`
+	Syncing   bool   `json:"syncing,omitempty"`
+	Stale     bool   `json:"stale,omitempty"`
+}
+
+// Healthy reports whether the replica serves reads: it is neither syncing
+// nor marked stale.
+func (l ReplicaLocation) Healthy() bool { return !l.Syncing && !l.Stale }
+
+// FanoutView is the master's answer to /dir/lookup?volumeId=N&syncing=true:
+// every replica of the volume it knows, syncing and stale ones included.
+// Volume servers fan writes and deletes out to them.
+type FanoutView struct {
+	VolumeID  string            `json:"volumeId"`
+	Locations []ReplicaLocation `json:"locations"`
+}
+
+// VacuumCheckReply is a volume server's answer to VacuumCheckPath.
+type VacuumCheckReply struct {
+	// GarbageRatio is the share of the volume's .dat taken by deleted or
+	// overwritten needles, between 0 and 1.
+	GarbageRatio float64 `json:"garbageRatio"`
+}
