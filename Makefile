@@ -9,12 +9,13 @@ FUZZ_TARGETS := \
 	./needle:FuzzParseFileID ./needle:FuzzParseURLPath ./needle:FuzzParseTTL \
 	./needle:FuzzParseRecord ./needle:FuzzWalkIdx ./needle:FuzzCompactMap \
 	./volume:FuzzLoadVolume ./volume:FuzzParseUpload ./volume:FuzzHandlerPath \
+	./volume:FuzzOnePartMatchesMultipart ./master:FuzzPlainQuery \
 	./filer:FuzzCleanPath ./filer:FuzzFilerUpload ./client:FuzzParseChunkManifest \
 	./master:FuzzFSMRestore ./topology:FuzzHeartbeats
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./needle/... ./volume/... ./topology/... ./replication/... ./master/... ./filer/... ./client/... ./benchmark/... ./internal/...
 
-.PHONY: all build run test deps vet fmt-check unit race e2e fuzz bench clean
+.PHONY: all build run test deps vet fmt-check unit race e2e fuzz bench bench-cluster bench-profile clean
 
 all: build
 
@@ -55,8 +56,19 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
+# In-process benchmarks with allocs/op (docs/performance.md).
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./needle/ ./volume/ ./master/
+	$(GO) test -run='^$$' -bench=. -benchmem ./needle/ ./volume/ ./master/ ./internal/httpx/
+
+# weed against the ceiling of its benchmark client, medians of 3 runs
+# (benchmark/run.sh; knobs: RUNS, N, C, REPLICATION, FSYNC, SERVER_ENV).
+bench-cluster:
+	benchmark/run.sh
+
+# CPU and allocation profiles of the master, a volume server and the client
+# under each phase (benchmark/profile.sh; OUT=profiles).
+bench-profile:
+	benchmark/profile.sh
 
 clean:
 	rm -rf bin

@@ -424,3 +424,40 @@ func TestNullServer(t *testing.T) {
 		t.Fatalf("delete %d", resp.StatusCode)
 	}
 }
+
+// TestNullCluster runs the benchmark against a NullServer master sending
+// clients to two NullServer volume servers: the writes and reads are spread
+// over both, and none reaches the master.
+func TestNullCluster(t *testing.T) {
+	var hits [2]atomic.Int64
+	var vols []string
+	for i := range hits {
+		null := &NullServer{Size: 100}
+		vols = append(vols, startNull(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits[i].Add(1)
+			null.ServeHTTP(w, r)
+		})))
+	}
+	master := &NullServer{Volumes: vols}
+	var masterFiles atomic.Int64
+	addr := startNull(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/dir/") {
+			masterFiles.Add(1)
+		}
+		master.ServeHTTP(w, r)
+	}))
+	const n = 400
+	cfg := testConfig(t, addr, n)
+	var out bytes.Buffer
+	if err := Run(context.Background(), cfg, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range parseReports(t, out.String()) {
+		if r.completed != n || r.failed != 0 {
+			t.Fatalf("phase %+v", r)
+		}
+	}
+	if masterFiles.Load() != 0 || hits[0].Load() < n/2 || hits[1].Load() < n/2 || hits[0].Load()+hits[1].Load() != 2*n {
+		t.Fatalf("master got %d file requests, volume servers %d and %d", masterFiles.Load(), hits[0].Load(), hits[1].Load())
+	}
+}

@@ -21,18 +21,29 @@ const DefaultNullSize = 1024
 //
 //   - GET or POST /dir/assign: a fid with a fresh key (keys increase by
 //     count) on volume 1, and the address the request was sent to as url
-//     and publicUrl;
-//   - /dir/lookup: that same address for any volume;
+//     and publicUrl (with Volumes: on volume 1+key mod len(Volumes), at
+//     the address of that volume, below);
+//   - /dir/lookup: that same address for any volume (with Volumes:
+//     Volumes[(vid-1) mod len(Volumes)]);
 //   - POST or PUT /<fid>, and POST /submit: the body is drained and
 //     answered with 201 {"name":"","size":<bytes received>};
 //   - GET or HEAD /<fid>: 200 with Size bytes;
 //   - DELETE /<fid>: 202 {"size":<Size>}.
 //
-// The zero value is ready to use; set Size before serving. It is safe for
-// concurrent use.
+// With Volumes set it is a do-nothing master instead: assigns and lookups
+// name those addresses (other NullServers) in turn, so that a NullServer
+// master and two NullServer volume servers, three processes, measure what
+// the split into a master and volume servers costs by itself.
+//
+// The zero value is ready to use; set Size (and Volumes) before serving.
+// It is safe for concurrent use.
 type NullServer struct {
 	// Size is the length of every read answer (DefaultNullSize if 0).
 	Size int
+	// Volumes, when not empty, are the "host:port" addresses assigns and
+	// lookups send clients to; empty means the address the request was
+	// sent to.
+	Volumes []string
 
 	key      atomic.Uint64
 	once     sync.Once
@@ -109,9 +120,15 @@ func (s *NullServer) assign(w http.ResponseWriter, r *http.Request) {
 		count = n
 	}
 	key := s.key.Add(count) - count + 1
-	host := jsonSafe(r.Host)
+	vid := uint64(1)
+	if len(s.Volumes) > 0 {
+		vid += key % uint64(len(s.Volumes))
+	}
+	host := s.volumeFor(vid, r)
 	b := make([]byte, 0, 96+2*len(host))
-	b = append(b, `{"fid":"1,`...)
+	b = append(b, `{"fid":"`...)
+	b = strconv.AppendUint(b, vid, 10)
+	b = append(b, ',')
 	b = append(b, needle.FormatKeyCookie(needle.Key(key), needle.Cookie(key*2654435761))...)
 	b = append(b, `","url":"`...)
 	b = append(b, host...)
@@ -132,7 +149,8 @@ func (s *NullServer) lookup(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, http.StatusNotFound, []byte(`{"error":"volumeId not found."}`))
 		return
 	}
-	host := jsonSafe(r.Host)
+	n, _ := strconv.ParseUint(vid, 10, 32)
+	host := s.volumeFor(n, r)
 	b := make([]byte, 0, 80+2*len(host)+len(vid))
 	b = append(b, `{"volumeId":"`...)
 	b = append(b, vid...)
@@ -168,6 +186,15 @@ func (s *NullServer) drain(w http.ResponseWriter, r *http.Request, submit bool) 
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, '}')
 	s.reply(w, http.StatusCreated, b)
+}
+
+// volumeFor returns the address that assigns and lookups name for volume
+// vid: the request's Host, or with Volumes, Volumes[(vid-1) mod len].
+func (s *NullServer) volumeFor(vid uint64, r *http.Request) string {
+	if len(s.Volumes) == 0 {
+		return jsonSafe(r.Host)
+	}
+	return jsonSafe(s.Volumes[(vid+uint64(len(s.Volumes))-1)%uint64(len(s.Volumes))])
 }
 
 // jsonSafe drops the characters of a Host header that would need escaping

@@ -53,6 +53,20 @@ type AssignResult struct {
 	Count     uint64 `json:"count"`
 }
 
+// AppendJSON appends the result as encoding/json would encode it
+// (httpx.JSONAppender: it is the answer to every assign).
+func (a AssignResult) AppendJSON(b []byte) []byte {
+	b = append(b, `{"fid":`...)
+	b = httpx.AppendJSONString(b, a.Fid)
+	b = append(b, `,"url":`...)
+	b = httpx.AppendJSONString(b, a.URL)
+	b = append(b, `,"publicUrl":`...)
+	b = httpx.AppendJSONString(b, a.PublicURL)
+	b = append(b, `,"count":`...)
+	b = strconv.AppendUint(b, a.Count, 10)
+	return append(b, '}')
+}
+
 // LookupResult is the body of /dir/lookup: the volume's locations, or an
 // error (404 "volumeId not found.").
 type LookupResult struct {
@@ -214,7 +228,7 @@ func (s *Server) assign(ctx context.Context, req growRequest, count uint64) (ass
 
 // handleAssign answers /dir/assign.
 func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request) {
-	req, count, ok := s.growParams(w, r, 1, MaxAssignCount)
+	req, count, ok := s.assignParams(w, r)
 	if !ok {
 		return
 	}
@@ -448,28 +462,55 @@ func (s *Server) growParams(w http.ResponseWriter, r *http.Request, def, max int
 	return req, count, true
 }
 
+// assignParams decodes the parameters of /dir/assign as growParams does.
+// The usual GET with a plain query (plainQuery) is read without parsing a
+// form; anything else takes growParams.
+func (s *Server) assignParams(w http.ResponseWriter, r *http.Request) (growRequest, int64, bool) {
+	if r.Method != http.MethodGet {
+		return s.growParams(w, r, 1, MaxAssignCount)
+	}
+	q, plain := parsePlainQuery(r.URL.RawQuery)
+	if !plain {
+		return s.growParams(w, r, 1, MaxAssignCount)
+	}
+	req, err := s.layout(q.Get("replication"), q.Get("collection"), q.Get("ttl"), q.Get("dataCenter"))
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return growRequest{}, 0, false
+	}
+	count, err := intValue(q.Get("count"), "count", 1, 1, MaxAssignCount)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return growRequest{}, 0, false
+	}
+	return req, count, true
+}
+
 // layoutParams reads replication (default: the master's), collection, ttl
 // and dataCenter.
 func (s *Server) layoutParams(q url.Values) (growRequest, error) {
+	return s.layout(q.Get("replication"), q.Get("collection"), q.Get("ttl"), q.Get("dataCenter"))
+}
+
+// layout checks the layout parameters of a request (see layoutParams).
+func (s *Server) layout(rp, c, ttlParam, dc string) (growRequest, error) {
 	req := growRequest{Placement: s.placement}
-	if v := q.Get("replication"); v != "" {
-		p, err := replication.ParsePlacement(v)
+	if rp != "" {
+		p, err := replication.ParsePlacement(rp)
 		if err != nil {
 			return growRequest{}, fmt.Errorf("replication: %w", err)
 		}
 		req.Placement = p
 	}
-	c := q.Get("collection")
 	if err := checkCollection(c); err != nil {
 		return growRequest{}, err
 	}
 	req.Collection = c
-	ttl, err := needle.ParseTTL(q.Get("ttl"))
+	ttl, err := needle.ParseTTL(ttlParam)
 	if err != nil {
 		return growRequest{}, fmt.Errorf("ttl: %w", err)
 	}
 	req.TTL = ttl
-	dc := q.Get("dataCenter")
 	if len(dc) > maxDataCenterLen || strings.ContainsFunc(dc, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return growRequest{}, fmt.Errorf("invalid dataCenter %q", truncate([]byte(dc), 64))
 	}
@@ -494,7 +535,12 @@ func checkCollection(c string) error {
 
 // intParam parses an optional integer parameter in [min, max].
 func intParam(q url.Values, name string, def, min, max int64) (int64, error) {
-	s := q.Get(name)
+	return intValue(q.Get(name), name, def, min, max)
+}
+
+// intValue parses the value s of the optional integer parameter name, in
+// [min, max]; def when s is empty.
+func intValue(s, name string, def, min, max int64) (int64, error) {
 	if s == "" {
 		return def, nil
 	}

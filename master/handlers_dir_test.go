@@ -167,7 +167,7 @@ func TestAssignBadParameters(t *testing.T) {
 		"replication=3x0", "replication=1000", "replication=10", "replication=300",
 		"collection=a/b", "collection=../x", "collection=a%20b", "collection=" + strings.Repeat("c", 129),
 		"ttl=5x", "ttl=0.5d", "ttl=256m", "ttl=-1",
-		"dataCenter=dc%0A1",
+		"dataCenter=dc%0A1", "collection=a;b", "count=2;x",
 	} {
 		status, body := m.get("/dir/assign?" + q)
 		var e struct{ Error string }
@@ -458,5 +458,22 @@ func TestNewLeaderLookupWaitsForHeartbeats(t *testing.T) {
 	}
 	if got, want := <-redirectDone, "301 http://"+v2.addr()+"/5,01637037d6"; got != want {
 		t.Errorf("redirect of volume 5 on a new leader: %q, want %q", got, want)
+	}
+}
+
+// TestAssignResultEncodesLikeEncodingJSON checks the hand-written encoder
+// of the assign reply against encoding/json.
+func TestAssignResultEncodesLikeEncodingJSON(t *testing.T) {
+	for _, a := range []AssignResult{{}, {Fid: "3,01637037d6", URL: "127.0.0.1:8080", PublicURL: "example.com:80", Count: 1},
+		{Fid: "x", URL: "\"q\"", PublicURL: "é\n", Count: 1 << 40}} {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(a); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(a.AppendJSON(nil)) + "\n"; got != want.String() {
+			t.Errorf("%+v: AppendJSON %s, encoding/json %s", a, got, want.String())
+		}
 	}
 }

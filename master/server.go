@@ -69,7 +69,8 @@ type Options struct {
 	WhiteList []string
 	// Routes, when set, is called first with the router, to mount endpoints
 	// the master answers itself, never forwarded (the Raft node's
-	// /cluster/raft, /cluster/join and /cluster/status).
+	// /cluster/raft, /cluster/join and /cluster/status). /dir/assign is
+	// answered before the router and cannot be mounted here.
 	Routes func(*mux.Router)
 	// RepairAfter is how long a volume may miss a copy (its node gone)
 	// before the leader copies it to another node
@@ -101,6 +102,9 @@ type Server struct {
 	guard     *httpx.WhiteList
 	router    *mux.Router
 	srv       *httpx.Server
+	// assignHandler is /dir/assign as the router serves it (white list,
+	// forwarding to the leader), for dispatch.
+	assignHandler http.Handler
 
 	// rr holds one round-robin counter per volume for /<fid> redirects.
 	rr sync.Map // needle.VolumeID -> *atomic.Uint64
@@ -189,7 +193,7 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 	}
 	s.initConsistency()
 	s.router = s.routes()
-	s.srv = httpx.NewServer("master", s.router, s.logReady)
+	s.srv = httpx.NewServer("master", http.HandlerFunc(s.dispatch), s.logReady)
 	glog.Infof("Volume Size Limit is %d MB", opts.VolumeSizeLimitMB)
 	return s, nil
 }
@@ -222,7 +226,8 @@ func (s *Server) routes() *mux.Router {
 	local(StatusPath, s.handleClusterStatus, false, get, head)
 	local(HeartbeatPath, s.handleHeartbeat, true, post)
 
-	leader("/dir/assign", s.handleAssign, true, get, post)
+	s.assignHandler = s.guard.WrapTrusting(s.forward.wrap(http.HandlerFunc(s.handleAssign)), s.trustForwarded)
+	r.Handle("/dir/assign", s.assignHandler).Methods(get, post)
 	leader("/dir/lookup", s.handleLookup, false, get, head, post)
 	leader("/dir/status", s.handleDirStatus, false, get, head)
 	leader("/submit", s.handleSubmit, true, post)
@@ -245,8 +250,19 @@ func (s *Server) routes() *mux.Router {
 	return r
 }
 
+// dispatch is the master's handler: /dir/assign, the hot path of every
+// write, skips the router's regular-expression matching and the request
+// copies it makes; everything else goes through the router.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/dir/assign" && (r.Method == http.MethodGet || r.Method == http.MethodPost) {
+		s.assignHandler.ServeHTTP(w, r)
+		return
+	}
+	s.router.ServeHTTP(w, r)
+}
+
 // Handler returns the master's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.router }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.dispatch) }
 
 // Topology returns the master's topology (soft state built from heartbeats).
 func (s *Server) Topology() *topology.Topology { return s.topo }

@@ -103,7 +103,32 @@ func (s *Server) serveNeedle(w http.ResponseWriter, r *http.Request, p needle.UR
 		}
 		data = buf.Bytes()
 	}
+	if !wantsPartOrCondition(r.Header) {
+		// The common GET: the whole body with its length, in one Write,
+		// so that the headers and a small body leave in one segment
+		// (http.ServeContent hands a reader to the connection's ReadFrom,
+		// which sends them in two).
+		w.Header()["Content-Length"] = []string{strconv.Itoa(len(data))}
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(data)
+		}
+		return
+	}
 	http.ServeContent(w, r, "", b.ModTime, bytes.NewReader(data))
+}
+
+// wantsPartOrCondition reports whether a request carries a header that
+// http.ServeContent acts on beyond sending the whole body: a range or a
+// precondition (If-None-Match and If-Modified-Since were answered before,
+// but ServeContent is left every case it knows).
+func wantsPartOrCondition(h http.Header) bool {
+	for _, k := range [...]string{"Range", "If-Range", "If-Match", "If-Unmodified-Since", "If-None-Match", "If-Modified-Since"} {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // needleBlob describes needle n served as name (either may be empty): its

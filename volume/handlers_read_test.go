@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -441,44 +440,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	return r.body.Write(b)
-}
-
-// benchClient keeps enough connections alive for parallel benchmarks.
-var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
-
-// BenchmarkRead1KiB reads 1 KiB files over loopback HTTP, in parallel.
-func BenchmarkRead1KiB(b *testing.B) {
-	m := newFakeMaster(b)
-	ts := startServer(b, []string{m.addr()})
-	ts.addVolume(b, 1, "")
-	const files = 1000
-	data := bytes.Repeat([]byte{0xa5}, 1024)
-	for i := 1; i <= files; i++ {
-		r := do(b, http.MethodPost, ts.url+"/"+fidOf(1, needle.Key(i), 0x01020304), bytes.NewReader(data), nil)
-		if r.status != http.StatusCreated {
-			b.Fatal(r.status)
-		}
-	}
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	var next atomic.Uint64
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			key := needle.Key(next.Add(1)%files + 1)
-			resp, err := benchClient.Get(ts.url + "/" + fidOf(1, key, 0x01020304))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			n, _ := io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || n != int64(len(data)) {
-				b.Errorf("read %d: %d, %d bytes", key, resp.StatusCode, n)
-				return
-			}
-		}
-	})
 }
 
 // TestWithGoClient drives the server with the public Go client: upload,

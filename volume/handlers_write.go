@@ -35,10 +35,32 @@ type WriteReply struct {
 	Size uint32 `json:"size"`
 }
 
+// AppendJSON appends the reply as encoding/json would encode it
+// (httpx.JSONAppender: it is the answer to every write).
+func (r WriteReply) AppendJSON(b []byte) []byte {
+	b = append(b, `{"name":`...)
+	b = httpx.AppendJSONString(b, r.Name)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendUint(b, uint64(r.Size), 10)
+	return append(b, '}')
+}
+
 // DeleteReply is the answer to a delete: 202 {"size":39}, or 404 {"size":0}.
 type DeleteReply struct {
 	Size  uint32 `json:"size"`
 	Error string `json:"error,omitempty"`
+}
+
+// AppendJSON appends the reply as encoding/json would encode it
+// (httpx.JSONAppender).
+func (r DeleteReply) AppendJSON(b []byte) []byte {
+	b = append(b, `{"size":`...)
+	b = strconv.AppendUint(b, uint64(r.Size), 10)
+	if r.Error != "" {
+		b = append(b, `,"error":`...)
+		b = httpx.AppendJSONString(b, r.Error)
+	}
+	return append(b, '}')
 }
 
 // handleWrite stores an upload (POST or PUT /<fid>) and replicates it.
@@ -48,7 +70,10 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("bad file id %q: %v", r.URL.Path, err))
 		return
 	}
-	q := r.URL.Query()
+	var q url.Values // nil (every Get is "") without a query: most uploads
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	if q.Get("type") == "replicate" {
 		s.handleReplicatedWrite(w, r, p.FileID)
 		return
@@ -72,6 +97,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 		ContentType:     r.Header.Get("Content-Type"),
 		ContentEncoding: r.Header.Get("Content-Encoding"),
 		Filename:        q.Get("filename"),
+		Length:          r.ContentLength,
 		Body:            r.Body,
 	}, body)
 	if err != nil {
@@ -110,8 +136,10 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	glog.V(3).Infof("stored %s: %d bytes, name %q, gzip %v, replicas %v", p.FileID, size, up.Name, n.IsGzipped(), targets)
-	w.Header().Set("Etag", quoteEtag(n.Checksum))
+	if glog.V(3) {
+		glog.Infof("stored %s: %d bytes, name %q, gzip %v, replicas %v", p.FileID, size, up.Name, n.IsGzipped(), targets)
+	}
+	w.Header()["Etag"] = []string{quoteEtag(n.Checksum)}
 	httpx.WriteJSON(w, r, http.StatusCreated, WriteReply{Name: up.Name, Size: size})
 }
 
@@ -226,7 +254,7 @@ func (s *Server) handleReplicatedWrite(w http.ResponseWriter, r *http.Request, f
 		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found on %s", fid.Volume, s.self()))
 		return
 	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != NeedleContentType {
+	if ct := r.Header.Get("Content-Type"); ct != NeedleContentType && mediaType(ct) != NeedleContentType {
 		httpx.WriteError(w, r, http.StatusUnsupportedMediaType, "a replicated write must be "+NeedleContentType)
 		return
 	}
@@ -357,6 +385,13 @@ func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err err
 		glog.V(1).Infof("%s %s: %v", r.Method, r.URL.Path, err)
 	}
 	httpx.WriteError(w, r, status, err.Error())
+}
+
+// mediaType returns the media type of a Content-Type value, "" when it does
+// not parse.
+func mediaType(contentType string) string {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt
 }
 
 // quoteEtag formats a stored checksum as the quoted Etag header value.

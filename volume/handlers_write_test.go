@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
 )
 
@@ -296,47 +297,21 @@ func TestWriteToReadOnlyVolume(t *testing.T) {
 	}
 }
 
-// BenchmarkWrite1KiB uploads 1 KiB raw bodies over loopback HTTP, in
-// parallel, to a volume without replication.
-func BenchmarkWrite1KiB(b *testing.B) {
-	benchmarkWrite(b, "")
-}
-
-// BenchmarkWriteReplicated1KiB is BenchmarkWrite1KiB on a volume with two
-// copies: every write is also sent to the second server.
-func BenchmarkWriteReplicated1KiB(b *testing.B) {
-	benchmarkWrite(b, "001")
-}
-
-func benchmarkWrite(b *testing.B, rp string) {
-	m := newFakeMaster(b)
-	ts := startServer(b, []string{m.addr()})
-	ts.addVolume(b, 1, rp)
-	if rp != "" {
-		peer := startServer(b, []string{m.addr()})
-		peer.addVolume(b, 1, rp)
-		m.setLocations(1, ts.addr, peer.addr)
-	}
-	data := bytes.Repeat([]byte{0x5a}, 1024)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	var next atomic.Uint64
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			key := needle.Key(next.Add(1))
-			resp, err := client.Post(ts.url+"/"+fidOf(1, key, 0x01020304), "application/octet-stream", bytes.NewReader(data))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				b.Errorf("write %d: %d", key, resp.StatusCode)
-				return
-			}
+// TestRepliesEncodeLikeEncodingJSON checks the hand-written encoders of the
+// write and delete replies against encoding/json.
+func TestRepliesEncodeLikeEncodingJSON(t *testing.T) {
+	for _, v := range []httpx.JSONAppender{
+		WriteReply{}, WriteReply{Name: "a.txt", Size: 39}, WriteReply{Name: "say \"hi\"\n\u2028<>&", Size: 1 << 31},
+		DeleteReply{}, DeleteReply{Size: 7}, DeleteReply{Error: "volume 3 not found on\t127.0.0.1:8080"},
+	} {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
 		}
-	})
+		if got := string(v.AppendJSON(nil)) + "\n"; got != want.String() {
+			t.Errorf("%#v: AppendJSON %s, encoding/json %s", v, got, want.String())
+		}
+	}
 }

@@ -101,8 +101,11 @@ type Server struct {
 	fanout       *replication.Fanout
 	hb           *heartbeater
 	guard        *httpx.WhiteList
+	mux          *http.ServeMux
 	handler      http.Handler
-	srv          *httpx.Server
+	// handleWrite and handleDelete behind the white list, built once.
+	guardedWrite, guardedDelete http.Handler
+	srv                         *httpx.Server
 
 	recordBufs bufferPool // needle records being read
 	bodyBufs   bytesPool  // uploads, gzip output, inflated reads, replica records
@@ -182,13 +185,36 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 	}
 	s.hb = newHeartbeater(s, masters, time.Duration(opts.PulseSeconds)*time.Second)
 	s.initConsistency()
-	s.handler = s.routes()
+	s.guardedWrite = guard.Wrap(http.HandlerFunc(s.handleWrite))
+	s.guardedDelete = guard.Wrap(http.HandlerFunc(s.handleDelete))
+	s.mux = s.routes()
+	s.handler = http.HandlerFunc(s.dispatch)
 	s.srv = httpx.NewServer("volume", s.handler, s.logReady)
 	return s, nil
 }
 
+// dispatch is the server's handler. A request for a file (the hot path:
+// every read, write and delete of a needle) goes straight to handleFile;
+// /status, /admin/... and any path ServeMux would clean or redirect go
+// through the router.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if isFilePath(r.URL.Path) {
+		s.handleFile(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// isFilePath reports whether p is a path the router would hand to
+// handleFile unchanged: not /status, nothing under /admin, and clean (no
+// "//", no "/." element, which ServeMux redirects).
+func isFilePath(p string) bool {
+	return len(p) > 1 && p[0] == '/' && p != "/status" && !strings.HasPrefix(p, "/admin") &&
+		!strings.Contains(p, "//") && !strings.Contains(p, "/.")
+}
+
 // routes builds the request router.
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	allowed := make(map[string]string) // admin path -> its method
 	admin := func(pattern string, h http.HandlerFunc) {
@@ -223,9 +249,9 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		s.handleRead(w, r)
 	case http.MethodPost, http.MethodPut:
-		s.guard.Wrap(http.HandlerFunc(s.handleWrite)).ServeHTTP(w, r)
+		s.guardedWrite.ServeHTTP(w, r)
 	case http.MethodDelete:
-		s.guard.Wrap(http.HandlerFunc(s.handleDelete)).ServeHTTP(w, r)
+		s.guardedDelete.ServeHTTP(w, r)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST, PUT, DELETE")
 		httpx.WriteError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")

@@ -505,3 +505,32 @@ func mustStatusErr(t testing.TB, err error, status int) {
 		t.Fatalf("err = %v, want status %d", err, status)
 	}
 }
+
+// TestDispatch checks that the file fast path leaves to the router what it
+// handled before: unclean paths (redirected), /status and /admin.
+func TestDispatch(t *testing.T) {
+	m := newFakeMaster(t)
+	ts := startServer(t, []string{m.addr()})
+	ts.addVolume(t, 6, "")
+	uploadFile(t, ts.url, "6,01fc4a422c", "a.txt", "text/plain", []byte("hi"))
+	for _, c := range []struct {
+		path     string
+		status   int
+		location string
+	}{
+		{"/6,01fc4a422c", http.StatusOK, ""},
+		{"/6/01fc4a422c/a.txt", http.StatusOK, ""},
+		{"//6,01fc4a422c", http.StatusTemporaryRedirect, "/6,01fc4a422c"},
+		{"/6/./01fc4a422c", http.StatusTemporaryRedirect, "/6/01fc4a422c"},
+		{"/6/x/../01fc4a422c", http.StatusTemporaryRedirect, "/6/01fc4a422c"},
+		{"/status", http.StatusOK, ""},
+		{"/admin", http.StatusTemporaryRedirect, "/admin/"},
+		{"/admin/nothing", http.StatusNotFound, ""},
+	} {
+		w := httptest.NewRecorder()
+		ts.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, c.path, nil))
+		if w.Code != c.status || w.Header().Get("Location") != c.location {
+			t.Errorf("GET %s = %d (Location %q), want %d (%q)", c.path, w.Code, w.Header().Get("Location"), c.status, c.location)
+		}
+	}
+}

@@ -43,8 +43,16 @@ type uploadRequest struct {
 	ContentEncoding string
 	// Filename is the ?filename= parameter, used for raw bodies.
 	Filename string
-	Body     io.Reader
+	// Length is the body's length when known (Content-Length), else -1; a
+	// hint for the buffer.
+	Length int64
+	Body   io.Reader
 }
+
+// maxPresizedBody bounds the buffer parseUpload sizes from a claimed
+// Content-Length before any byte arrives; longer bodies grow it as they
+// come, so a false length cannot make the server allocate up front.
+const maxPresizedBody = 1 << 20
 
 // parseUpload reads a client's file from req into buf (which it resets)
 // and returns it. The body is either multipart (the part named "file", or
@@ -53,27 +61,47 @@ type uploadRequest struct {
 // malformed or truncated body is errBadUpload; read errors of the body
 // (such as *http.MaxBytesError) are returned wrapped. The returned Data
 // aliases buf.
+//
+// The whole body is read into buf first (the file part is held whole in
+// memory either way); a multipart body of the usual one-part shape is then
+// parsed in place (parseOnePart), any other with mime/multipart.
 func parseUpload(req uploadRequest, buf *bytes.Buffer) (upload, error) {
 	buf.Reset()
 	var up upload
-	mediaType, params, err := mime.ParseMediaType(req.ContentType)
-	if err != nil && req.ContentType != "" {
-		// An unparsable type on a raw body is just not stored.
-		mediaType, params = "", nil
-	}
-	if strings.HasPrefix(mediaType, "multipart/") {
-		boundary := params["boundary"]
-		if boundary == "" {
-			return up, fmt.Errorf("%w: multipart body without a boundary", errBadUpload)
-		}
-		up, err = parseMultipart(multipart.NewReader(req.Body, boundary), buf)
+	boundary, isMultipart := multipartBoundary(req.ContentType)
+	if !isMultipart && req.ContentType != "" {
+		mediaType, params, err := mime.ParseMediaType(req.ContentType)
 		if err != nil {
-			return upload{}, err
+			// An unparsable type on a raw body is just not stored.
+			mediaType, params = "", nil
+		}
+		if strings.HasPrefix(mediaType, "multipart/") {
+			isMultipart = true
+			boundary = params["boundary"]
+			if boundary == "" {
+				return up, fmt.Errorf("%w: multipart body without a boundary", errBadUpload)
+			}
+		}
+	}
+	if req.Length > 0 && req.Length <= maxPresizedBody {
+		buf.Grow(int(req.Length) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(req.Body); err != nil {
+		return upload{}, bodyError(err)
+	}
+	if isMultipart {
+		var ok bool
+		up, ok = parseOnePart(buf.Bytes(), boundary)
+		if !ok {
+			raw := bytes.Clone(buf.Bytes())
+			buf.Reset()
+			var err error
+			up, err = parseMultipart(multipart.NewReader(bytes.NewReader(raw), boundary), buf)
+			if err != nil {
+				return upload{}, err
+			}
 		}
 	} else {
-		if _, err := buf.ReadFrom(req.Body); err != nil {
-			return upload{}, bodyError(err)
-		}
 		up.Data = buf.Bytes()
 		up.Name = req.Filename
 		up.Mime = req.ContentType
@@ -140,10 +168,16 @@ func (up *upload) check() error {
 	if !utf8.ValidString(up.Name) || strings.ContainsAny(up.Name, "\x00\r\n") {
 		return fmt.Errorf("%w: file name %q is not valid", errBadUpload, up.Name)
 	}
-	if mt, _, err := mime.ParseMediaType(up.Mime); err != nil ||
-		mt == "application/octet-stream" || mt == "application/x-www-form-urlencoded" ||
-		strings.HasPrefix(mt, "multipart/") || len(up.Mime) > needle.MaxMimeSize {
-		up.Mime = ""
+	if up.Mime != "" {
+		mt, ok := plainMediaType(up.Mime)
+		var err error
+		if !ok {
+			mt, _, err = mime.ParseMediaType(up.Mime)
+		}
+		if err != nil || mt == "application/octet-stream" || mt == "application/x-www-form-urlencoded" ||
+			strings.HasPrefix(mt, "multipart/") || len(up.Mime) > needle.MaxMimeSize {
+			up.Mime = ""
+		}
 	}
 	if up.Gzipped && !looksGzipped(up.Data) {
 		return fmt.Errorf("%w: Content-Encoding gzip but the body is not gzip data", errBadUpload)
@@ -163,8 +197,11 @@ func looksGzipped(b []byte) bool {
 // compressible reports whether a file of this type or name is worth trying
 // to store gzipped: text, and the text-based formats of the web.
 func compressible(mimeType, name string) bool {
-	mt, _, _ := mime.ParseMediaType(mimeType)
-	mt = strings.ToLower(mt)
+	mt, ok := plainMediaType(mimeType)
+	if !ok && mimeType != "" {
+		mt, _, _ = mime.ParseMediaType(mimeType)
+		mt = strings.ToLower(mt)
+	}
 	if strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "+json") || strings.HasSuffix(mt, "+xml") {
 		return true
 	}

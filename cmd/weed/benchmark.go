@@ -62,16 +62,20 @@ func init() {
 		short: "a do-nothing weed (master and volume in one), to measure the benchmark client's ceiling",
 		long: `Serve a do-nothing weed: assigns, lookups, uploads, reads and deletes are answered
 without storing anything. "weed benchmark -server=localhost:<port>" against it measures
-the ceiling of the benchmark client on this machine; see docs/performance.md.`,
+the ceiling of the benchmark client on this machine; see docs/performance.md.
+With -volumes it is a do-nothing master that sends clients to the do-nothing
+volume servers listed (nullservers on other ports): the three processes measure
+what splitting a store into a master and volume servers costs by itself.`,
 	})
 	port := c.flags.Int("port", 9333, "http listen port")
 	size := c.flags.Int("size", 1024, "bytes returned by every read")
+	volumes := c.flags.String("volumes", "", "act as a do-nothing master whose assigns and lookups name these do-nothing volume servers (comma list of host:port)")
 	c.run = func(ctx context.Context, args []string) error {
 		ln, err := net.Listen("tcp", ":"+strconv.Itoa(*port))
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: &benchmark.NullServer{Size: *size}}
+		srv := &http.Server{Handler: &benchmark.NullServer{Size: *size, Volumes: splitList(*volumes)}}
 		go func() {
 			<-ctx.Done()
 			_ = srv.Close()

@@ -74,6 +74,7 @@ func usage() {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Use "weed help <command>" for a command's flags.`)
 	fmt.Fprintln(w, "glog flags: -v=N -logtostderr -alsologtostderr -log_dir=DIR")
+	fmt.Fprintln(w, "profiling flags (off by default): -cpuprofile=FILE -memprofile=FILE -pprof=HOST:PORT")
 }
 
 func main() {
@@ -101,9 +102,15 @@ func main() {
 		os.Exit(2)
 	}
 	_ = c.flags.Parse(args[1:]) // ExitOnError: a bad flag prints usage and exits 2
+	stopProfiling, err := startProfiling()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "weed: %v\n", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := c.run(ctx, c.flags.Args())
+	err = c.run(ctx, c.flags.Args())
 	stop()
+	stopProfiling()
 	glog.Flush()
 	if err != nil {
 		var ue usageError

@@ -55,7 +55,9 @@ the directory whose name matches -include is uploaded. Prints a JSON array of
 		} else {
 			files, err = cl.UploadFiles(ctx, args, opts)
 		}
-		fmt.Fprint(os.Stderr, "\r\033[K")
+		if stderrIsTerminal() {
+			fmt.Fprint(os.Stderr, "\r\033[K")
+		}
 		if files == nil {
 			files = []client.UploadedFile{}
 		}
@@ -66,8 +68,12 @@ the directory whose name matches -include is uploaded. Prints a JSON array of
 }
 
 // progressLine returns a progress callback that rewrites one stderr line at
-// most a few times a second, and only for uploads long enough to need it.
+// most a few times a second, and only for uploads long enough to need it
+// and only when stderr is a terminal; otherwise nil.
 func progressLine() func(client.Progress) {
+	if !stderrIsTerminal() {
+		return nil
+	}
 	start := time.Now()
 	var last time.Time
 	return func(p client.Progress) {
@@ -91,4 +97,11 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// stderrIsTerminal reports whether standard error is a character device (a
+// terminal), where a line rewritten with "\r" makes sense.
+func stderrIsTerminal() bool {
+	fi, err := os.Stderr.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

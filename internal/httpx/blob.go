@@ -21,16 +21,23 @@ type Blob struct {
 }
 
 // SetHeaders sets Content-Type, Etag (quoted), Last-Modified,
-// Accept-Ranges: bytes and Content-Disposition (inline) in h.
+// Accept-Ranges: bytes and Content-Disposition (inline) in h. It is on the
+// path of every read: the values share one allocation and the keys are
+// written in their canonical form directly.
 func (b Blob) SetHeaders(h http.Header) {
-	h.Set("Content-Type", b.ContentType)
-	h.Set("Etag", `"`+b.Etag+`"`)
-	if !b.ModTime.IsZero() {
-		h.Set("Last-Modified", b.ModTime.UTC().Format(http.TimeFormat))
+	vals := make([]string, 5)
+	set := func(i int, key, value string) {
+		vals[i] = value
+		h[key] = vals[i : i+1 : i+1]
 	}
-	h.Set("Accept-Ranges", "bytes")
+	set(0, "Content-Type", b.ContentType)
+	set(1, "Etag", `"`+b.Etag+`"`)
+	if !b.ModTime.IsZero() {
+		set(2, "Last-Modified", FormatHTTPDate(b.ModTime))
+	}
+	set(3, "Accept-Ranges", "bytes")
 	if b.Name != "" {
-		h.Set("Content-Disposition", ContentDisposition(b.Name))
+		set(4, "Content-Disposition", ContentDisposition(b.Name))
 	}
 }
 
@@ -59,7 +66,7 @@ func (b Blob) NotModified(w http.ResponseWriter, r *http.Request) bool {
 	}
 	h := w.Header()
 	if !b.ModTime.IsZero() {
-		h.Set("Last-Modified", b.ModTime.UTC().Format(http.TimeFormat))
+		h.Set("Last-Modified", FormatHTTPDate(b.ModTime))
 	}
 	h.Del("Content-Type")
 	h.Del("Content-Length")
@@ -93,7 +100,10 @@ var dispositionEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n
 // ContentDisposition returns the Content-Disposition value that names a
 // file served inline.
 func ContentDisposition(name string) string {
-	return `inline; filename="` + dispositionEscaper.Replace(name) + `"`
+	if strings.ContainsAny(name, "\\\"\r\n\x00") {
+		name = dispositionEscaper.Replace(name)
+	}
+	return `inline; filename="` + name + `"`
 }
 
 // WriteEmptyNotFound answers 404 with an empty body, as weed-fs did for a

@@ -8,31 +8,91 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/golang/glog"
 )
 
+// JSONAppender is implemented by reply types on hot paths that encode
+// themselves without reflection: AppendJSON appends exactly what
+// encoding/json (without HTML escaping) would encode for the value.
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// replyBufs recycles the buffers of JSON replies.
+var replyBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
+
+// maxPooledReply keeps large replies' buffers out of the pool.
+const maxPooledReply = 64 << 10
+
 // WriteJSON writes v as JSON with the given status. With ?pretty=y (any
-// non-empty "pretty" parameter) the JSON is indented, as weed-fs did.
+// non-empty "pretty" parameter) the JSON is indented, as weed-fs did. A v
+// that is a JSONAppender encodes itself (unless pretty); anything else goes
+// through encoding/json.
 func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	bp := replyBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledReply {
+			replyBufs.Put(bp)
+		}
+	}()
+	// The query is parsed only when it may hold "pretty" (escaped or not).
+	pretty := r != nil && strings.ContainsAny(r.URL.RawQuery, "p%") && r.URL.Query().Get("pretty") != ""
+	var out []byte
+	if a, ok := v.(JSONAppender); ok && !pretty {
+		out = append(a.AppendJSON((*bp)[:0]), '\n')
+	} else {
+		buf := bytes.NewBuffer((*bp)[:0])
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		if pretty {
+			enc.SetIndent("", "  ")
+		}
+		if err := enc.Encode(v); err != nil {
+			glog.Errorf("encode json reply: %v", err)
+			http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
+			return
+		}
+		out = buf.Bytes()
+	}
+	*bp = out[:0]
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(out))}
+	w.WriteHeader(status)
+	if r == nil || r.Method != http.MethodHead {
+		_, _ = w.Write(out)
+	}
+}
+
+// AppendJSONString appends s as a JSON string, as encoding/json without
+// HTML escaping encodes it.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return appendEscapedJSONString(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendEscapedJSONString is AppendJSONString for strings that need
+// escapes: encoding/json does it, so the two can never differ.
+func appendEscapedJSONString(b []byte, s string) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if r != nil && r.URL.Query().Get("pretty") != "" {
-		enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		// A string always encodes; keep the reply well formed anyway.
+		return append(b, `""`...)
 	}
-	if err := enc.Encode(v); err != nil {
-		glog.Errorf("encode json reply: %v", err)
-		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	if r == nil || r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
-	}
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 // ErrorBody is the JSON body of every error reply: {"error":"..."}.

@@ -1,0 +1,119 @@
+# benchmark/cluster.sh: process handling shared by benchmark/run.sh and
+# benchmark/profile.sh (sourced, not run). Expects WEED, PORT, VPORT1, VPORT2,
+# KEEP, WEED_SERVER_ARGS, SERVER_ENV and SERVER_BIN; sets TMP and a trap
+# that stops every process started with start() and removes TMP on exit.
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/weed-bench.XXXXXX")
+PIDS=()
+
+# stop_all stops every process this script started, by pid.
+stop_all() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	PIDS=()
+}
+
+cleanup() {
+	stop_all
+	if [ "$KEEP" = 1 ]; then
+		echo "kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start LOGNAME ARGS...: runs bin/weed ARGS in the background, with the
+# environment assignments in SERVER_ENV (such as GOMAXPROCS=1) if any. With
+# START_BIN set, that binary runs instead of bin/weed.
+start() {
+	local log=$1
+	shift
+	# shellcheck disable=SC2086
+	env ${SERVER_ENV:-} "${START_BIN:-$WEED}" "$@" >"$TMP/$log.log" 2>&1 &
+	PIDS+=($!)
+}
+
+# wait_http URL: waits up to 20 s for URL to answer.
+wait_http() {
+	for _ in $(seq 200); do
+		if curl -fsS -o /dev/null "$1" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "timed out waiting for $1" >&2
+	return 1
+}
+
+# wait_nodes COUNT: waits until the master lists COUNT data nodes.
+wait_nodes() {
+	for _ in $(seq 200); do
+		local got
+		got=$(curl -fsS "http://127.0.0.1:$PORT/dir/status" 2>/dev/null | grep -o '"Url"' | wc -l || true)
+		if [ "${got:-0}" -ge "$1" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "timed out waiting for $1 volume servers" >&2
+	return 1
+}
+
+# wait_settled: waits until the master on PORT leads, then for 3 pulses of
+# 1 s. A new leader grows no volume during its first 2.5 pulses (it waits
+# for heartbeats first); this keeps that one-time wait, a property of a
+# master that has just been elected, out of the write figures. The first
+# assign still grows the volumes.
+wait_settled() {
+	for _ in $(seq 300); do
+		if curl -fsS "http://127.0.0.1:$PORT/cluster/status" 2>/dev/null | grep -q '"IsLeader":true'; then
+			sleep 3
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "timed out waiting for the master to lead" >&2
+	return 1
+}
+
+# start_cluster DIR [VOLUME FLAGS...]: one master (pulse 1 s) and two volume
+# servers on 127.0.0.1, data under DIR; returns once both servers are
+# registered and the master has settled. Extra arguments go to both volume
+# servers. PPROF=1 serves pprof on PORT+1000 (master), VPORT1+1000 and
+# VPORT2+1000. The servers are SERVER_BIN when set (another build, to
+# compare), else bin/weed.
+start_cluster() {
+	local d=$1
+	shift
+	local START_BIN=${SERVER_BIN:-}
+	mkdir -p "$d/m" "$d/v1" "$d/v2"
+	local pm="" p1="" p2=""
+	if [ "${PPROF:-0}" = 1 ]; then
+		pm="-pprof=127.0.0.1:$((PORT + 1000))"
+		p1="-pprof=127.0.0.1:$((VPORT1 + 1000))"
+		p2="-pprof=127.0.0.1:$((VPORT2 + 1000))"
+	fi
+	# shellcheck disable=SC2086
+	start "${d#"$TMP"/}/master" $WEED_SERVER_ARGS $pm master -port="$PORT" -mdir="$d/m" -pulseSeconds=1 -ip=127.0.0.1
+	wait_http "http://127.0.0.1:$PORT/cluster/status"
+	# shellcheck disable=SC2086
+	start "${d#"$TMP"/}/volume1" $WEED_SERVER_ARGS $p1 volume -port="$VPORT1" -dir="$d/v1" -mserver="127.0.0.1:$PORT" \
+		-max=30 -pulseSeconds=1 -ip=127.0.0.1 "$@"
+	# shellcheck disable=SC2086
+	start "${d#"$TMP"/}/volume2" $WEED_SERVER_ARGS $p2 volume -port="$VPORT2" -dir="$d/v2" -mserver="127.0.0.1:$PORT" \
+		-max=30 -pulseSeconds=1 -ip=127.0.0.1 "$@"
+	wait_settled
+	wait_nodes 2
+}

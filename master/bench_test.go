@@ -1,0 +1,90 @@
+package master
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/topology"
+)
+
+// discardWriter is a ResponseWriter that keeps the status and drops the
+// body, so that handler benchmarks measure the handler alone.
+type discardWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *discardWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.n += len(b)
+	return len(b), nil
+}
+
+func (w *discardWriter) reset() {
+	clear(w.h)
+	w.status, w.n = 0, 0
+}
+
+// benchMaster returns a leading master whose topology holds two nodes with
+// seven writable volumes of collection "benchmark", replication 000.
+func benchMaster(b *testing.B) *Server {
+	b.Helper()
+	lead := &fakeLead{leader: true, since: time.Now().Add(-time.Hour), self: "127.0.0.1:9333", addr: "127.0.0.1:9333"}
+	s, err := NewServer(Options{IP: "127.0.0.1", Port: 9333}, &fakeSeq{}, lead)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, port := range []int{8081, 8082} {
+		hb := &topology.Heartbeat{Version: topology.HeartbeatVersion, IP: "127.0.0.1", Port: port, MaxVolumeCount: 30}
+		for v := i + 1; v <= 7; v += 2 {
+			hb.Volumes = append(hb.Volumes, topology.VolumeInfo{
+				ID: needle.VolumeID(v), Collection: "benchmark", Version: needle.Version3,
+				ReplicaPlacement: replication.Placement{},
+			})
+		}
+		if _, err := s.topo.ProcessHeartbeat(hb, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// BenchmarkAssign measures GET /dir/assign?collection=benchmark&replication=000
+// (what `weed benchmark` sends) through the master's handler, in process:
+// routing, the white list (empty), parameter parsing, the writable-volume
+// pick, the key from the Sequencer (an in-memory fake here; the Raft lease
+// is BenchmarkRaftNextFileKeys) and the JSON reply.
+func BenchmarkAssign(b *testing.B) {
+	s := benchMaster(b)
+	h := s.Handler()
+	u, err := url.Parse("http://127.0.0.1:9333/dir/assign?collection=benchmark&replication=000")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: make(http.Header)}
+		for pb.Next() {
+			r := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}, RemoteAddr: "127.0.0.1:40000"}
+			w.reset()
+			h.ServeHTTP(w, r)
+			if w.status != http.StatusOK {
+				b.Errorf("assign: status %d", w.status)
+				return
+			}
+		}
+	})
+}
