@@ -278,6 +278,7 @@ func (b *bench) writeOne(ctx context.Context, w *worker, ar client.AssignRequest
 	w.body.Reset(data)
 	_, err = b.cl.Upload(ctx, a.URL, a.Fid, client.UploadRequest{
 		Filename: "benchmark", MimeType: "application/octet-stream", Body: &w.body, Size: int64(len(data)),
+		JWT: a.JWT,
 	})
 	if err != nil {
 		return "", err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
 )
 
@@ -38,6 +39,12 @@ type Assignment struct {
 	PublicURL string `json:"publicUrl"`
 	// Count is how many ids were reserved.
 	Count int `json:"count"`
+	// JWT is the write token of a secured cluster (-secure.secret), from
+	// the reply's Authorization header: it allows uploading (and deleting)
+	// Fid and the other reserved ids until it expires (a minute by
+	// default). Pass it in UploadRequest.JWT. Empty when the master runs
+	// without a secret.
+	JWT string `json:"-"`
 }
 
 // FileID returns the id of the i-th reserved file: Fid for i == 0, else
@@ -125,6 +132,12 @@ func (c *Client) Assign(ctx context.Context, r AssignRequest) (Assignment, error
 	}
 	if reply.Count == 0 {
 		reply.Count = 1
+	}
+	if v := resp.Header.Get(security.AuthorizationHeader); v != "" {
+		reply.JWT = security.BearerToken(v)
+		if reply.JWT != "" && !c.secured.Load() {
+			c.secured.Store(true)
+		}
 	}
 	return reply.Assignment, nil
 }

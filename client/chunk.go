@@ -132,7 +132,7 @@ func (c *Client) UploadChunked(ctx context.Context, r io.Reader, req ChunkedUplo
 		}
 		lr := &io.LimitedReader{R: br, N: req.ChunkSize}
 		cr := &countingReader{r: lr}
-		_, err = c.Upload(ctx, a.URL, a.Fid, UploadRequest{Filename: chunkName, MimeType: "application/octet-stream", Body: cr, TTL: req.TTL})
+		_, err = c.Upload(ctx, a.URL, a.Fid, UploadRequest{Filename: chunkName, MimeType: "application/octet-stream", Body: cr, TTL: req.TTL, JWT: a.JWT})
 		if err != nil {
 			return fail(err)
 		}
@@ -154,7 +154,7 @@ func (c *Client) UploadChunked(ctx context.Context, r io.Reader, req ChunkedUplo
 	}
 	res, err := c.Upload(ctx, a.URL, a.Fid, UploadRequest{
 		Filename: req.Filename, MimeType: "application/json", Body: bytes.NewReader(data),
-		TTL: req.TTL, ChunkManifest: true, ModTime: req.ModTime,
+		TTL: req.TTL, ChunkManifest: true, ModTime: req.ModTime, JWT: a.JWT,
 	})
 	if err != nil {
 		return fail(err)

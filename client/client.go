@@ -11,6 +11,8 @@ import (
 
 	"github.com/golang/glog"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/weedfs/weed/internal/security"
 )
 
 // DefaultLookupTTL is how long a volume's locations are cached when no
@@ -31,6 +33,12 @@ type Client struct {
 	noRedirect *http.Client
 	lookupTTL  time.Duration
 	usePublic  bool
+	// signer, when set (WithSecret), signs the tokens of deletes and of
+	// uploads that carry none.
+	signer *security.Signer
+	// secured is set once a master handed out a token or a volume server
+	// asked for one: deletes then fetch their token before they are sent.
+	secured atomic.Bool
 
 	cache   sync.Map // needle.VolumeID -> *cacheEntry
 	flights singleflight.Group
@@ -58,6 +66,14 @@ func WithLookupTTL(ttl time.Duration) Option {
 // A location without a publicUrl is reached at its url.
 func WithPublicURLs() Option {
 	return func(c *Client) { c.usePublic = true }
+}
+
+// WithSecret gives the Client the cluster's -secure.secret, for daemons
+// that hold it (the filer): it signs the tokens of its deletes, and of
+// uploads whose UploadRequest carries none, itself instead of asking a
+// master. An empty secret changes nothing.
+func WithSecret(secret string) Option {
+	return func(c *Client) { c.signer = security.NewSigner(secret, 0) }
 }
 
 // New returns a Client for the masters listed in masters: one or more

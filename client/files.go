@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +40,9 @@ type Progress struct {
 // UploadFiles stores the local files at paths, each under its base name.
 // Files that are not chunked share one assign with count=len (their fids are
 // fid, fid_1, fid_2 ...); files larger than opts.MaxMB are chunked and get
-// their own assigns. It stops at the first failure and returns the files
+// their own assigns. In a secured cluster, when the shared assignment's
+// token expires before the last of its files is sent, the files left are
+// assigned again. It stops at the first failure and returns the files
 // stored before it along with the error.
 func (c *Client) UploadFiles(ctx context.Context, paths []string, opts UploadOptions) ([]UploadedFile, error) {
 	type job struct {
@@ -65,20 +69,23 @@ func (c *Client) UploadFiles(ctx context.Context, paths []string, opts UploadOpt
 		total += j.size
 		jobs = append(jobs, j)
 	}
+	assign := func(count int) (Assignment, error) {
+		a, err := c.Assign(ctx, AssignRequest{Count: count, Replication: opts.Replication, Collection: opts.Collection, TTL: opts.TTL, DataCenter: opts.DataCenter})
+		if err == nil && a.Count < count {
+			err = fmt.Errorf("weed: upload: asked for %d fids, got %d", count, a.Count)
+		}
+		return a, err
+	}
 	var a Assignment
 	if plain > 0 {
 		var err error
-		a, err = c.Assign(ctx, AssignRequest{Count: plain, Replication: opts.Replication, Collection: opts.Collection, TTL: opts.TTL, DataCenter: opts.DataCenter})
-		if err != nil {
+		if a, err = assign(plain); err != nil {
 			return nil, err
-		}
-		if a.Count < plain {
-			return nil, fmt.Errorf("weed: upload: asked for %d fids, got %d", plain, a.Count)
 		}
 	}
 	tracker := &progressTracker{fn: opts.Progress, p: Progress{Files: len(jobs), TotalBytes: total}}
 	out := make([]UploadedFile, 0, len(jobs))
-	next := 0
+	next, left := 0, plain // the next fid of a to use; plain files not stored yet
 	for _, j := range jobs {
 		var uf UploadedFile
 		var err error
@@ -86,7 +93,18 @@ func (c *Client) UploadFiles(ctx context.Context, paths []string, opts UploadOpt
 			uf, err = c.uploadChunkedFile(ctx, j.path, chunkSize, opts, tracker)
 		} else {
 			uf, err = c.uploadFile(ctx, j.path, a, a.FileID(next), opts, tracker)
+			var e *Error
+			if a.JWT != "" && errors.As(err, &e) && e.StatusCode == http.StatusUnauthorized {
+				// The assignment's token expired before the last of
+				// its files (a long list): the rest get new fids.
+				if a, err = assign(left); err != nil {
+					return out, err
+				}
+				next = 0
+				uf, err = c.uploadFile(ctx, j.path, a, a.FileID(next), opts, tracker)
+			}
 			next++
+			left--
 		}
 		if err != nil {
 			return out, err
@@ -121,7 +139,7 @@ func (c *Client) uploadFile(ctx context.Context, path string, a Assignment, fid 
 	defer f.Close()
 	res, err := c.Upload(ctx, a.URL, fid, UploadRequest{
 		Filename: filepath.Base(path), Body: t.reader(f), Size: fi.Size(),
-		TTL: opts.TTL, ModTime: fi.ModTime(),
+		TTL: opts.TTL, ModTime: fi.ModTime(), JWT: a.JWT,
 	})
 	if err != nil {
 		return UploadedFile{}, err

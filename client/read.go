@@ -8,12 +8,14 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/golang/glog"
 
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
 )
 
@@ -198,10 +200,27 @@ const maxDeleteRedirects = 3
 // (which deletes it on every replica) and returns the size it had. Servers
 // are tried in random order, moving on after a network error or a 5xx. A
 // missing file is an error matching ErrNotFound.
+//
+// In a secured cluster (-secure.secret) a delete needs a token for fid. A
+// Client with the secret (WithSecret) signs it; any other asks a master for
+// one (GET /dir/lookup?fileId=<fid>, which answers it to clients its white
+// list admits) when a volume server refused the delete with 401, and from
+// then on (or once an assign brought a token) before every delete.
 func (c *Client) Delete(ctx context.Context, fid string) (int64, error) {
 	id, err := needle.ParseFileID(fid)
 	if err != nil {
 		return 0, fmt.Errorf("weed: delete %q: %w", fid, err)
+	}
+	var token string
+	fetched := false
+	switch {
+	case c.signer != nil:
+		token = c.signer.Sign(fid, 1)
+	case c.secured.Load():
+		if token, err = c.deleteToken(ctx, fid); err != nil {
+			return 0, err
+		}
+		fetched = true
 	}
 	locs, err := c.Lookup(ctx, id.Volume)
 	if err != nil {
@@ -210,8 +229,21 @@ func (c *Client) Delete(ctx context.Context, fid string) (int64, error) {
 	var lastErr error
 	failed := false
 	for _, l := range order(locs) {
-		size, err := c.deleteAt(ctx, volumeURL(c.addr(l), fid))
+		target := volumeURL(c.addr(l), fid)
+		size, err := c.deleteAt(ctx, target, token)
 		var e *Error
+		if !fetched && errors.As(err, &e) && e.StatusCode == http.StatusUnauthorized {
+			fetched = true
+			c.secured.Store(true)
+			t, terr := c.deleteToken(ctx, fid)
+			if terr != nil {
+				return 0, fmt.Errorf("%w (%w)", err, terr)
+			}
+			if t != "" {
+				token = t
+				size, err = c.deleteAt(ctx, target, token)
+			}
+		}
 		switch {
 		case err == nil:
 			return size, nil
@@ -229,12 +261,32 @@ func (c *Client) Delete(ctx context.Context, fid string) (int64, error) {
 	return 0, lastErr
 }
 
-// deleteAt sends DELETE to target, following redirects as DELETEs.
-func (c *Client) deleteAt(ctx context.Context, target string) (int64, error) {
+// deleteToken asks a master for a token allowing the delete of fid
+// (/dir/lookup?fileId=, its Authorization header). It returns "" when the
+// master gives none: it has no secret, its white list does not admit this
+// client, or it does not know the volume.
+func (c *Client) deleteToken(ctx context.Context, fid string) (string, error) {
+	path := "/dir/lookup?fileId=" + url.QueryEscape(fid)
+	resp, err := c.doMaster(ctx, func(master string) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, masterURL(master, path), nil)
+	})
+	if err != nil {
+		return "", fmt.Errorf("weed: token for deleting %s: %w", fid, err)
+	}
+	drainAndClose(resp.Body)
+	return security.BearerToken(resp.Header.Get(security.AuthorizationHeader)), nil
+}
+
+// deleteAt sends DELETE to target, following redirects as DELETEs, with
+// token (when not empty) on every hop.
+func (c *Client) deleteAt(ctx context.Context, target, token string) (int64, error) {
 	for hop := 0; ; hop++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, target, nil)
 		if err != nil {
 			return 0, fmt.Errorf("weed: delete: %w", err)
+		}
+		if token != "" {
+			req.Header.Set(security.AuthorizationHeader, "Bearer "+token)
 		}
 		resp, err := c.noRedirect.Do(req)
 		if err != nil {

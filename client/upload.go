@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/weedfs/weed/internal/security"
 )
 
 // UploadRequest describes one file to store as a needle.
@@ -51,6 +53,10 @@ type UploadRequest struct {
 	ChunkManifest bool
 	// ModTime, when not zero, is stored as the needle's last-modified time.
 	ModTime time.Time
+	// JWT is the write token of a secured cluster (Assignment.JWT), sent
+	// as "Authorization: Bearer <JWT>". Empty sends none, unless the
+	// Client has the secret (WithSecret) and signs one.
+	JWT string
 }
 
 // UploadResult is a volume server's answer to an upload.
@@ -67,7 +73,7 @@ type UploadResult struct {
 // Upload stores r as the needle fid on the volume server at addr
 // ("host:port", as returned by Assign), with POST /<fid>. The body is
 // streamed; memory use does not depend on its size. An error answer is an
-// *Error.
+// *Error; in a secured cluster, a missing or expired r.JWT is a 401 one.
 func (c *Client) Upload(ctx context.Context, addr, fid string, r UploadRequest) (UploadResult, error) {
 	q := url.Values{}
 	if r.TTL != "" {
@@ -91,6 +97,13 @@ func (c *Client) Upload(ctx context.Context, addr, fid string, r UploadRequest) 
 	req, err := body.newRequest(ctx, target)
 	if err != nil {
 		return UploadResult{}, fmt.Errorf("weed: upload %s: %w", fid, err)
+	}
+	token := r.JWT
+	if token == "" && c.signer != nil {
+		token = c.signer.Sign(fid, 1)
+	}
+	if token != "" {
+		req.Header.Set(security.AuthorizationHeader, "Bearer "+token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

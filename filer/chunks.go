@@ -163,6 +163,7 @@ func (f *Filer) appendChunk(ctx context.Context, e *Entry, data []byte, off int6
 			TTL:      nf.Params.TTL,
 			Gzipped:  nf.Gzipped,
 			ModTime:  e.Mtime,
+			JWT:      a.JWT,
 		})
 		if err == nil {
 			e.Chunks = append(e.Chunks, Chunk{Fid: a.Fid, Offset: off, Size: uint64(len(data)), ETag: res.ETag})

@@ -40,6 +40,11 @@ type FilerOptions struct {
 	RedisDatabase int
 	// MaxMB is the chunk size in MiB (0 means DefaultMaxMB).
 	MaxMB int
+	// Secret is the cluster's -secure.secret: the filer signs the tokens
+	// of the needle deletes it sends (old versions of overwritten files,
+	// removed files) itself. Writes carry the master's token from their
+	// assign either way. Empty: no tokens of its own.
+	Secret string
 }
 
 // redisKeyPrefix is the prefix of every key filers keep in Redis; filers on
@@ -67,7 +72,7 @@ type Server struct {
 // The server owns the store: Shutdown closes it.
 func NewServer(opts FilerOptions) (*Server, error) {
 	hc := &http.Client{Transport: newTransport()}
-	c, err := client.New(opts.Master, client.WithHTTPClient(hc))
+	c, err := client.New(opts.Master, client.WithHTTPClient(hc), client.WithSecret(opts.Secret))
 	if err != nil {
 		return nil, fmt.Errorf("filer: %w", err)
 	}

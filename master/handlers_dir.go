@@ -21,6 +21,7 @@ import (
 	"github.com/weedfs/weed/client"
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/rlimit"
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
@@ -237,12 +238,17 @@ func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request) {
 		writeGrowthError(w, r, "assign", err)
 		return
 	}
+	if s.signer != nil {
+		w.Header()[security.AuthorizationHeader] = []string{security.Bearer(s.signer.Sign(a.Fid, a.Count))}
+	}
 	httpx.WriteJSON(w, r, http.StatusOK, a.AssignResult)
 }
 
 // handleLookup answers /dir/lookup?volumeId= (a whole fid is accepted):
 // the read view. With syncing=true it answers the fan-out view instead
-// (writeFanoutView).
+// (writeFanoutView). /dir/lookup?fileId=<fid> looks up the fid's volume
+// and, with a secret, answers a token for that fid in the Authorization
+// header to a client the white list admits, so that it can delete it.
 func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 	q, err := formValues(w, r)
 	if err != nil {
@@ -250,6 +256,14 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := q.Get("volumeId")
+	fileID := q.Get("fileId")
+	if fileID != "" {
+		if _, err := needle.ParseFileID(fileID); err != nil {
+			httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("invalid fileId %q", truncate([]byte(fileID), 64)))
+			return
+		}
+		raw = fileID
+	}
 	if raw == "" {
 		httpx.WriteError(w, r, http.StatusBadRequest, "volumeId is required")
 		return
@@ -271,6 +285,9 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		httpx.WriteJSON(w, r, http.StatusNotFound, LookupResult{VolumeID: vid.String(), Error: errLookupNotFound})
 		return
+	}
+	if fileID != "" && s.signer != nil && s.clientAllowed(r) {
+		w.Header().Set(security.AuthorizationHeader, security.Bearer(s.signer.Sign(fileID, 1)))
 	}
 	httpx.WriteJSON(w, r, http.StatusOK, LookupResult{VolumeID: vid.String(), Locations: locs})
 }
@@ -363,6 +380,9 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		Body:     part,
 		TTL:      req.TTL.String(),
 		Gzipped:  strings.EqualFold(part.Header.Get("Content-Encoding"), "gzip"),
+	}
+	if s.signer != nil {
+		up.JWT = s.signer.Sign(a.Fid, 1)
 	}
 	res, err := s.uploader.Upload(r.Context(), a.loc.URL, a.Fid, up)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/weedfs/weed/client"
 	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
@@ -77,6 +79,16 @@ type Options struct {
 	// (-replication.repairAfter). Zero means DefaultRepairAfter; negative
 	// disables re-replication.
 	RepairAfter time.Duration
+	// Secret is -secure.secret: when set, every assign answers a write
+	// token for its fids in an "Authorization: BEARER <jwt>" header,
+	// /submit sends one with its upload, and /dir/lookup?fileId= answers
+	// one to clients the white list admits (so that they can delete).
+	// Volume servers given the same secret refuse writes and deletes
+	// without a valid token. Empty: no tokens.
+	Secret string
+	// TokenTTL is how long a token stays valid (zero:
+	// security.DefaultTokenTTL).
+	TokenTTL time.Duration
 }
 
 // Server is the master's HTTP server: heartbeats build its topology,
@@ -100,6 +112,7 @@ type Server struct {
 	forward   *leaderForwarder
 	uploader  *client.Client
 	guard     *httpx.WhiteList
+	signer    *security.Signer // nil without Options.Secret
 	router    *mux.Router
 	srv       *httpx.Server
 	// assignHandler is /dir/assign as the router serves it (white list,
@@ -190,6 +203,7 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 		forward:   newLeaderForwarder(lead, opts.LeaderWait),
 		uploader:  uploader,
 		guard:     guard,
+		signer:    security.NewSigner(opts.Secret, opts.TokenTTL),
 	}
 	s.initConsistency()
 	s.router = s.routes()
@@ -327,6 +341,36 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // client against its own list.
 func (s *Server) trustForwarded(r *http.Request, ip net.IP) bool {
 	return r.Header.Get(ForwardedByHeader) != "" && isPeer(r.Context(), s.lead, ip)
+}
+
+// clientAllowed reports whether the client of r passes the white list: the
+// address it connects from or, for a request a fellow master forwarded, the
+// client address that master names last in X-Forwarded-For (it checked
+// nothing itself: the request was an open one).
+func (s *Server) clientAllowed(r *http.Request) bool {
+	if s.guard.Empty() {
+		return true
+	}
+	ip := net.ParseIP(remoteIP(r))
+	if ip == nil {
+		return false
+	}
+	if s.guard.Allows(ip) {
+		return true
+	}
+	if !s.trustForwarded(r, ip) {
+		return false
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	if len(xff) == 0 {
+		return false
+	}
+	last := xff[len(xff)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	client := net.ParseIP(strings.TrimSpace(last))
+	return client != nil && s.guard.Allows(client)
 }
 
 // isPeer reports whether ip is an address of another master of the group.

@@ -230,6 +230,7 @@ type fakeVolume struct {
 	names   map[string]string // fid → file name
 	queries map[string][]url.Values
 	fail    map[string]bool // admin path → answer 500
+	auths   []string        // the Authorization header of every upload
 	maxKey  needle.Key
 	// gate, when set, holds assign_volume calls until it is closed.
 	gate chan struct{}
@@ -361,6 +362,7 @@ func (v *fakeVolume) serveUpload(w http.ResponseWriter, r *http.Request) {
 	v.files[fid] = data
 	v.names[fid] = part.FileName()
 	v.queries["upload"] = append(v.queries["upload"], r.URL.Query())
+	v.auths = append(v.auths, r.Header.Get("Authorization"))
 	v.mu.Unlock()
 	v.reply(w, http.StatusCreated, map[string]any{"name": part.FileName(), "size": len(data)})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/weedfs/weed/client"
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/rlimit"
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
 )
 
@@ -68,6 +69,9 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 	p, err := needle.ParseURLPath(r.URL.Path)
 	if err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("bad file id %q: %v", r.URL.Path, err))
+		return
+	}
+	if s.signer != nil && !s.authorized(w, r, p.FileID) {
 		return
 	}
 	var q url.Values // nil (every Get is "") without a query: most uploads
@@ -314,6 +318,9 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("bad file id %q: %v", r.URL.Path, err))
 		return
 	}
+	if s.signer != nil && !s.authorized(w, r, p.FileID) {
+		return
+	}
 	fid := p.FileID
 	vol := s.store.Volume(fid.Volume)
 	if vol == nil {
@@ -343,6 +350,19 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	glog.V(3).Infof("deleted %s (%d bytes) as a replica, tombstone time %d", fid, size, ts)
 	httpx.WriteJSON(w, r, http.StatusAccepted, DeleteReply{Size: size})
+}
+
+// authorized checks the token of a write or delete of fid (a server with a
+// secret only): without a valid token for fid it answers 401 with a JSON
+// error and reports false.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, fid needle.FileID) bool {
+	err := s.signer.Check(security.RequestToken(r), fid)
+	if err == nil {
+		return true
+	}
+	glog.V(1).Infof("%s %s from %s refused: %v", r.Method, r.URL.Path, r.RemoteAddr, err)
+	httpx.WriteError(w, r, http.StatusUnauthorized, err.Error())
+	return false
 }
 
 // writeTooLarge answers 413 for a body over MaxUploadBytes.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang/glog"
 
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 )
@@ -136,6 +137,9 @@ func (s *Server) replicateWrite(ctx context.Context, vol *Volume, fid needle.Fil
 	}
 	*bp = rec[:0]
 	path := "/" + fid.String() + "?type=replicate"
+	if s.signer != nil {
+		path += "&" + security.QueryParam + "=" + s.signer.Sign(fid.String(), 1)
+	}
 	send := func(ctx context.Context, target string) error {
 		_, err := s.fanout.Send(ctx, http.MethodPost, "http://"+target+path, NeedleContentType, rec)
 		return err
@@ -168,6 +172,9 @@ func (s *Server) rollbackWrite(vol *Volume, fid needle.FileID, appendAtNs uint64
 // the needle (404) is fine: it is gone there.
 func (s *Server) sendReplicaDelete(ctx context.Context, target string, fid needle.FileID, ts uint64) error {
 	u := "http://" + target + "/" + fid.String() + "?type=replicate&ts=" + strconv.FormatUint(ts, 10)
+	if s.signer != nil {
+		u += "&" + security.QueryParam + "=" + s.signer.Sign(fid.String(), 1)
+	}
 	_, err := s.fanout.Send(ctx, http.MethodDelete, u, "", nil)
 	var se *replication.StatusError
 	if errors.As(err, &se) && se.StatusCode == http.StatusNotFound {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/weedfs/weed/client"
 	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
@@ -84,6 +85,13 @@ type ServerOptions struct {
 	// AntiEntropyBytesPerSecond bounds what anti-entropy reads and copies
 	// (0: DefaultAntiEntropyBytesPerSecond; negative: no limit).
 	AntiEntropyBytesPerSecond int64
+	// Secret is -secure.secret, the masters' one: when set, a POST, PUT or
+	// DELETE of a fid (replicated ones included) needs a valid token for
+	// that fid in "Authorization: Bearer <jwt>" or ?jwt=, else 401. This
+	// server signs the tokens of the writes and deletes it sends to the
+	// other replicas. Reads and /admin (behind WhiteList) need none. Empty:
+	// no tokens.
+	Secret string
 }
 
 // Server is the volume server: the HTTP API of a Store (reads, writes,
@@ -101,6 +109,7 @@ type Server struct {
 	fanout       *replication.Fanout
 	hb           *heartbeater
 	guard        *httpx.WhiteList
+	signer       *security.Signer // nil without ServerOptions.Secret
 	mux          *http.ServeMux
 	handler      http.Handler
 	// handleWrite and handleDelete behind the white list, built once.
@@ -176,6 +185,7 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 		client:       cl,
 		fanout:       fanout,
 		guard:        guard,
+		signer:       security.NewSigner(opts.Secret, 0),
 		recordBufs:   newBufferPool(64<<10, maxPooledBuffer),
 		bodyBufs:     newBytesPool(maxPooledBuffer),
 	}

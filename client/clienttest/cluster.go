@@ -3,7 +3,10 @@
 // code that uses package client. It speaks the client-facing HTTP API of
 // weed (assign, lookup, submit, upload, read with ranges, delete, chunk
 // manifests) and keeps files in memory; it does no replication, growth or
-// persistence, and is not a server to run in production.
+// persistence, and is not a server to run in production. With
+// Options.Secret it acts as a secured cluster (-secure.secret): assigns and
+// /dir/lookup?fileId= answer tokens, volume servers refuse writes and
+// deletes without one.
 package clienttest
 
 import (
@@ -22,6 +25,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/client"
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
 )
 
@@ -34,6 +38,11 @@ type Options struct {
 	// Copies is how many volume servers hold each volume (default 1, at
 	// most VolumeServers).
 	Copies int
+	// Secret, when set, makes the cluster a secured one: the master
+	// answers a token (JWT) in the Authorization header of every assign
+	// and of /dir/lookup?fileId=, and volume servers answer 401 to a
+	// write or delete without a valid token for its fid.
+	Secret string
 }
 
 // File is a stored file as the fake keeps it.
@@ -74,6 +83,10 @@ type Cluster struct {
 	assignFail  *client.Error
 	requests    map[string]int
 	lookupDelay time.Duration
+
+	secret       []byte // nil: no tokens
+	expireTokens int    // how many of the next tokens are signed expired
+	refused      int    // writes and deletes answered 401
 }
 
 // Start starts a fake cluster on 127.0.0.1. Close it when done.
@@ -94,6 +107,9 @@ func Start(opts Options) (*Cluster, error) {
 		holders:  map[needle.VolumeID][]int{},
 		files:    map[fileKey]*File{},
 		requests: map[string]int{},
+	}
+	if opts.Secret != "" {
+		c.secret = []byte(opts.Secret)
 	}
 	for i := 0; i < opts.VolumeServers; i++ {
 		idx := i
@@ -175,6 +191,58 @@ func (c *Cluster) SetLookupDelay(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lookupDelay = d
+}
+
+// ExpireTokens makes the next n tokens the master hands out (Options.Secret)
+// expired already, as if their holder had waited too long.
+func (c *Cluster) ExpireTokens(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expireTokens = n
+}
+
+// Refused returns how many writes and deletes the volume servers refused
+// with 401 for want of a valid token.
+func (c *Cluster) Refused() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused
+}
+
+// sign returns the Authorization value of a token for fid (and count-1 ids
+// after it), or "" without a secret.
+func (c *Cluster) sign(fid string, count int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.secret == nil {
+		return ""
+	}
+	exp := time.Now().Add(security.DefaultTokenTTL)
+	if c.expireTokens > 0 {
+		c.expireTokens--
+		exp = time.Now().Add(-time.Minute)
+	}
+	return security.Bearer(security.Sign(c.secret, security.Claims{Fid: fid, Count: uint64(count), Exp: exp.Unix()}))
+}
+
+// authorized checks the token of a write or delete of id, answering 401 when
+// it is not valid.
+func (c *Cluster) authorized(w http.ResponseWriter, r *http.Request, id needle.FileID) bool {
+	if c.secret == nil {
+		return true
+	}
+	claims, err := security.Parse(c.secret, security.RequestToken(r), time.Now())
+	if err == nil && claims.Covers(id) {
+		return true
+	}
+	if err == nil {
+		err = security.ErrWrongFid
+	}
+	c.mu.Lock()
+	c.refused++
+	c.mu.Unlock()
+	writeError(w, http.StatusUnauthorized, err.Error())
+	return false
 }
 
 // File returns the file stored under fid, if any.
@@ -267,12 +335,21 @@ func (c *Cluster) serveMaster(w http.ResponseWriter, r *http.Request) {
 			writeError(w, ferr.StatusCode, ferr.Message)
 			return
 		}
+		if auth := c.sign(fid, count); auth != "" {
+			w.Header().Set(security.AuthorizationHeader, auth)
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"fid": fid, "url": addr, "publicUrl": addr, "count": count})
 	case "/dir/lookup":
 		if delay > 0 {
 			time.Sleep(delay)
 		}
 		v := r.FormValue("volumeId")
+		if fid := r.FormValue("fileId"); fid != "" {
+			v = fid
+			if auth := c.sign(fid, 1); auth != "" {
+				w.Header().Set(security.AuthorizationHeader, auth)
+			}
+		}
 		if i := strings.IndexByte(v, ','); i >= 0 {
 			v = v[:i]
 		}
@@ -396,6 +473,11 @@ func (c *Cluster) serveVolume(i int, w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, http.StatusNotFound, "volume "+id.Volume.String()+" not found")
 		return
+	}
+	if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodDelete {
+		if !c.authorized(w, r, id) {
+			return
+		}
 	}
 	switch r.Method {
 	case http.MethodPost, http.MethodPut:

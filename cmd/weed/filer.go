@@ -26,6 +26,7 @@ type filerFlags struct {
 	redisPassword *string
 	redisDatabase *int
 	maxMB         *int
+	secret        *string
 }
 
 func (f *filerFlags) define(c *command, prefix string, standalone bool) {
@@ -41,6 +42,7 @@ func (f *filerFlags) define(c *command, prefix string, standalone bool) {
 	if standalone {
 		f.ip = fs.String("ip", "", "ip address to listen on (empty: every interface)")
 		f.master = fs.String("master", "localhost:9333", "masters, comma separated")
+		f.secret = fs.String("secure.secret", "", secretUsage)
 	}
 }
 
@@ -75,6 +77,7 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 		RedisPassword:      *f.redisPassword,
 		RedisDatabase:      *f.redisDatabase,
 		MaxMB:              *f.maxMB,
+		Secret:             *f.secret,
 	})
 	if err != nil {
 		return nil, err

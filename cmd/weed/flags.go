@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// secretUsage is the help of -secure.secret, the same on every daemon.
+const secretUsage = "shared secret of the cluster (the same on masters, volume servers and filers): masters sign a short-lived token (JWT) for each fid they assign, volume servers refuse writes and deletes without a valid one; empty disables"
+
 // splitList splits a comma-separated flag value, dropping empty items.
 func splitList(s string) []string {
 	var out []string

@@ -28,11 +28,12 @@ type masterFlags struct {
 	whiteList          *string
 	conf               *string
 	repairAfter        *time.Duration
+	secret             *string
 }
 
 // define adds the master's flags to c with prefix. Standalone defines the
 // flags `weed server` shares between its parts (-ip, -pulseSeconds,
-// -whiteList); the server sets those pointers itself.
+// -whiteList, -secure.secret); the server sets those pointers itself.
 func (f *masterFlags) define(c *command, prefix string, standalone bool) {
 	fs := c.flags
 	f.port = fs.Int(prefix+"port", master.DefaultPort, "http listen port")
@@ -40,6 +41,7 @@ func (f *masterFlags) define(c *command, prefix string, standalone bool) {
 		f.ip = fs.String("ip", hostIP(), "ip address this master is reached at")
 		f.pulseSeconds = fs.Int("pulseSeconds", 5, "heartbeat interval of volume servers; a node silent for 3 pulses is dropped")
 		f.whiteList = fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write and administer; empty allows all")
+		f.secret = fs.String("secure.secret", "", secretUsage)
 	}
 	f.mdir = fs.String(prefix+"mdir", os.TempDir(), "directory for the Raft log, stable store and snapshots")
 	f.peers = fs.String(prefix+"peers", "", "every master's HTTP address, this one included, the same list on each: h1:9333,h2:9334,h3:9335")
@@ -92,6 +94,7 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		WhiteList:          splitList(*f.whiteList),
 		Routes:             node.Register,
 		RepairAfter:        disabledAtZero(*f.repairAfter),
+		Secret:             *f.secret,
 	}, node, node)
 	if err != nil {
 		_ = node.Shutdown()

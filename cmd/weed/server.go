@@ -29,6 +29,7 @@ in -dir/master and the filer's index in -dir/filer unless told otherwise.`,
 	rack := fs.String("rack", "", "rack of the volume server")
 	pulseSeconds := fs.Int("pulseSeconds", 5, "heartbeat interval")
 	whiteList := fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write and administer; empty allows all")
+	secret := fs.String("secure.secret", "", secretUsage)
 	withFiler := fs.Bool("filer", false, "also start a filer")
 	m.define(c, "master.", false)
 	v.define(c, "volume.", false)
@@ -48,11 +49,11 @@ in -dir/master and the filer's index in -dir/filer unless told otherwise.`,
 		if !explicit["filer.dir"] {
 			*f.dir = filepath.Join(*dir, "filer")
 		}
-		m.ip, m.pulseSeconds, m.whiteList = ip, pulseSeconds, whiteList
-		v.ip, v.dir, v.dataCenter, v.rack, v.pulseSeconds, v.whiteList = ip, dir, dataCenter, rack, pulseSeconds, whiteList
+		m.ip, m.pulseSeconds, m.whiteList, m.secret = ip, pulseSeconds, whiteList, secret
+		v.ip, v.dir, v.dataCenter, v.rack, v.pulseSeconds, v.whiteList, v.secret = ip, dir, dataCenter, rack, pulseSeconds, whiteList, secret
 		masterAddr := "localhost:" + strconv.Itoa(*m.port)
 		v.mserver = &masterAddr
-		f.ip, f.master = new(string), &masterAddr
+		f.ip, f.master, f.secret = new(string), &masterAddr, secret
 
 		raiseOpenFiles()
 		md, err := startMaster(ctx, &m, *ip)

@@ -33,6 +33,7 @@ type volumeFlags struct {
 	whiteList    *string
 	antiEntropy  *time.Duration
 	copyRateMB   *int
+	secret       *string
 }
 
 func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
@@ -53,6 +54,7 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 		f.rack = fs.String("rack", "", "rack of this server")
 		f.pulseSeconds = fs.Int("pulseSeconds", 5, "heartbeat interval")
 		f.whiteList = fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write, delete and administer; empty allows all")
+		f.secret = fs.String("secure.secret", "", secretUsage)
 	}
 }
 
@@ -109,6 +111,7 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 
 		AntiEntropyInterval: disabledAtZero(*f.antiEntropy),
 		CopyBytesPerSecond:  int64(*f.copyRateMB) << 20,
+		Secret:              *f.secret,
 	})
 	if err != nil {
 		_ = store.Close()

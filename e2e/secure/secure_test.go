@@ -1,0 +1,373 @@
+// Package secure holds the end-to-end tests of -secure.secret with real
+// processes: a master, two volume servers (replication 001) and a filer
+// sharing a secret. Writes and deletes need the master's token (curl-style
+// requests without one get 401), reads do not; /submit, weed upload, weed
+// benchmark and the filer work unchanged; a volume server with another
+// secret refuses replicated writes; weed server shares one flag among its
+// parts.
+package secure
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weedfs/weed/internal/security"
+	"github.com/weedfs/weed/testcluster"
+	"github.com/weedfs/weed/volume"
+)
+
+const secret = "e2e-s3cret"
+
+// reply is a finished HTTP exchange.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) String() string {
+	return http.StatusText(r.status) + " " + strings.TrimSpace(string(r.body))
+}
+
+// hc does not follow redirects.
+var hc = &http.Client{
+	Timeout:       time.Minute,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// do sends one request and reads the whole reply.
+func do(t *testing.T, method, target string, body io.Reader, header map[string]string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// postFile is `curl -F file=@name URL [-H header...]`.
+func postFile(t *testing.T, target, name string, data []byte, header map[string]string) reply {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fw.Write(data)
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h := map[string]string{"Content-Type": mw.FormDataContentType()}
+	for k, v := range header {
+		h[k] = v
+	}
+	return do(t, http.MethodPost, target, &buf, h)
+}
+
+// jsonError checks that r has the status and a JSON {"error":"..."} body.
+func jsonError(t *testing.T, what string, r reply, status int) {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	if r.status != status || json.Unmarshal(r.body, &e) != nil || e.Error == "" {
+		t.Fatalf("%s: %d %s, want %d with a JSON error", what, r.status, r.body, status)
+	}
+}
+
+// assignment is a master's /dir/assign answer with its token.
+type assignment struct {
+	Fid       string `json:"fid"`
+	URL       string `json:"url"`
+	PublicURL string `json:"publicUrl"`
+	Count     int    `json:"count"`
+	auth      string // the Authorization header: "BEARER <jwt>"
+}
+
+// assign asks master for a fid and checks the reply: exactly the SPEC
+// fields, and a token for the fid in the Authorization header.
+func assign(t *testing.T, master *testcluster.Process, query string) assignment {
+	t.Helper()
+	r := do(t, http.MethodGet, master.URL("/dir/assign?"+query), nil, nil)
+	var raw map[string]json.RawMessage
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &raw) != nil || len(raw) != 4 {
+		t.Fatalf("assign: %d %s, want 200 with exactly fid, url, publicUrl, count", r.status, r.body)
+	}
+	var a assignment
+	if err := json.Unmarshal(r.body, &a); err != nil {
+		t.Fatal(err)
+	}
+	a.auth = r.header.Get("Authorization")
+	if !strings.HasPrefix(a.auth, "BEARER ") {
+		t.Fatalf("assign answered Authorization %q, want BEARER <jwt>", a.auth)
+	}
+	c, err := security.Parse([]byte(secret), strings.TrimPrefix(a.auth, "BEARER "), time.Now())
+	if err != nil || c.Fid != a.Fid {
+		t.Fatalf("assign token for %s: claims %+v, %v", a.Fid, c, err)
+	}
+	return a
+}
+
+// liveNeedles sums, over vols, the needles written and not deleted.
+func liveNeedles(t *testing.T, vols ...*testcluster.Process) uint64 {
+	t.Helper()
+	var sum uint64
+	for _, v := range vols {
+		var st struct {
+			Volumes []struct{ FileCount, DeleteCount uint64 }
+		}
+		if err := v.GetJSON("/status", &st); err != nil {
+			t.Fatal(err)
+		}
+		for _, vol := range st.Volumes {
+			sum += vol.FileCount - vol.DeleteCount
+		}
+	}
+	return sum
+}
+
+// stopAndCheck stops volume servers (SIGTERM, clean exit) and checks their
+// directories.
+func stopAndCheck(t *testing.T, vols ...*testcluster.Process) {
+	for _, v := range vols {
+		v.Stop()
+		if code := v.ExitCode(); code != 0 {
+			t.Errorf("%s exited with %d", v.Name, code)
+		}
+		if err := volume.Check(v.Dir); err != nil {
+			t.Errorf("volume.Check of %s: %v", v.Name, err)
+		}
+	}
+}
+
+func TestSecuredCluster(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t)
+	withSecret := []string{"-secure.secret=" + secret}
+	m := c.StartMaster(testcluster.MasterOptions{DefaultReplication: "001", Extra: withSecret})
+	v1 := c.NewVolume(testcluster.VolumeOptions{Masters: m.Addr(), Extra: withSecret})
+	v2 := c.NewVolume(testcluster.VolumeOptions{Masters: m.Addr(), Extra: withSecret})
+	vols := []*testcluster.Process{v1, v2}
+	for _, v := range vols {
+		v.StartNoWait()
+	}
+	for _, v := range vols {
+		v.WaitReady()
+	}
+	c.WaitForNodes(m, 2)
+	t.Cleanup(func() { stopAndCheck(t, vols...) })
+
+	// curl -F file=@hello.txt http://<url>/<fid> without a token: 401.
+	a := assign(t, m, "")
+	data := []byte("hello, secured weed\n")
+	jsonError(t, "upload without a token", postFile(t, "http://"+a.URL+"/"+a.Fid, "hello.txt", data, nil), http.StatusUnauthorized)
+	for _, v := range vols {
+		if r := do(t, http.MethodGet, v.URL("/"+a.Fid), nil, nil); r.status != http.StatusNotFound {
+			t.Fatalf("refused upload readable on %s: %v", v.Name, r)
+		}
+	}
+	// With the assign's token: 201, readable on both replicas without one.
+	r := postFile(t, "http://"+a.URL+"/"+a.Fid, "hello.txt", data, map[string]string{"Authorization": "Bearer " + strings.TrimPrefix(a.auth, "BEARER ")})
+	if r.status != http.StatusCreated {
+		t.Fatalf("upload with the token: %v", r)
+	}
+	for _, v := range vols {
+		if r := do(t, http.MethodGet, v.URL("/"+a.Fid), nil, nil); r.status != http.StatusOK || !bytes.Equal(r.body, data) {
+			t.Fatalf("read on %s: %v", v.Name, r)
+		}
+	}
+
+	// /submit signs its own upload.
+	sr := postFile(t, m.URL("/submit"), "submitted.txt", []byte("through the master"), nil)
+	var sub struct{ Fid string }
+	if sr.status != http.StatusCreated || json.Unmarshal(sr.body, &sub) != nil {
+		t.Fatalf("submit: %v", sr)
+	}
+	for _, v := range vols {
+		if r := do(t, http.MethodGet, v.URL("/"+sub.Fid), nil, nil); r.status != http.StatusOK || string(r.body) != "through the master" {
+			t.Fatalf("submitted file on %s: %v", v.Name, r)
+		}
+	}
+
+	// Delete without a token: 401, still there. With the token from
+	// /dir/lookup?fileId=: 202, gone on both replicas.
+	jsonError(t, "delete without a token", do(t, http.MethodDelete, v1.URL("/"+a.Fid), nil, nil), http.StatusUnauthorized)
+	if r := do(t, http.MethodGet, v2.URL("/"+a.Fid), nil, nil); r.status != http.StatusOK {
+		t.Fatalf("refused delete deleted: %v", r)
+	}
+	lr := do(t, http.MethodGet, m.URL("/dir/lookup?fileId="+a.Fid), nil, nil)
+	if lr.status != http.StatusOK || !strings.HasPrefix(lr.header.Get("Authorization"), "BEARER ") {
+		t.Fatalf("lookup?fileId=: %v, Authorization %q", lr, lr.header.Get("Authorization"))
+	}
+	dr := do(t, http.MethodDelete, v1.URL("/"+a.Fid), nil, map[string]string{"Authorization": lr.header.Get("Authorization")})
+	if dr.status != http.StatusAccepted {
+		t.Fatalf("delete with the lookup's token: %v", dr)
+	}
+	for _, v := range vols {
+		if r := do(t, http.MethodGet, v.URL("/"+a.Fid), nil, nil); r.status != http.StatusNotFound {
+			t.Fatalf("deleted file on %s: %v", v.Name, r)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// weed upload: several files on one assign.
+	work := t.TempDir()
+	for _, name := range []string{"a.txt", "b.txt"} {
+		if err := os.WriteFile(filepath.Join(work, name), []byte("uploaded "+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := c.Run(ctx, work, "upload", "-master="+m.Addr(), "a.txt", "b.txt")
+	if err != nil {
+		t.Fatalf("weed upload: %v\n%s", err, out)
+	}
+	if i := strings.LastIndex(out, "\x1b[K"); i >= 0 {
+		out = out[i+len("\x1b[K"):]
+	}
+	var files []struct{ FileName, Fid string }
+	if line, _, _ := strings.Cut(out, "\n"); json.Unmarshal([]byte(line), &files) != nil || len(files) != 2 {
+		t.Fatalf("weed upload printed %q", out)
+	}
+	for _, f := range files {
+		for _, v := range vols {
+			if r := do(t, http.MethodGet, v.URL("/"+f.Fid), nil, nil); r.status != http.StatusOK || string(r.body) != "uploaded "+f.FileName {
+				t.Fatalf("%s on %s: %v", f.FileName, v.Name, r)
+			}
+		}
+	}
+
+	// weed benchmark, deletes included: nothing fails.
+	out, err = c.Run(ctx, work, "benchmark", "-server="+m.Addr(), "-n=2000", "-c=8", "-deletePercent=10",
+		"-list="+filepath.Join(work, "list.txt"))
+	if err != nil {
+		t.Fatalf("weed benchmark: %v\n%s", err, out)
+	}
+	failed := regexp.MustCompile(`Failed requests:\s+(\d+)`).FindAllStringSubmatch(out, -1)
+	if len(failed) != 2 {
+		t.Fatalf("weed benchmark printed %d reports:\n%s", len(failed), out)
+	}
+	for _, f := range failed {
+		if f[1] != "0" {
+			t.Fatalf("weed benchmark had failures:\n%s", out)
+		}
+	}
+
+	// The filer: a chunked file written, read, overwritten and deleted;
+	// its needles come and go on both replicas.
+	f := c.StartFiler(testcluster.FilerOptions{Master: m.Addr(), MaxMB: 1, Replication: "001", Extra: withSecret})
+	before := liveNeedles(t, vols...)
+	big := bytes.Repeat([]byte("secured chunk 0123456789\n"), (5<<20)/2/25)
+	if r := do(t, http.MethodPut, f.URL("/s/big.bin"), bytes.NewReader(big), nil); r.status != http.StatusCreated {
+		t.Fatalf("filer write: %v", r)
+	}
+	if got := liveNeedles(t, vols...) - before; got != 3*2 {
+		t.Fatalf("filer write stored %d needles, want 3 chunks × 2 copies", got)
+	}
+	if r := do(t, http.MethodGet, f.URL("/s/big.bin"), nil, nil); r.status != http.StatusOK || !bytes.Equal(r.body, big) {
+		t.Fatalf("filer read: %d, %d bytes", r.status, len(r.body))
+	}
+	if r := do(t, http.MethodPut, f.URL("/s/big.bin"), strings.NewReader("small now"), nil); r.status != http.StatusCreated {
+		t.Fatalf("filer overwrite: %v", r)
+	}
+	if got := liveNeedles(t, vols...) - before; got != 1*2 {
+		t.Fatalf("after the overwrite %d needles are live, want 1 × 2 copies", got)
+	}
+	if r := do(t, http.MethodDelete, f.URL("/s/big.bin"), nil, nil); r.status != http.StatusAccepted {
+		t.Fatalf("filer delete: %v", r)
+	}
+	if got := liveNeedles(t, vols...); got != before {
+		t.Fatalf("after the delete %d needles are live, want %d", got, before)
+	}
+	if r := do(t, http.MethodGet, f.URL("/s/big.bin"), nil, nil); r.status != http.StatusNotFound {
+		t.Fatalf("filer read after delete: %v", r)
+	}
+
+	// A delete that misses a replica (stopped) reaches it through the
+	// rejoin sync once it is back: the sync paths need no token.
+	a = assign(t, m, "")
+	bearer := map[string]string{"Authorization": a.auth}
+	if r := postFile(t, "http://"+a.URL+"/"+a.Fid, "missed.txt", []byte("deleted while v2 is down"), bearer); r.status != http.StatusCreated {
+		t.Fatalf("upload: %v", r)
+	}
+	v2.Stop()
+	if r := do(t, http.MethodDelete, v1.URL("/"+a.Fid), nil, bearer); r.status != http.StatusAccepted {
+		t.Fatalf("delete with a replica down: %v", r)
+	}
+	v2.Start()
+	if !testcluster.Eventually(45*time.Second, func() bool {
+		return do(t, http.MethodGet, v2.URL("/"+a.Fid), nil, nil).status == http.StatusNotFound
+	}) {
+		t.Fatalf("the rejoined replica still answers %v for the deleted file", do(t, http.MethodGet, v2.URL("/"+a.Fid), nil, nil))
+	}
+}
+
+// TestReplicaWithAnotherSecret: a volume server whose secret differs from
+// the master's refuses the writes another replica sends it, so the write
+// fails with a JSON 500 and is readable nowhere.
+func TestReplicaWithAnotherSecret(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t)
+	m := c.StartMaster(testcluster.MasterOptions{DefaultReplication: "001", Extra: []string{"-secure.secret=" + secret}})
+	good := c.StartVolume(testcluster.VolumeOptions{Masters: m.Addr(), Extra: []string{"-secure.secret=" + secret}})
+	odd := c.StartVolume(testcluster.VolumeOptions{Masters: m.Addr(), Extra: []string{"-secure.secret=another"}})
+	c.WaitForNodes(m, 2)
+	t.Cleanup(func() { stopAndCheck(t, good, odd) })
+
+	a := assign(t, m, "")
+	auth := map[string]string{"Authorization": "Bearer " + strings.TrimPrefix(a.auth, "BEARER ")}
+	// The volume is on both servers (001 on two nodes): write to the one
+	// that shares the master's secret.
+	r := postFile(t, good.URL("/"+a.Fid), "doomed.txt", []byte("never readable"), auth)
+	jsonError(t, "write replicated to a server with another secret", r, http.StatusInternalServerError)
+	for _, v := range []*testcluster.Process{good, odd} {
+		if r := do(t, http.MethodGet, v.URL("/"+a.Fid), nil, nil); r.status == http.StatusOK {
+			t.Fatalf("failed write readable on %s", v.Name)
+		}
+	}
+	// The odd server refuses the master's token itself.
+	jsonError(t, "write to the server with another secret", postFile(t, odd.URL("/"+a.Fid), "doomed.txt", []byte("x"), auth), http.StatusUnauthorized)
+}
+
+// TestServerSharesTheSecret: `weed server -secure.secret` gives the secret
+// to its master, volume server and filer.
+func TestServerSharesTheSecret(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t)
+	s := c.StartServer(testcluster.ServerOptions{Filer: true, Extra: []string{"-secure.secret=" + secret}})
+	a := assign(t, s.Process, "")
+	jsonError(t, "upload without a token", postFile(t, s.VolumeURL("/"+a.Fid), "x.txt", []byte("x"), nil), http.StatusUnauthorized)
+	if r := postFile(t, s.VolumeURL("/"+a.Fid), "x.txt", []byte("x"), map[string]string{"Authorization": a.auth}); r.status != http.StatusCreated {
+		t.Fatalf("upload with the token: %v", r)
+	}
+	if r := do(t, http.MethodPut, s.FilerURL("/d/f.txt"), strings.NewReader("filed"), nil); r.status != http.StatusCreated {
+		t.Fatalf("filer write: %v", r)
+	}
+	if r := do(t, http.MethodDelete, s.FilerURL("/d/f.txt"), nil, nil); r.status != http.StatusAccepted {
+		t.Fatalf("filer delete: %v", r)
+	}
+}
