@@ -6,37 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weedfs/weed/internal/httpx/httpxtest"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
 )
-
-// discardWriter is a ResponseWriter that keeps the status and drops the
-// body, so that handler benchmarks measure the handler alone.
-type discardWriter struct {
-	h      http.Header
-	status int
-	n      int
-}
-
-func (w *discardWriter) Header() http.Header { return w.h }
-func (w *discardWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-}
-func (w *discardWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	w.n += len(b)
-	return len(b), nil
-}
-
-func (w *discardWriter) reset() {
-	clear(w.h)
-	w.status, w.n = 0, 0
-}
 
 // benchMaster returns a leading master whose topology holds two nodes with
 // seven writable volumes of collection "benchmark", replication 000.
@@ -76,13 +50,13 @@ func BenchmarkAssign(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		w := &discardWriter{h: make(http.Header)}
+		w := httpxtest.NewDiscardWriter()
 		for pb.Next() {
 			r := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}, RemoteAddr: "127.0.0.1:40000"}
-			w.reset()
+			w.Reset()
 			h.ServeHTTP(w, r)
-			if w.status != http.StatusOK {
-				b.Errorf("assign: status %d", w.status)
+			if w.Status != http.StatusOK {
+				b.Errorf("assign: status %d", w.Status)
 				return
 			}
 		}

@@ -71,8 +71,11 @@ type rereplicator struct {
 	under map[needle.VolumeID]time.Time       // first seen short of a copy
 	over  map[needle.VolumeID]time.Time       // first seen with an extra copy
 	lost  map[needle.VolumeID]map[string]bool // nodes that held a copy when they went away
-	jobs  map[needle.VolumeID]*copyJob
-	busy  map[string]bool // nodes receiving a copy
+	// replaced holds the volumes this leader copied to a new node since
+	// they lost a copy: only then is a returning node's copy surplus.
+	replaced map[needle.VolumeID]bool
+	jobs     map[needle.VolumeID]*copyJob
+	busy     map[string]bool // nodes receiving a copy
 }
 
 // copyJob is one copy in progress (or done, waiting for the new copy's
@@ -85,13 +88,14 @@ type copyJob struct {
 
 func newRereplicator(s *Server, after time.Duration) *rereplicator {
 	return &rereplicator{
-		s:     s,
-		after: after,
-		under: make(map[needle.VolumeID]time.Time),
-		over:  make(map[needle.VolumeID]time.Time),
-		lost:  make(map[needle.VolumeID]map[string]bool),
-		jobs:  make(map[needle.VolumeID]*copyJob),
-		busy:  make(map[string]bool),
+		s:        s,
+		after:    after,
+		under:    make(map[needle.VolumeID]time.Time),
+		over:     make(map[needle.VolumeID]time.Time),
+		lost:     make(map[needle.VolumeID]map[string]bool),
+		replaced: make(map[needle.VolumeID]bool),
+		jobs:     make(map[needle.VolumeID]*copyJob),
+		busy:     make(map[string]bool),
 	}
 }
 
@@ -164,11 +168,11 @@ func (r *rereplicator) tick(ctx context.Context, now time.Time) {
 			// a plain replica again.
 			for _, rep := range v.Replicas {
 				if healthy(rep) && r.lost[v.ID][rep.URL] {
-					delete(r.lost[v.ID], rep.URL)
-					if len(r.lost[v.ID]) == 0 {
-						delete(r.lost, v.ID)
-					}
+					r.forgetLostLocked(v.ID, rep.URL)
 				}
+			}
+			if r.lost[v.ID] == nil {
+				delete(r.replaced, v.ID)
 			}
 		}
 	}
@@ -176,6 +180,23 @@ func (r *rereplicator) tick(ctx context.Context, now time.Time) {
 		if !seen[vid] {
 			delete(r.under, vid)
 		}
+	}
+	for vid := range r.over {
+		if !seen[vid] {
+			delete(r.over, vid)
+		}
+	}
+}
+
+// forgetLostLocked forgets that node's copy of vid was lost. Caller holds
+// r.mu.
+func (r *rereplicator) forgetLostLocked(vid needle.VolumeID, node string) {
+	if r.lost[vid] == nil {
+		return
+	}
+	delete(r.lost[vid], node)
+	if len(r.lost[vid]) == 0 {
+		delete(r.lost, vid)
 	}
 }
 
@@ -228,22 +249,25 @@ func (r *rereplicator) startCopyLocked(ctx context.Context, v topology.VolumeVie
 			delete(r.jobs, v.ID)
 			return
 		}
+		r.replaced[v.ID] = true
 		glog.Infof("re-replication: volume %d copied to %s in %v; it syncs, then serves", v.ID, target, time.Since(job.started).Round(time.Millisecond))
 	}()
 }
 
 // dropExtraLocked deletes one extra copy of v when the copies left would
-// be exactly enough, all healthy, and fit the placement. Copies on nodes
-// that came back after their volumes were re-replicated go first, then
-// copies that are syncing or stale; a healthy extra copy of unknown
-// origin is dropped only when settled (the volume has been over its count
-// for repairAfter). Caller holds r.mu.
+// be exactly enough, all healthy, and fit the placement. A copy on a node
+// that came back after this leader re-replicated the volume goes at once.
+// Any other extra copy goes only when settled (the volume has been over
+// its count for repairAfter), syncing or stale copies first: an extra
+// copy also shows up for a few pulses when an operator moves a volume
+// (the old holder has not been declared dead yet), and the copy that just
+// arrived, still syncing, is the one to keep. Caller holds r.mu.
 func (r *rereplicator) dropExtraLocked(ctx context.Context, v topology.VolumeView, settled bool) {
 	n := v.Placement.CopyCount()
 	cands := slices.Clone(v.Replicas)
 	rank := func(rep topology.Replica) int {
 		switch {
-		case r.lost[v.ID][rep.URL]:
+		case r.replaced[v.ID] && r.lost[v.ID][rep.URL]:
 			return 0
 		case !healthy(rep):
 			return 1
@@ -257,7 +281,7 @@ func (r *rereplicator) dropExtraLocked(ctx context.Context, v topology.VolumeVie
 		return -strings.Compare(a.URL, b.URL)
 	})
 	for _, c := range cands {
-		if rank(c) == 2 && !settled {
+		if rank(c) > 0 && !settled {
 			return
 		}
 		var left []replication.Site
@@ -282,11 +306,9 @@ func (r *rereplicator) dropExtraLocked(ctx context.Context, v topology.VolumeVie
 			return
 		}
 		glog.Infof("re-replication: dropped the extra copy of volume %d on %s (%d copies left)", v.ID, c.URL, len(left))
-		if r.lost[v.ID] != nil {
-			delete(r.lost[v.ID], c.URL)
-			if len(r.lost[v.ID]) == 0 {
-				delete(r.lost, v.ID)
-			}
+		r.forgetLostLocked(v.ID, c.URL)
+		if r.lost[v.ID] == nil {
+			delete(r.replaced, v.ID)
 		}
 		if r.s.stale != nil {
 			if err := r.s.stale.ForgetReplica(ctx, v.ID, c.URL); err != nil {

@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weedfs/weed/topology"
 )
 
 // StartTimeout bounds how long a daemon may take to answer HTTP after start.
@@ -638,6 +640,26 @@ func (s DirStatus) NodeCount() int {
 		}
 	}
 	return n
+}
+
+// VolStatus is a master's /vol/status reply: every volume replica, by data
+// center, rack and data node.
+type VolStatus struct {
+	Version string
+	Volumes struct {
+		DataCenters map[string]map[string]map[string][]topology.VolumeInfo
+		Free, Max   int
+	}
+}
+
+// DirLookup is a master's /dir/lookup reply; Error is set on a failure.
+type DirLookup struct {
+	VolumeID  string `json:"volumeId"`
+	Locations []struct {
+		URL       string `json:"url"`
+		PublicURL string `json:"publicUrl"`
+	} `json:"locations"`
+	Error string `json:"error"`
 }
 
 // WaitForNodes waits until master's /dir/status lists n data nodes.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/weedfs/weed/internal/httpx/httpxtest"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 )
@@ -255,33 +256,6 @@ func BenchmarkRead1KiB(b *testing.B) {
 	})
 }
 
-// discardWriter is a ResponseWriter that keeps the status and drops the
-// body, so that the handler benchmarks measure the handler alone.
-type discardWriter struct {
-	h      http.Header
-	status int
-	n      int
-}
-
-func (w *discardWriter) Header() http.Header { return w.h }
-func (w *discardWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-}
-func (w *discardWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	w.n += len(b)
-	return len(b), nil
-}
-
-func (w *discardWriter) reset() {
-	clear(w.h)
-	w.status, w.n = 0, 0
-}
-
 // benchBoundary is the multipart boundary of the benchmark uploads.
 const benchBoundary = "0123456789abcdef0123456789abcdef"
 
@@ -327,7 +301,7 @@ func BenchmarkHandlerWrite1K(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		w := &discardWriter{h: make(http.Header)}
+		w := httpxtest.NewDiscardWriter()
 		rd := bytes.NewReader(body)
 		for pb.Next() {
 			rd.Reset(body)
@@ -335,10 +309,10 @@ func BenchmarkHandlerWrite1K(b *testing.B) {
 				Method: http.MethodPost, URL: &url.URL{Path: benchPath(needle.Key(next.Add(1)))},
 				Header: header, Body: io.NopCloser(rd), ContentLength: int64(len(body)), RemoteAddr: "127.0.0.1:40000",
 			}
-			w.reset()
+			w.Reset()
 			h.ServeHTTP(w, r)
-			if w.status != http.StatusCreated {
-				b.Errorf("write: status %d", w.status)
+			if w.Status != http.StatusCreated {
+				b.Errorf("write: status %d", w.Status)
 				return
 			}
 		}
@@ -356,15 +330,15 @@ func BenchmarkHandlerRead1K(b *testing.B) {
 	body := benchUpload(bytes.Repeat([]byte{0xa5}, 1024))
 	header := http.Header{"Content-Type": {"multipart/form-data; boundary=" + benchBoundary}}
 	urls := make([]*url.URL, files)
-	w := &discardWriter{h: make(http.Header)}
+	w := httpxtest.NewDiscardWriter()
 	for i := range urls {
 		urls[i] = &url.URL{Path: benchPath(needle.Key(i + 1))}
 		r := &http.Request{Method: http.MethodPost, URL: urls[i], Header: header,
 			Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), RemoteAddr: "127.0.0.1:40000"}
-		w.reset()
+		w.Reset()
 		h.ServeHTTP(w, r)
-		if w.status != http.StatusCreated {
-			b.Fatalf("write %d: status %d", i+1, w.status)
+		if w.Status != http.StatusCreated {
+			b.Fatalf("write %d: status %d", i+1, w.Status)
 		}
 	}
 	var seed atomic.Uint64
@@ -373,7 +347,7 @@ func BenchmarkHandlerRead1K(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		rng := rand.New(rand.NewPCG(seed.Add(1), 0))
-		w := &discardWriter{h: make(http.Header)}
+		w := httpxtest.NewDiscardWriter()
 		reqs := make([]http.Request, files)
 		for i := range reqs {
 			reqs[i] = http.Request{Method: http.MethodGet, URL: urls[i], Header: http.Header{}, RemoteAddr: "127.0.0.1:40000"}
@@ -381,10 +355,10 @@ func BenchmarkHandlerRead1K(b *testing.B) {
 		for pb.Next() {
 			i := rng.IntN(files)
 			r := reqs[i]
-			w.reset()
+			w.Reset()
 			h.ServeHTTP(w, &r)
-			if w.status != http.StatusOK || w.n != 1024 {
-				b.Errorf("read %d: status %d, %d bytes", i+1, w.status, w.n)
+			if w.Status != http.StatusOK || w.N != 1024 {
+				b.Errorf("read %d: status %d, %d bytes", i+1, w.Status, w.N)
 				return
 			}
 		}

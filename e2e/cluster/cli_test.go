@@ -91,7 +91,7 @@ func TestUploadAndDownload(t *testing.T) {
 			t.Errorf("uploaded[%d] = %+v, want %s stored as %s", i, f, names[i], wantFid)
 		}
 		for _, v := range []*testcluster.Process{v1, v2} {
-			if r := get(t, v.URL("/"+f.Fid)); r.status != http.StatusOK || string(r.body) != contents[f.FileName] {
+			if r := testcluster.Get(t, v.URL("/"+f.Fid)); r.Status != http.StatusOK || string(r.Body) != contents[f.FileName] {
 				t.Errorf("GET %s (%s) from %s: %s", f.Fid, f.FileName, v.Name, r)
 			}
 		}
@@ -118,7 +118,7 @@ func TestUploadAndDownload(t *testing.T) {
 	for _, f := range treeFiles {
 		got = append(got, f.FileName)
 		want := "jpeg " + strings.TrimSuffix(f.FileName, ".jpg")
-		if r := getL(t, m.URL("/"+f.Fid)); r.status != http.StatusOK || string(r.body) != want {
+		if r := testcluster.GetFollow(t, m.URL("/"+f.Fid)); r.Status != http.StatusOK || string(r.Body) != want {
 			t.Errorf("read %s (%s) through the master: %s", f.Fid, f.FileName, r)
 		}
 	}

@@ -49,19 +49,19 @@ func TestWalkThroughCollections(t *testing.T) {
 	if got := withPrefix(volumeFiles(t, v3.Dir), "picture_"); !slices.Equal(got, []string{base + ".dat", base + ".idx"}) {
 		t.Fatalf("dc2 holds picture files %q, want %s.dat and %s.idx", got, base, base)
 	}
-	if !testcluster.Eventually(settle, func() bool { return sameFiles(picHolders[0].Dir, v3.Dir, base) }) {
+	if !testcluster.Eventually(testcluster.Settle, func() bool { return sameFiles(picHolders[0].Dir, v3.Dir, base) }) {
 		t.Errorf("%s differs between %s and %s", base, picHolders[0].Name, v3.Name)
 	}
 	for _, v := range picHolders {
-		if r := get(t, v.URL("/"+pic.Fid)); r.status != http.StatusOK || string(r.body) != string(hello) {
+		if r := testcluster.Get(t, v.URL("/"+pic.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 			t.Fatalf("GET %s from %s: %s", pic.Fid, v.Name, r)
 		}
 	}
 
 	// $ curl -F file=@hello.txt "http://localhost:9333/submit?collection=video"
 	// {"error":"Cannot grow volume group! Not enough data node found!"}
-	r := postFile(t, m.URL("/submit?collection=video"), "hello.txt", hello)
-	if r.status < 400 || r.text() != growthError {
+	r := testcluster.PostFile(t, m.URL("/submit?collection=video"), "hello.txt", hello, nil)
+	if r.Status < 400 || r.Text() != growthError {
 		t.Fatalf("submit to video with dc2 full: %s, want %s", r, growthError)
 	}
 	for _, v := range vols {
@@ -80,7 +80,7 @@ func TestWalkThroughCollections(t *testing.T) {
 		}
 		v.Start()
 	}
-	if !testcluster.Eventually(settle, func() bool { return dirStatus(t, m).Topology.Max == 300 }) {
+	if !testcluster.Eventually(testcluster.Settle, func() bool { return dirStatus(t, m).Topology.Max == 300 }) {
 		t.Fatalf("the master did not see -max=100 on the three servers: %+v", dirStatus(t, m).Topology)
 	}
 	vid := submit(t, m, "collection=video", "hello.txt", hello)
@@ -90,16 +90,16 @@ func TestWalkThroughCollections(t *testing.T) {
 	if len(dc2Video) != 12 || !slices.Equal(dc1Video, dc2Video) {
 		t.Fatalf("video files: dc1 %q, dc2 %q; want the same 6 volumes in each data center", dc1Video, dc2Video)
 	}
-	if r := getL(t, m.URL("/"+vid.Fid)); r.status != http.StatusOK || string(r.body) != string(hello) {
+	if r := testcluster.GetFollow(t, m.URL("/"+vid.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 		t.Fatalf("read %s through the master: %s", vid.Fid, r)
 	}
 
 	// /col/delete drops picture everywhere and nothing else.
-	if r := get(t, m.URL("/col/delete?collection=picture")); r.status != http.StatusOK {
+	if r := testcluster.Get(t, m.URL("/col/delete?collection=picture")); r.Status != http.StatusOK {
 		t.Fatalf("col/delete: %s", r)
 	}
 	for _, v := range vols {
-		if !testcluster.Eventually(settle, func() bool { return len(withPrefix(volumeFiles(t, v.Dir), "picture_")) == 0 }) {
+		if !testcluster.Eventually(testcluster.Settle, func() bool { return len(withPrefix(volumeFiles(t, v.Dir), "picture_")) == 0 }) {
 			t.Errorf("%s still holds %q after /col/delete", v.Name, withPrefix(volumeFiles(t, v.Dir), "picture_"))
 		}
 	}
@@ -111,11 +111,11 @@ func TestWalkThroughCollections(t *testing.T) {
 			t.Errorf("the master still has a picture layout: %+v", l)
 		}
 	}
-	if r := getL(t, m.URL("/"+pic.Fid)); r.status != http.StatusNotFound {
+	if r := testcluster.GetFollow(t, m.URL("/"+pic.Fid)); r.Status != http.StatusNotFound {
 		t.Errorf("read of a deleted collection's file: %s", r)
 	}
 	for _, f := range []submitResult{plain, vid} {
-		if r := getL(t, m.URL("/"+f.Fid)); r.status != http.StatusOK || string(r.body) != string(hello) {
+		if r := testcluster.GetFollow(t, m.URL("/"+f.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 			t.Errorf("read %s after deleting picture: %s", f.Fid, r)
 		}
 	}

@@ -64,29 +64,29 @@ func TestFailedReplicaWriteLeavesNothingReadable(t *testing.T) {
 		var a struct {
 			Fid string `json:"fid"`
 		}
-		r := get(t, m.URL("/dir/assign"))
-		if decode(t, r, &a); r.status != http.StatusOK || a.Fid == "" {
+		r := testcluster.Get(t, m.URL("/dir/assign"))
+		if testcluster.DecodeJSON(t, r, &a); r.Status != http.StatusOK || a.Fid == "" {
 			t.Fatalf("assign: %s", r)
 		}
-		r = postFile(t, receiver.URL("/"+a.Fid), "big.bin", big)
-		msg := requireError(t, "upload of 2 MiB through "+receiver.Name, r, http.StatusInternalServerError)
-		t.Logf("upload through %s: %d %s", receiver.Name, r.status, msg)
+		r = testcluster.PostFile(t, receiver.URL("/"+a.Fid), "big.bin", big, nil)
+		msg := testcluster.RequireJSONError(t, "upload of 2 MiB through "+receiver.Name, r, http.StatusInternalServerError)
+		t.Logf("upload through %s: %d %s", receiver.Name, r.Status, msg)
 		for _, v := range []*testcluster.Process{good, bad} {
-			if r := get(t, v.URL("/"+a.Fid)); r.status != http.StatusNotFound || len(r.body) != 0 {
+			if r := testcluster.Get(t, v.URL("/"+a.Fid)); r.Status != http.StatusNotFound || len(r.Body) != 0 {
 				t.Errorf("after the failed write through %s, GET %s from %s: %s, want 404", receiver.Name, a.Fid, v.Name, r)
 			}
 		}
-		if r := getL(t, m.URL("/"+a.Fid)); r.status != http.StatusNotFound {
+		if r := testcluster.GetFollow(t, m.URL("/"+a.Fid)); r.Status != http.StatusNotFound {
 			t.Errorf("after the failed write through %s, curl -L %s through the master: %s", receiver.Name, a.Fid, r)
 		}
 	}
 
 	// /submit reports the failure as a JSON error too.
-	r := postFile(t, m.URL("/submit"), "big.bin", big)
-	if r.status < 500 {
+	r := testcluster.PostFile(t, m.URL("/submit"), "big.bin", big, nil)
+	if r.Status < 500 {
 		t.Errorf("submit of 2 MiB: %s, want a 5xx", r)
 	}
-	requireError(t, "submit of 2 MiB", r, r.status)
+	testcluster.RequireJSONError(t, "submit of 2 MiB", r, r.Status)
 
 	// The volumes keep working for files that fit, before and after a
 	// restart of the refusing server (without the limit this time).
@@ -97,7 +97,7 @@ func TestFailedReplicaWriteLeavesNothingReadable(t *testing.T) {
 	for _, f := range []submitResult{small, after} {
 		want := map[string]string{small.Fid: "a small file fits\n", after.Fid: "written after the failures\n"}[f.Fid]
 		for _, v := range []*testcluster.Process{good, bad} {
-			if r := get(t, v.URL("/"+f.Fid)); r.status != http.StatusOK || !bytes.Equal(r.body, []byte(want)) {
+			if r := testcluster.Get(t, v.URL("/"+f.Fid)); r.Status != http.StatusOK || !bytes.Equal(r.Body, []byte(want)) {
 				t.Errorf("GET %s from %s: %s", f.Fid, v.Name, r)
 			}
 		}

@@ -12,37 +12,18 @@ package cluster
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weedfs/weed/testcluster"
-	"github.com/weedfs/weed/topology"
 	"github.com/weedfs/weed/volume"
 )
-
-// settle bounds every wait for the cluster to reach a state (heartbeats,
-// node drops, file flushes). Generous: the machine is small and shared.
-const settle = 40 * time.Second
-
-// noFollow does not follow redirects, so tests see the 301s themselves.
-var noFollow = &http.Client{
-	Timeout:       30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// follow follows redirects like curl -L (DELETE included: Go re-sends the
-// method on a 301 only for GET/HEAD, so deletes use followDelete).
-var follow = &http.Client{Timeout: 30 * time.Second}
 
 // cluster is a testcluster.Cluster that remembers its volume servers, so
 // that the end of the test can stop them and check their directories.
@@ -118,97 +99,6 @@ func stop(t *testing.T, p *testcluster.Process) {
 	}
 }
 
-// reply is a finished HTTP exchange.
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r reply) String() string {
-	return strconv.Itoa(r.status) + " " + strings.TrimSpace(string(r.body))
-}
-
-// text returns the body without the trailing newline JSON encoders add.
-func (r reply) text() string { return strings.TrimRight(string(r.body), "\n") }
-
-// do sends one request with hc and reads the whole reply.
-func do(t *testing.T, hc *http.Client, method, target string, body io.Reader, header map[string]string) reply {
-	t.Helper()
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, target, err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-// get is `curl URL`: redirects are not followed.
-func get(t *testing.T, target string) reply {
-	t.Helper()
-	return do(t, noFollow, http.MethodGet, target, nil, nil)
-}
-
-// getL is `curl -L URL`.
-func getL(t *testing.T, target string) reply {
-	t.Helper()
-	return do(t, follow, http.MethodGet, target, nil, nil)
-}
-
-// decode unmarshals r's body into v, failing the test on bad JSON.
-func decode(t *testing.T, r reply, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("decode %s: %v", r, err)
-	}
-}
-
-// multipartFile encodes data as the multipart form `curl -F field=@name`
-// sends.
-func multipartFile(t *testing.T, field, name string, data []byte) (*bytes.Buffer, string) {
-	t.Helper()
-	buf, ct, err := encodeMultipart(field, name, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf, ct
-}
-
-// encodeMultipart is multipartFile for goroutines other than the test's.
-func encodeMultipart(field, name string, data []byte) (*bytes.Buffer, string, error) {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, err := mw.CreateFormFile(field, name)
-	if err != nil {
-		return nil, "", err
-	}
-	if _, err := fw.Write(data); err != nil {
-		return nil, "", err
-	}
-	if err := mw.Close(); err != nil {
-		return nil, "", err
-	}
-	return &buf, mw.FormDataContentType(), nil
-}
-
-// postFile is `curl -F file=@name URL`.
-func postFile(t *testing.T, target, name string, data []byte) reply {
-	t.Helper()
-	body, ct := multipartFile(t, "file", name, data)
-	return do(t, noFollow, http.MethodPost, target, body, map[string]string{"Content-Type": ct})
-}
-
 // submitResult is the body of a successful /submit.
 type submitResult struct {
 	Fid      string `json:"fid"`
@@ -221,13 +111,13 @@ type submitResult struct {
 // with 201 and exactly the fields fid, fileName, fileUrl, size.
 func submit(t *testing.T, master *testcluster.Process, query, name string, data []byte) submitResult {
 	t.Helper()
-	r := postFile(t, master.URL("/submit?"+query), name, data)
-	if r.status != http.StatusCreated {
+	r := testcluster.PostFile(t, master.URL("/submit?"+query), name, data, nil)
+	if r.Status != http.StatusCreated {
 		t.Fatalf("submit %s?%s: %s, want 201", name, query, r)
 	}
-	requireKeys(t, "submit reply", r.body, "fid", "fileName", "fileUrl", "size")
+	requireKeys(t, "submit reply", r.Body, "fid", "fileName", "fileUrl", "size")
 	var s submitResult
-	decode(t, r, &s)
+	testcluster.DecodeJSON(t, r, &s)
 	if s.Fid == "" || s.FileName != name || s.FileURL != volumeHost(s.FileURL)+"/"+s.Fid || s.Size <= 0 {
 		t.Fatalf("submit %s: %s", name, r)
 	}
@@ -257,19 +147,6 @@ func requireKeys(t *testing.T, what string, body []byte, keys ...string) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s: keys %q, want exactly %q: %s", what, got, want, body)
 	}
-}
-
-// requireError fails unless r has status and a JSON body {"error":"..."}
-// with a non-empty message; it returns the message.
-func requireError(t *testing.T, what string, r reply, status int) string {
-	t.Helper()
-	var e struct {
-		Error string `json:"error"`
-	}
-	if r.status != status || json.Unmarshal(r.body, &e) != nil || e.Error == "" {
-		t.Fatalf("%s: %s, want %d with a JSON error", what, r, status)
-	}
-	return e.Error
 }
 
 // growthError is the exact body of a failed growth, as in the walk-through.
@@ -372,7 +249,7 @@ func waitNodes(t *testing.T, m *testcluster.Process, vols ...*testcluster.Proces
 	}
 	sort.Strings(want)
 	var got []string
-	ok := testcluster.Eventually(settle, func() bool {
+	ok := testcluster.Eventually(testcluster.Settle, func() bool {
 		var st testcluster.DirStatus
 		if m.GetJSON("/dir/status", &st) != nil {
 			return false
@@ -385,15 +262,6 @@ func waitNodes(t *testing.T, m *testcluster.Process, vols ...*testcluster.Proces
 	}
 }
 
-// volStatus is the body of the master's /vol/status.
-type volStatus struct {
-	Version string
-	Volumes struct {
-		DataCenters map[string]map[string]map[string][]topology.VolumeInfo
-		Free, Max   int
-	}
-}
-
 // placement is where one volume's copies are: "dc/rack/node" per copy.
 type placement map[uint32][]string
 
@@ -401,7 +269,7 @@ type placement map[uint32][]string
 // collection, the "dc/rack/node" of each copy.
 func volumePlacement(t *testing.T, m *testcluster.Process, collection string) placement {
 	t.Helper()
-	var st volStatus
+	var st testcluster.VolStatus
 	if err := m.GetJSON("/vol/status", &st); err != nil {
 		t.Fatal(err)
 	}
@@ -423,24 +291,15 @@ func volumePlacement(t *testing.T, m *testcluster.Process, collection string) pl
 	return p
 }
 
-// lookupResult is the body of /dir/lookup.
-type lookupResult struct {
-	VolumeID  string `json:"volumeId"`
-	Locations []struct {
-		URL       string `json:"url"`
-		PublicURL string `json:"publicUrl"`
-	} `json:"locations"`
-}
-
 // lookup returns the sorted urls the master lists for a volume id or fid.
 func lookup(t *testing.T, m *testcluster.Process, id string) []string {
 	t.Helper()
-	r := get(t, m.URL("/dir/lookup?volumeId="+url.QueryEscape(id)))
-	if r.status != http.StatusOK {
+	r := testcluster.Get(t, m.URL("/dir/lookup?volumeId="+url.QueryEscape(id)))
+	if r.Status != http.StatusOK {
 		t.Fatalf("lookup %s: %s", id, r)
 	}
-	var l lookupResult
-	decode(t, r, &l)
+	var l testcluster.DirLookup
+	testcluster.DecodeJSON(t, r, &l)
 	var urls []string
 	for _, loc := range l.Locations {
 		urls = append(urls, loc.URL)

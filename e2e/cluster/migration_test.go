@@ -60,7 +60,7 @@ func TestWalkThroughMigration001(t *testing.T) {
 	// Every volume is now on v1 and v2, and the master knows it.
 	for _, vid := range slices.Compact(all) {
 		var got []string
-		if !testcluster.Eventually(settle, func() bool {
+		if !testcluster.Eventually(testcluster.Settle, func() bool {
 			got = lookup(t, m, vid)
 			return slices.Equal(got, addrs(v1, v2))
 		}) {
@@ -68,20 +68,20 @@ func TestWalkThroughMigration001(t *testing.T) {
 		}
 	}
 	for _, fid := range fids {
-		if r := getL(t, m.URL("/"+fid)); r.status != http.StatusOK || string(r.body) != string(files[fid]) {
+		if r := testcluster.GetFollow(t, m.URL("/"+fid)); r.Status != http.StatusOK || string(r.Body) != string(files[fid]) {
 			t.Fatalf("curl -L %s through the master: %s", fid, r)
 		}
 		// $ curl "http://localhost:9333/6,03220f577e" → 8081, then 8082.
 		seen := map[string]bool{}
 		for i := 0; i < 4; i++ {
-			r := get(t, m.URL("/"+fid))
-			seen[r.header.Get("Location")] = true
+			r := testcluster.Get(t, m.URL("/"+fid))
+			seen[r.Header.Get("Location")] = true
 		}
 		if len(seen) != 2 || !seen[v1.URL("/"+fid)] || !seen[v2.URL("/"+fid)] {
 			t.Errorf("the master redirected %s to %v, want %s and %s", fid, seen, v1.Addr(), v2.Addr())
 		}
 		for _, v := range []*testcluster.Process{v1, v2} {
-			if r := get(t, v.URL("/"+fid)); r.status != http.StatusOK || string(r.body) != string(files[fid]) {
+			if r := testcluster.Get(t, v.URL("/"+fid)); r.Status != http.StatusOK || string(r.Body) != string(files[fid]) {
 				t.Errorf("GET %s from %s after the migration: %s", fid, v.Name, r)
 			}
 		}
@@ -89,7 +89,7 @@ func TestWalkThroughMigration001(t *testing.T) {
 	// A migrated volume takes writes on both new holders again.
 	s := submit(t, m, "", "after.txt", []byte("after the migration\n"))
 	for _, v := range []*testcluster.Process{v1, v2} {
-		if r := get(t, v.URL("/"+s.Fid)); r.status != http.StatusOK {
+		if r := testcluster.Get(t, v.URL("/"+s.Fid)); r.Status != http.StatusOK {
 			t.Errorf("GET %s from %s: %s", s.Fid, v.Name, r)
 		}
 	}
@@ -132,17 +132,17 @@ func TestWalkThroughMigration000(t *testing.T) {
 	to.Start()
 
 	var got []string
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		got = lookup(t, m, vid)
 		return slices.Equal(got, []string{to.Addr()})
 	}) {
 		t.Fatalf("lookup %s = %q after the move, want [%s]", vid, got, to.Addr())
 	}
-	r := get(t, m.URL("/"+s.Fid))
-	if r.status != http.StatusMovedPermanently || r.header.Get("Location") != to.URL("/"+s.Fid) {
-		t.Fatalf("GET %s through the master: %s Location %q, want %s", s.Fid, r, r.header.Get("Location"), to.URL("/"+s.Fid))
+	r := testcluster.Get(t, m.URL("/"+s.Fid))
+	if r.Status != http.StatusMovedPermanently || r.Header.Get("Location") != to.URL("/"+s.Fid) {
+		t.Fatalf("GET %s through the master: %s Location %q, want %s", s.Fid, r, r.Header.Get("Location"), to.URL("/"+s.Fid))
 	}
-	if r := getL(t, m.URL("/"+s.Fid)); r.status != http.StatusOK || string(r.body) != string(data) {
+	if r := testcluster.GetFollow(t, m.URL("/"+s.Fid)); r.Status != http.StatusOK || string(r.Body) != string(data) {
 		t.Fatalf("curl -L %s through the master: %s", s.Fid, r)
 	}
 }

@@ -38,12 +38,12 @@ func TestEveryReplicationString(t *testing.T) {
 		x, y, z := int(xyz[0]-'0'), int(xyz[1]-'0'), int(xyz[2]-'0')
 		col := "r" + xyz
 		// $ curl "http://localhost:9333/vol/grow?replication=xyz&count=1&collection=rxyz"
-		r := get(t, m.URL("/vol/grow?count=1&replication="+xyz+"&collection="+col))
-		if r.status != http.StatusOK || r.text() != `{"count":1}` {
+		r := testcluster.Get(t, m.URL("/vol/grow?count=1&replication="+xyz+"&collection="+col))
+		if r.Status != http.StatusOK || r.Text() != `{"count":1}` {
 			t.Fatalf("grow %s: %s, want 200 {\"count\":1}", xyz, r)
 		}
 		var copies []string
-		testcluster.Eventually(settle, func() bool {
+		testcluster.Eventually(testcluster.Settle, func() bool {
 			p := volumePlacement(t, m, col)
 			if len(p) != 1 {
 				return false
@@ -61,7 +61,7 @@ func TestEveryReplicationString(t *testing.T) {
 		s := submit(t, m, "collection="+col+"&replication="+xyz, "r"+xyz+".txt", []byte("placed "+xyz+"\n"))
 		for _, loc := range copies {
 			v := byAddr[loc[strings.LastIndex(loc, "/")+1:]]
-			if r := get(t, v.URL("/"+s.Fid)); r.status != http.StatusOK || r.text() != "placed "+xyz {
+			if r := testcluster.Get(t, v.URL("/"+s.Fid)); r.Status != http.StatusOK || r.Text() != "placed "+xyz {
 				t.Errorf("replication %s: GET %s from %s: %s", xyz, s.Fid, v.Name, r)
 			}
 		}

@@ -50,7 +50,7 @@ func TestFixAndExport(t *testing.T) {
 		}
 	}
 	deleted := byVolume[vid][0]
-	if r := do(t, noFollow, http.MethodDelete, v.URL("/"+fids[deleted]), nil, nil); r.status != http.StatusAccepted {
+	if r := testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, v.URL("/"+fids[deleted]), nil, nil); r.Status != http.StatusAccepted {
 		t.Fatalf("delete %s: %s", deleted, r)
 	}
 	stop(t, v)
@@ -101,15 +101,15 @@ func TestFixAndExport(t *testing.T) {
 	}
 	v.Start()
 	for _, name := range byVolume[vid] {
-		r := get(t, v.URL("/"+fids[name]))
+		r := testcluster.Get(t, v.URL("/"+fids[name]))
 		if name == deleted {
-			if r.status != http.StatusNotFound {
+			if r.Status != http.StatusNotFound {
 				t.Errorf("after fix, deleted %s: %s, want 404", name, r)
 			}
 			continue
 		}
-		if r.status != http.StatusOK || !bytes.Equal(r.body, files[name]) {
-			t.Errorf("after fix, %s: status %d, %d bytes", name, r.status, len(r.body))
+		if r.Status != http.StatusOK || !bytes.Equal(r.Body, files[name]) {
+			t.Errorf("after fix, %s: status %d, %d bytes", name, r.Status, len(r.Body))
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -43,8 +42,8 @@ func TestVacuumWhileWriting(t *testing.T) {
 			live[s.Fid] = content(i)
 			continue
 		}
-		r := do(t, noFollow, http.MethodDelete, v1.URL("/"+s.Fid), nil, nil)
-		if r.status != http.StatusAccepted {
+		r := testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, v1.URL("/"+s.Fid), nil, nil)
+		if r.Status != http.StatusAccepted {
 			t.Fatalf("DELETE %s: %s", s.Fid, r)
 		}
 		deleted = append(deleted, s.Fid)
@@ -88,16 +87,16 @@ func TestVacuumWhileWriting(t *testing.T) {
 		}
 	}()
 
-	r := get(t, m.URL("/vol/vacuum?garbageThreshold=0.2"))
+	r := testcluster.Get(t, m.URL("/vol/vacuum?garbageThreshold=0.2"))
 	// A few more writes after the vacuum returned, then stop.
-	testcluster.Eventually(settle, func() bool {
+	testcluster.Eventually(testcluster.Settle, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(written) >= 10 || werr != nil
 	})
 	close(done)
 	wg.Wait()
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("vacuum: %s", r)
 	}
 	if werr != nil {
@@ -110,12 +109,12 @@ func TestVacuumWhileWriting(t *testing.T) {
 	}
 	for _, v := range []*testcluster.Process{v1, v2} {
 		for fid, data := range live {
-			if r := get(t, v.URL("/"+fid)); r.status != http.StatusOK || !bytes.Equal(r.body, data) {
-				t.Errorf("GET %s from %s after the vacuum: %d, %d bytes, want %d", fid, v.Name, r.status, len(r.body), len(data))
+			if r := testcluster.Get(t, v.URL("/"+fid)); r.Status != http.StatusOK || !bytes.Equal(r.Body, data) {
+				t.Errorf("GET %s from %s after the vacuum: %d, %d bytes, want %d", fid, v.Name, r.Status, len(r.Body), len(data))
 			}
 		}
 		for _, fid := range deleted {
-			if r := get(t, v.URL("/"+fid)); r.status != http.StatusNotFound {
+			if r := testcluster.Get(t, v.URL("/"+fid)); r.Status != http.StatusNotFound {
 				t.Errorf("GET deleted %s from %s after the vacuum: %s", fid, v.Name, r)
 			}
 		}
@@ -147,24 +146,13 @@ func totalDat(t *testing.T, v *testcluster.Process) int64 {
 // submitNoFatal is submit for goroutines other than the test's: it returns
 // the fid or an error.
 func submitNoFatal(m *testcluster.Process, name string, data []byte) (string, error) {
-	body, ct, err := encodeMultipart("file", name, data)
+	r, err := testcluster.SendFile(m.URL("/submit"), name, data, nil)
 	if err != nil {
 		return "", err
 	}
-	req, err := http.NewRequest(http.MethodPost, m.URL("/submit"), body)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", ct)
-	resp, err := noFollow.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var s submitResult
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &s) != nil || s.Fid == "" {
-		return "", fmt.Errorf("submit %s: %d %s", name, resp.StatusCode, b)
+	if r.Status != http.StatusCreated || json.Unmarshal(r.Body, &s) != nil || s.Fid == "" {
+		return "", fmt.Errorf("submit %s: %d %s", name, r.Status, r.Body)
 	}
 	return s.Fid, nil
 }

@@ -23,14 +23,6 @@ import (
 	"github.com/weedfs/weed/testcluster"
 )
 
-// plain is a client that neither follows redirects nor asks for gzip, like
-// curl without --compressed.
-var plain = &http.Client{
-	Timeout:       30 * time.Second,
-	Transport:     &http.Transport{DisableCompression: true},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
 // assignFid asks the master for one fid and returns it with the url of the
 // server to upload to.
 func assignFid(t *testing.T, m *testcluster.Process) (fid, url string) {
@@ -39,11 +31,11 @@ func assignFid(t *testing.T, m *testcluster.Process) (fid, url string) {
 		Fid string `json:"fid"`
 		URL string `json:"url"`
 	}
-	r := get(t, m.URL("/dir/assign"))
-	if decode(t, r, &a); r.status != http.StatusOK || a.Fid == "" || a.URL == "" {
+	r := testcluster.Get(t, m.URL("/dir/assign"))
+	if testcluster.DecodeJSON(t, r, &a); r.Status != http.StatusOK || a.Fid == "" || a.URL == "" {
 		t.Fatalf("assign: %s", r)
 	}
-	requireKeys(t, "assign reply", r.body, "fid", "url", "publicUrl", "count")
+	requireKeys(t, "assign reply", r.Body, "fid", "url", "publicUrl", "count")
 	return a.Fid, a.URL
 }
 
@@ -69,19 +61,19 @@ func TestValidation(t *testing.T) {
 		"/3,zz", "/abc",
 	}
 	for _, path := range bad {
-		requireError(t, "GET master"+path, get(t, m.URL(path)), http.StatusBadRequest)
+		testcluster.RequireJSONError(t, "GET master"+path, testcluster.Get(t, m.URL(path)), http.StatusBadRequest)
 	}
 	for _, q := range []string{"replication=abc", "collection=../evil", "ttl=3x"} {
-		requireError(t, "submit?"+q, postFile(t, m.URL("/submit?"+q), "hello.txt", hello), http.StatusBadRequest)
+		testcluster.RequireJSONError(t, "submit?"+q, testcluster.PostFile(t, m.URL("/submit?"+q), "hello.txt", hello, nil), http.StatusBadRequest)
 	}
 	for _, path := range []string{"/3,zz", "/abc", "/3,", "/,01637037d6"} {
-		requireError(t, "POST volume"+path, postFile(t, v.URL(path), "hello.txt", hello), http.StatusBadRequest)
-		requireError(t, "GET volume"+path, get(t, v.URL(path)), http.StatusBadRequest)
-		requireError(t, "DELETE volume"+path, do(t, noFollow, http.MethodDelete, v.URL(path), nil, nil), http.StatusBadRequest)
+		testcluster.RequireJSONError(t, "POST volume"+path, testcluster.PostFile(t, v.URL(path), "hello.txt", hello, nil), http.StatusBadRequest)
+		testcluster.RequireJSONError(t, "GET volume"+path, testcluster.Get(t, v.URL(path)), http.StatusBadRequest)
+		testcluster.RequireJSONError(t, "DELETE volume"+path, testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, v.URL(path), nil, nil), http.StatusBadRequest)
 	}
 	for _, q := range []string{"volume=abc", "volume=9&collection=../evil", "volume=9&replication=abc", "volume=9&ttl=3x"} {
-		r := do(t, noFollow, http.MethodPost, v.URL("/admin/assign_volume?"+q), nil, nil)
-		requireError(t, "assign_volume?"+q, r, http.StatusBadRequest)
+		r := testcluster.Do(t, testcluster.NoFollow, http.MethodPost, v.URL("/admin/assign_volume?"+q), nil, nil)
+		testcluster.RequireJSONError(t, "assign_volume?"+q, r, http.StatusBadRequest)
 	}
 
 	// Nothing was grown and nothing named "evil" exists anywhere.
@@ -110,11 +102,14 @@ func TestUploadRobustness(t *testing.T) {
 
 	// Truncated multipart: the closing boundary never comes.
 	fid, _ := assignFid(t, m)
-	body, ct := multipartFile(t, "file", "cut.txt", bytes.Repeat([]byte("truncated "), 100))
+	body, ct, err := testcluster.MultipartFile("cut.txt", bytes.Repeat([]byte("truncated "), 100))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cut := body.Bytes()[:body.Len()-60]
-	r := do(t, noFollow, http.MethodPost, v.URL("/"+fid), bytes.NewReader(cut), map[string]string{"Content-Type": ct})
-	requireError(t, "truncated multipart", r, http.StatusBadRequest)
-	if r := get(t, v.URL("/"+fid)); r.status != http.StatusNotFound {
+	r := testcluster.Do(t, testcluster.NoFollow, http.MethodPost, v.URL("/"+fid), bytes.NewReader(cut), map[string]string{"Content-Type": ct})
+	testcluster.RequireJSONError(t, "truncated multipart", r, http.StatusBadRequest)
+	if r := testcluster.Get(t, v.URL("/"+fid)); r.Status != http.StatusNotFound {
 		t.Errorf("GET %s after a truncated upload: %s", fid, r)
 	}
 	if n := fileCount(t, v, volumeOf(fid)); n != 0 {
@@ -133,42 +128,42 @@ func TestUploadRobustness(t *testing.T) {
 		data[i] = byte(rng.Uint32())
 	}
 	fid, _ = assignFid(t, m)
-	if r := postFile(t, v.URL("/"+fid), "x.bin", data); r.status != http.StatusCreated || r.header.Get("Etag") == "" {
+	if r := testcluster.PostFile(t, v.URL("/"+fid), "x.bin", data, nil); r.Status != http.StatusCreated || r.Header.Get("Etag") == "" {
 		t.Fatalf("upload x.bin: %s", r)
 	}
-	full := do(t, plain, http.MethodGet, v.URL("/"+fid), nil, nil)
-	h := full.header
-	if full.status != http.StatusOK || !bytes.Equal(full.body, data) || h.Get("Etag") == "" || h.Get("Last-Modified") == "" ||
+	full := testcluster.Do(t, testcluster.Plain, http.MethodGet, v.URL("/"+fid), nil, nil)
+	h := full.Header
+	if full.Status != http.StatusOK || !bytes.Equal(full.Body, data) || h.Get("Etag") == "" || h.Get("Last-Modified") == "" ||
 		h.Get("Accept-Ranges") != "bytes" || h.Get("Content-Disposition") != `inline; filename="x.bin"` ||
 		h.Get("Content-Length") != "1000" {
-		t.Fatalf("GET x.bin: %d headers %v", full.status, h)
+		t.Fatalf("GET x.bin: %d headers %v", full.Status, h)
 	}
-	r = do(t, plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"Range": "bytes=10-19"})
-	if r.status != http.StatusPartialContent || !bytes.Equal(r.body, data[10:20]) || r.header.Get("Content-Range") != "bytes 10-19/1000" {
-		t.Errorf("Range bytes=10-19: %d %q %q", r.status, r.header.Get("Content-Range"), r.body)
+	r = testcluster.Do(t, testcluster.Plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"Range": "bytes=10-19"})
+	if r.Status != http.StatusPartialContent || !bytes.Equal(r.Body, data[10:20]) || r.Header.Get("Content-Range") != "bytes 10-19/1000" {
+		t.Errorf("Range bytes=10-19: %d %q %q", r.Status, r.Header.Get("Content-Range"), r.Body)
 	}
-	if r := do(t, plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"Range": "bytes=5000-"}); r.status != http.StatusRequestedRangeNotSatisfiable {
-		t.Errorf("Range bytes=5000-: %d, want 416", r.status)
+	if r := testcluster.Do(t, testcluster.Plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"Range": "bytes=5000-"}); r.Status != http.StatusRequestedRangeNotSatisfiable {
+		t.Errorf("Range bytes=5000-: %d, want 416", r.Status)
 	}
-	if r := do(t, plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"If-None-Match": h.Get("Etag")}); r.status != http.StatusNotModified || len(r.body) != 0 {
+	if r := testcluster.Do(t, testcluster.Plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"If-None-Match": h.Get("Etag")}); r.Status != http.StatusNotModified || len(r.Body) != 0 {
 		t.Errorf("If-None-Match the Etag: %s, want 304", r)
 	}
-	if r := do(t, plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"If-Modified-Since": h.Get("Last-Modified")}); r.status != http.StatusNotModified {
+	if r := testcluster.Do(t, testcluster.Plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"If-Modified-Since": h.Get("Last-Modified")}); r.Status != http.StatusNotModified {
 		t.Errorf("If-Modified-Since Last-Modified: %s, want 304", r)
 	}
-	if r := do(t, plain, http.MethodHead, v.URL("/"+fid), nil, nil); r.status != http.StatusOK || r.header.Get("Etag") != h.Get("Etag") || len(r.body) != 0 {
-		t.Errorf("HEAD: %d Etag %q", r.status, r.header.Get("Etag"))
+	if r := testcluster.Do(t, testcluster.Plain, http.MethodHead, v.URL("/"+fid), nil, nil); r.Status != http.StatusOK || r.Header.Get("Etag") != h.Get("Etag") || len(r.Body) != 0 {
+		t.Errorf("HEAD: %d Etag %q", r.Status, r.Header.Get("Etag"))
 	}
 	// The other URL forms of SPEC §2 read the same file.
 	vid, keyCookie, _ := strings.Cut(fid, ",")
 	for _, path := range []string{"/" + fid + ".bin", "/" + vid + "/" + keyCookie + "/x.bin"} {
-		if r := do(t, plain, http.MethodGet, v.URL(path), nil, nil); r.status != http.StatusOK || !bytes.Equal(r.body, data) {
+		if r := testcluster.Do(t, testcluster.Plain, http.MethodGet, v.URL(path), nil, nil); r.Status != http.StatusOK || !bytes.Equal(r.Body, data) {
 			t.Errorf("GET %s: %s", path, r)
 		}
 	}
 	// A wrong cookie is answered like a missing needle.
 	wrong := fid[:len(fid)-1] + map[bool]string{true: "1", false: "0"}[fid[len(fid)-1] == '0']
-	if r := do(t, plain, http.MethodGet, v.URL("/"+wrong), nil, nil); r.status != http.StatusNotFound || len(r.body) != 0 {
+	if r := testcluster.Do(t, testcluster.Plain, http.MethodGet, v.URL("/"+wrong), nil, nil); r.Status != http.StatusNotFound || len(r.Body) != 0 {
 		t.Errorf("GET with a wrong cookie %s: %s, want 404 with no body", wrong, r)
 	}
 
@@ -186,28 +181,28 @@ func TestUploadRobustness(t *testing.T) {
 	}
 	part.Write(text)
 	mw.Close()
-	r = do(t, noFollow, http.MethodPost, v.URL("/"+fid), &buf, map[string]string{"Content-Type": mw.FormDataContentType()})
+	r = testcluster.Do(t, testcluster.NoFollow, http.MethodPost, v.URL("/"+fid), &buf, map[string]string{"Content-Type": mw.FormDataContentType()})
 	var stored struct {
 		Size int `json:"size"`
 	}
-	if decode(t, r, &stored); r.status != http.StatusCreated || stored.Size <= 0 || stored.Size >= len(text) {
+	if testcluster.DecodeJSON(t, r, &stored); r.Status != http.StatusCreated || stored.Size <= 0 || stored.Size >= len(text) {
 		t.Fatalf("upload of %d bytes of text: %s, want a stored size below the original", len(text), r)
 	}
-	r = do(t, plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"Accept-Encoding": "gzip"})
-	if r.status != http.StatusOK || r.header.Get("Content-Encoding") != "gzip" || len(r.body) != stored.Size {
-		t.Fatalf("GET with Accept-Encoding: gzip: %d Content-Encoding %q, %d bytes (stored %d)", r.status, r.header.Get("Content-Encoding"), len(r.body), stored.Size)
+	r = testcluster.Do(t, testcluster.Plain, http.MethodGet, v.URL("/"+fid), nil, map[string]string{"Accept-Encoding": "gzip"})
+	if r.Status != http.StatusOK || r.Header.Get("Content-Encoding") != "gzip" || len(r.Body) != stored.Size {
+		t.Fatalf("GET with Accept-Encoding: gzip: %d Content-Encoding %q, %d bytes (stored %d)", r.Status, r.Header.Get("Content-Encoding"), len(r.Body), stored.Size)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(r.body))
+	zr, err := gzip.NewReader(bytes.NewReader(r.Body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if inflated, err := io.ReadAll(zr); err != nil || !bytes.Equal(inflated, text) {
 		t.Errorf("gzipped reply inflates to %d bytes, %v", len(inflated), err)
 	}
-	r = do(t, plain, http.MethodGet, v.URL("/"+fid), nil, nil)
-	if r.status != http.StatusOK || r.header.Get("Content-Encoding") != "" || !bytes.Equal(r.body, text) {
+	r = testcluster.Do(t, testcluster.Plain, http.MethodGet, v.URL("/"+fid), nil, nil)
+	if r.Status != http.StatusOK || r.Header.Get("Content-Encoding") != "" || !bytes.Equal(r.Body, text) {
 		t.Errorf("GET without Accept-Encoding: %d Content-Encoding %q, %d bytes, want the %d original bytes",
-			r.status, r.header.Get("Content-Encoding"), len(r.body), len(text))
+			r.Status, r.Header.Get("Content-Encoding"), len(r.Body), len(text))
 	}
 }
 
@@ -279,7 +274,7 @@ func TestDaemonsExitCleanly(t *testing.T) {
 	}
 	v.Start()
 	waitNodes(t, m, v)
-	if r := getL(t, m.URL("/"+s.Fid)); r.status != http.StatusOK || string(r.body) != string(hello) {
+	if r := testcluster.GetFollow(t, m.URL("/"+s.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 		t.Errorf("read after a restart: %s", r)
 	}
 	stop(t, m)

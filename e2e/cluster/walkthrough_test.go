@@ -65,7 +65,7 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 		t.Fatalf("fileUrl %s is not a replica of volume %s (%q)", s.FileURL, vid, addrs(replicas...))
 	}
 	// "v2和v3中的6.dat是一模一样的,6.idx也是一样的"
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		return fileSize(filepath.Join(near.Dir, vid+".idx")) == 16 && sameFiles(near.Dir, far.Dir, vid)
 	}) {
 		t.Fatalf("%s.dat/.idx differ between %s and %s (idx sizes %d, %d)", vid, near.Name, far.Name,
@@ -74,32 +74,32 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 
 	// 2. Read from both replicas.
 	for _, v := range replicas {
-		if r := get(t, v.URL("/"+s.Fid)); r.status != http.StatusOK || string(r.body) != string(hello) {
+		if r := testcluster.Get(t, v.URL("/"+s.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 			t.Fatalf("GET %s from %s: %s", s.Fid, v.Name, r)
 		}
 	}
 	// The dc1 server without the volume redirects to a holder.
-	r := get(t, other.URL("/"+s.Fid))
-	loc := r.header.Get("Location")
-	if r.status != http.StatusMovedPermanently || (loc != near.URL("/"+s.Fid) && loc != far.URL("/"+s.Fid)) {
+	r := testcluster.Get(t, other.URL("/"+s.Fid))
+	loc := r.Header.Get("Location")
+	if r.Status != http.StatusMovedPermanently || (loc != near.URL("/"+s.Fid) && loc != far.URL("/"+s.Fid)) {
 		t.Fatalf("GET %s from the non-holder %s: %s Location %q", s.Fid, other.Name, r, loc)
 	}
-	if want := `<a href="` + loc + `">Moved Permanently</a>.`; strings.TrimSpace(string(r.body)) != want {
-		t.Errorf("301 body %q, want %q", r.body, want)
+	if want := `<a href="` + loc + `">Moved Permanently</a>.`; strings.TrimSpace(string(r.Body)) != want {
+		t.Errorf("301 body %q, want %q", r.Body, want)
 	}
-	if r := getL(t, other.URL("/"+s.Fid)); r.status != http.StatusOK || string(r.body) != string(hello) {
+	if r := testcluster.GetFollow(t, other.URL("/"+s.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 		t.Fatalf("curl -L from the non-holder: %s", r)
 	}
 	// Through the master: 301, alternating between both replicas.
-	if r := getL(t, m.URL("/"+s.Fid)); r.status != http.StatusOK || string(r.body) != string(hello) {
+	if r := testcluster.GetFollow(t, m.URL("/"+s.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 		t.Fatalf("curl -L through the master: %s", r)
 	}
 	var seen []string
 	for i := 0; i < 4; i++ {
-		r := get(t, m.URL("/"+s.Fid))
-		loc := r.header.Get("Location")
-		if r.status != http.StatusMovedPermanently || strings.TrimSpace(string(r.body)) != `<a href="`+loc+`">Moved Permanently</a>.` ||
-			r.header.Get("Content-Type") != "text/html; charset=utf-8" {
+		r := testcluster.Get(t, m.URL("/"+s.Fid))
+		loc := r.Header.Get("Location")
+		if r.Status != http.StatusMovedPermanently || strings.TrimSpace(string(r.Body)) != `<a href="`+loc+`">Moved Permanently</a>.` ||
+			r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 			t.Fatalf("GET %s through the master: %s Location %q", s.Fid, r, loc)
 		}
 		if len(seen) > 0 && seen[len(seen)-1] == loc {
@@ -115,13 +115,13 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 	}
 
 	// Lookups: the two replicas; an unknown volume is the exact weed-fs 404.
-	r = get(t, m.URL("/dir/lookup?volumeId="+vid))
-	requireKeys(t, "lookup reply", r.body, "volumeId", "locations")
+	r = testcluster.Get(t, m.URL("/dir/lookup?volumeId="+vid))
+	requireKeys(t, "lookup reply", r.Body, "volumeId", "locations")
 	var found struct {
 		VolumeID  string            `json:"volumeId"`
 		Locations []json.RawMessage `json:"locations"`
 	}
-	if decode(t, r, &found); found.VolumeID != vid || len(found.Locations) != 2 {
+	if testcluster.DecodeJSON(t, r, &found); found.VolumeID != vid || len(found.Locations) != 2 {
 		t.Errorf("lookup %s: %s", vid, r)
 	}
 	for _, l := range found.Locations {
@@ -133,8 +133,8 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 	if got := lookup(t, m, s.Fid); !slices.Equal(got, addrs(near, far)) {
 		t.Errorf("lookup of the fid %s = %q, want %q", s.Fid, got, addrs(near, far))
 	}
-	r = get(t, m.URL("/dir/lookup?volumeId=9999"))
-	if r.status != http.StatusNotFound || r.text() != `{"volumeId":"9999","error":"volumeId not found."}` {
+	r = testcluster.Get(t, m.URL("/dir/lookup?volumeId=9999"))
+	if r.Status != http.StatusNotFound || r.Text() != `{"volumeId":"9999","error":"volumeId not found."}` {
 		t.Errorf("lookup 9999: %s", r)
 	}
 
@@ -145,23 +145,23 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 	// 3. Delete on a replica: {"size":N}, then 404 with an empty body
 	// everywhere, through the master too.
 	datBefore := fileSize(filepath.Join(near.Dir, vid+".dat"))
-	r = do(t, noFollow, http.MethodDelete, near.URL("/"+s.Fid), nil, nil)
+	r = testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, near.URL("/"+s.Fid), nil, nil)
 	var del struct {
 		Size int64 `json:"size"`
 	}
-	requireKeys(t, "delete reply", r.body, "size")
-	if decode(t, r, &del); r.status != http.StatusAccepted || del.Size != s.Size {
+	requireKeys(t, "delete reply", r.Body, "size")
+	if testcluster.DecodeJSON(t, r, &del); r.Status != http.StatusAccepted || del.Size != s.Size {
 		t.Fatalf("DELETE %s: %s, want 202 {\"size\":%d}", s.Fid, r, s.Size)
 	}
 	for _, v := range replicas {
-		r := get(t, v.URL("/"+s.Fid))
-		if r.status != http.StatusNotFound || len(r.body) != 0 || r.header.Get("Content-Length") != "0" {
+		r := testcluster.Get(t, v.URL("/"+s.Fid))
+		if r.Status != http.StatusNotFound || len(r.Body) != 0 || r.Header.Get("Content-Length") != "0" {
 			t.Errorf("GET %s from %s after the delete: %s (Content-Length %q), want 404 with no body",
-				s.Fid, v.Name, r, r.header.Get("Content-Length"))
+				s.Fid, v.Name, r, r.Header.Get("Content-Length"))
 		}
 	}
 	for i := 0; i < 2; i++ { // both replicas in turn
-		if r := getL(t, m.URL("/"+s.Fid)); r.status != http.StatusNotFound || len(r.body) != 0 {
+		if r := testcluster.GetFollow(t, m.URL("/"+s.Fid)); r.Status != http.StatusNotFound || len(r.Body) != 0 {
 			t.Errorf("curl -L %s through the master after the delete: %s", s.Fid, r)
 		}
 	}
@@ -174,30 +174,29 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 	for _, v := range replicas {
 		sizes[v.Name] = fileSize(filepath.Join(v.Dir, vid+".dat"))
 	}
-	r = get(t, m.URL("/vol/vacuum"))
-	if r.status != http.StatusOK {
+	r = testcluster.Get(t, m.URL("/vol/vacuum"))
+	if r.Status != http.StatusOK {
 		t.Fatalf("vacuum: %s", r)
 	}
-	requireKeys(t, "vacuum reply", r.body, "Topology", "Version")
-	if st := get(t, m.URL("/dir/status")); st.text() != r.text() {
-		t.Errorf("vacuum reply\n%s\nis not /dir/status\n%s", r.body, st.body)
+	requireKeys(t, "vacuum reply", r.Body, "Topology", "Version")
+	if st := testcluster.Get(t, m.URL("/dir/status")); st.Text() != r.Text() {
+		t.Errorf("vacuum reply\n%s\nis not /dir/status\n%s", r.Body, st.Body)
 	}
 	for _, v := range replicas {
 		path := filepath.Join(v.Dir, vid+".dat")
-		if !testcluster.Eventually(settle, func() bool { return fileSize(path) < sizes[v.Name] }) {
+		if !testcluster.Eventually(testcluster.Settle, func() bool { return fileSize(path) < sizes[v.Name] }) {
 			t.Errorf("%s on %s did not shrink: %d bytes, was %d", vid+".dat", v.Name, fileSize(path), sizes[v.Name])
 		}
 	}
-	if !testcluster.Eventually(settle, func() bool { return sameFiles(near.Dir, far.Dir, vid) }) {
+	if !testcluster.Eventually(testcluster.Settle, func() bool { return sameFiles(near.Dir, far.Dir, vid) }) {
 		t.Errorf("%s differs between the replicas after the vacuum", vid)
 	}
 
 	// 四.1: with dc2 down, a 100 write cannot find its second copy.
 	stop(t, v3)
 	waitNodes(t, m, v1, v2)
-	body, ct := multipartFile(t, "file", "hello.txt", hello)
-	r = do(t, noFollow, http.MethodPost, m.URL("/submit"), body, map[string]string{"Content-Type": ct})
-	if r.status < 400 || r.text() != growthError {
+	r = testcluster.PostFile(t, m.URL("/submit"), "hello.txt", hello, nil)
+	if r.Status < 400 || r.Text() != growthError {
 		t.Fatalf("submit with dc2 down: %s, want %s", r, growthError)
 	}
 
@@ -206,31 +205,30 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 	v3.Start()
 	waitNodes(t, m, v1, v2, v3)
 	var again submitResult
-	if !testcluster.Eventually(settle, func() bool {
-		body, ct := multipartFile(t, "file", "hello.txt", hello)
-		r := do(t, noFollow, http.MethodPost, m.URL("/submit"), body, map[string]string{"Content-Type": ct})
-		return r.status == http.StatusCreated && json.Unmarshal(r.body, &again) == nil
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
+		r := testcluster.PostFile(t, m.URL("/submit"), "hello.txt", hello, nil)
+		return r.Status == http.StatusCreated && json.Unmarshal(r.Body, &again) == nil
 	}) {
 		t.Fatal("submit did not work again after dc2 came back")
 	}
 	againHolders := holders(t, volumeOf(again.Fid), v1, v2, v3)
 	for _, v := range againHolders {
-		if r := get(t, v.URL("/"+again.Fid)); r.status != http.StatusOK || string(r.body) != string(hello) {
+		if r := testcluster.Get(t, v.URL("/"+again.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 			t.Fatalf("GET %s from %s: %s", again.Fid, v.Name, r)
 		}
 	}
-	r = do(t, noFollow, http.MethodDelete, m.URL("/"+again.Fid), nil, nil)
-	loc = r.header.Get("Location")
-	if r.status != http.StatusMovedPermanently || !slices.ContainsFunc(againHolders, func(v *testcluster.Process) bool { return loc == v.URL("/"+again.Fid) }) {
+	r = testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, m.URL("/"+again.Fid), nil, nil)
+	loc = r.Header.Get("Location")
+	if r.Status != http.StatusMovedPermanently || !slices.ContainsFunc(againHolders, func(v *testcluster.Process) bool { return loc == v.URL("/"+again.Fid) }) {
 		t.Fatalf("DELETE %s through the master: %s Location %q, want a 301 to a replica", again.Fid, r, loc)
 	}
 	// curl -L -X DELETE re-sends the DELETE to the Location (Go would turn
 	// it into a GET, so follow by hand).
-	if r := do(t, noFollow, http.MethodDelete, loc, nil, nil); r.status != http.StatusAccepted {
+	if r := testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, loc, nil, nil); r.Status != http.StatusAccepted {
 		t.Fatalf("DELETE %s: %s", loc, r)
 	}
 	for _, v := range againHolders {
-		if r := get(t, v.URL("/"+again.Fid)); r.status != http.StatusNotFound {
+		if r := testcluster.Get(t, v.URL("/"+again.Fid)); r.Status != http.StatusNotFound {
 			t.Errorf("GET %s from %s after the delete through the master: %s", again.Fid, v.Name, r)
 		}
 	}
@@ -241,15 +239,15 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 // volumes per data center.
 func checkDirStatusShape(t *testing.T, m *testcluster.Process) {
 	t.Helper()
-	r := get(t, m.URL("/dir/status"))
-	if r.status != http.StatusOK {
+	r := testcluster.Get(t, m.URL("/dir/status"))
+	if r.Status != http.StatusOK {
 		t.Fatalf("dir status: %s", r)
 	}
 	var top struct {
 		Topology json.RawMessage
 	}
-	requireKeys(t, "/dir/status", r.body, "Topology", "Version")
-	decode(t, r, &top)
+	requireKeys(t, "/dir/status", r.Body, "Topology", "Version")
+	testcluster.DecodeJSON(t, r, &top)
 	requireKeys(t, "/dir/status Topology", top.Topology, "DataCenters", "Free", "Max", "layouts")
 	var topo struct {
 		DataCenters []json.RawMessage
@@ -306,18 +304,18 @@ func checkDirStatusShape(t *testing.T, m *testcluster.Process) {
 // checkVolStatusShape checks /vol/status against SPEC §3.
 func checkVolStatusShape(t *testing.T, m *testcluster.Process) {
 	t.Helper()
-	r := get(t, m.URL("/vol/status"))
-	if r.status != http.StatusOK {
+	r := testcluster.Get(t, m.URL("/vol/status"))
+	if r.Status != http.StatusOK {
 		t.Fatalf("vol status: %s", r)
 	}
-	requireKeys(t, "/vol/status", r.body, "Version", "Volumes")
+	requireKeys(t, "/vol/status", r.Body, "Version", "Volumes")
 	var raw struct {
 		Volumes struct {
 			DataCenters map[string]map[string]map[string][]map[string]json.RawMessage
 			Free, Max   int
 		}
 	}
-	decode(t, r, &raw)
+	testcluster.DecodeJSON(t, r, &raw)
 	if raw.Volumes.Max != 21 || raw.Volumes.Free != 9 || len(raw.Volumes.DataCenters) != 2 {
 		t.Errorf("vol status Max %d Free %d, %d data centers", raw.Volumes.Max, raw.Volumes.Free, len(raw.Volumes.DataCenters))
 	}
@@ -346,11 +344,11 @@ func checkVolStatusShape(t *testing.T, m *testcluster.Process) {
 // that it lists vid with its one file.
 func checkVolumeServerStatus(t *testing.T, v *testcluster.Process, vid string) {
 	t.Helper()
-	r := get(t, v.URL("/status"))
-	if r.status != http.StatusOK {
+	r := testcluster.Get(t, v.URL("/status"))
+	if r.Status != http.StatusOK {
 		t.Fatalf("%s /status: %s", v.Name, r)
 	}
-	requireKeys(t, v.Name+" /status", r.body, "Version", "Volumes")
+	requireKeys(t, v.Name+" /status", r.Body, "Version", "Volumes")
 	var st struct {
 		Volumes []struct {
 			Id               json.Number
@@ -359,7 +357,7 @@ func checkVolumeServerStatus(t *testing.T, v *testcluster.Process, vid string) {
 			Collection       string
 		}
 	}
-	decode(t, r, &st)
+	testcluster.DecodeJSON(t, r, &st)
 	found := false
 	for _, vol := range st.Volumes {
 		if vol.Id.String() == vid {
@@ -370,6 +368,6 @@ func checkVolumeServerStatus(t *testing.T, v *testcluster.Process, vid string) {
 		}
 	}
 	if !found {
-		t.Errorf("%s /status does not list volume %s: %s", v.Name, vid, r.body)
+		t.Errorf("%s /status does not list volume %s: %s", v.Name, vid, r.Body)
 	}
 }

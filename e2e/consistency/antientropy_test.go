@@ -44,7 +44,7 @@ func TestAntiEntropy(t *testing.T) {
 
 	// Damage a needle of v2's copy under the running server.
 	base := volume.FileBase(v2.Dir, "", first.Volume)
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		st, err := os.Stat(base + ".idx")
 		return err == nil && st.Size() >= 5*needle.IdxEntrySize
 	}) {
@@ -73,7 +73,7 @@ func TestAntiEntropy(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := e.vols[0]
-	resp, err := noFollow.Post("http://"+other.Addr()+"/"+extra.String()+"?type=replicate", volume.NeedleContentType, bytes.NewReader(rec))
+	resp, err := testcluster.NoFollow.Post("http://"+other.Addr()+"/"+extra.String()+"?type=replicate", volume.NeedleContentType, bytes.NewReader(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,19 +82,19 @@ func TestAntiEntropy(t *testing.T) {
 		t.Fatalf("replicated write to one replica: %d", resp.StatusCode)
 	}
 
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		return strings.Contains(v2.Log(), "anti-entropy: volume "+first.Volume.String()+": needle")
 	}) {
 		t.Fatalf("%s did not repair the damaged needle", v2.Name)
 	}
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		r, err := readDirect(v2.Addr(), extra.String())
-		return err == nil && r.status == http.StatusOK && string(r.body) == "only on one replica"
+		return err == nil && r.Status == http.StatusOK && string(r.Body) == "only on one replica"
 	}) {
 		t.Fatalf("the needle written to one replica did not reach the other")
 	}
 	for _, f := range files {
-		if r, err := readDirect(v2.Addr(), f.Fid); err != nil || r.status != http.StatusOK || string(r.body) != string(f.Data) {
+		if r, err := readDirect(v2.Addr(), f.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 			t.Errorf("%s on %s: %v %v", f.Fid, v2.Name, r, err)
 		}
 	}

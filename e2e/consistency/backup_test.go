@@ -48,7 +48,7 @@ func TestBackup(t *testing.T) {
 		live[fidN(i)] = data
 	}
 	del := func(i int) {
-		if r, err := deleteFid(a.URL, fidN(i)); err != nil || r.status != http.StatusAccepted {
+		if r, err := deleteFid(a.URL, fidN(i)); err != nil || r.Status != http.StatusAccepted {
 			t.Fatalf("delete %s: %v %v", fidN(i), r, err)
 		}
 		delete(live, fidN(i))
@@ -79,7 +79,7 @@ func TestBackup(t *testing.T) {
 		del(i)
 	}
 	rev := compactRevision(t, e.vols[0], vid)
-	if r, err := do(follow, http.MethodGet, "http://"+e.master.Addr()+"/vol/vacuum?garbageThreshold=0.01"); err != nil || r.status != http.StatusOK {
+	if r, err := testcluster.Send(testcluster.Follow, http.MethodGet, "http://"+e.master.Addr()+"/vol/vacuum?garbageThreshold=0.01", nil, nil); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("vacuum: %v %v", r, err)
 	}
 	if got := compactRevision(t, e.vols[0], vid); got == rev {
@@ -133,9 +133,9 @@ func TestBackup(t *testing.T) {
 	m2 := e.c.StartMaster(testcluster.MasterOptions{})
 	vs := e.c.StartVolume(testcluster.VolumeOptions{Masters: m2.Addr(), Dir: dir})
 	for fid, data := range live {
-		ok := testcluster.Eventually(settle, func() bool {
+		ok := testcluster.Eventually(testcluster.Settle, func() bool {
 			r, err := readDirect(vs.Addr(), fid)
-			return err == nil && r.status == http.StatusOK && string(r.body) == string(data)
+			return err == nil && r.Status == http.StatusOK && string(r.Body) == string(data)
 		})
 		if !ok {
 			r, err := readDirect(vs.Addr(), fid)
@@ -143,7 +143,7 @@ func TestBackup(t *testing.T) {
 		}
 	}
 	for _, fid := range deleted {
-		if r, err := readDirect(vs.Addr(), fid); err != nil || r.status != http.StatusNotFound {
+		if r, err := readDirect(vs.Addr(), fid); err != nil || r.Status != http.StatusNotFound {
 			t.Errorf("volume server on the backup: deleted %s: %v %v", fid, r, err)
 		}
 	}

@@ -35,7 +35,7 @@ func TestDeleteWithReplicaDown(t *testing.T) {
 	vids := uniqueVolumes(files)
 	for _, f := range files {
 		for _, v := range e.vols {
-			if r, err := readDirect(v.Addr(), f.Fid); err != nil || r.status != http.StatusOK {
+			if r, err := readDirect(v.Addr(), f.Fid); err != nil || r.Status != http.StatusOK {
 				t.Fatalf("%s on %s before the outage: %v %v", f.Fid, v.Name, r, err)
 			}
 		}
@@ -45,18 +45,18 @@ func TestDeleteWithReplicaDown(t *testing.T) {
 	// The master still lists v2: the delete cannot reach it and marks it
 	// stale before it is acknowledged.
 	r, err := deleteFid(v1.Addr(), files[0].Fid)
-	if err != nil || r.status != http.StatusAccepted {
+	if err != nil || r.Status != http.StatusAccepted {
 		t.Fatalf("delete %s with v2 down: %v %v", files[0].Fid, r, err)
 	}
 	var del struct {
 		Size int `json:"size"`
 	}
-	if err := json.Unmarshal(r.body, &del); err != nil || del.Size != len(files[0].Data) {
+	if err := json.Unmarshal(r.Body, &del); err != nil || del.Size != len(files[0].Data) {
 		t.Fatalf("delete reply %s, want {\"size\":%d}", r, len(files[0].Data))
 	}
 	// Once the master dropped v2, deletes go through it as weed-fs users
 	// send them: curl -L -X DELETE http://master/<fid>.
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		for _, vid := range vids {
 			if reps := e.replicas(vid); len(reps) != 1 {
 				return false
@@ -68,7 +68,7 @@ func TestDeleteWithReplicaDown(t *testing.T) {
 	}
 	for _, f := range files[1:3] {
 		r, err := deleteThroughMaster(e.master.Addr(), f.Fid)
-		if err != nil || r.status != http.StatusAccepted {
+		if err != nil || r.Status != http.StatusAccepted {
 			t.Fatalf("delete %s through the master with v2 gone: %v %v", f.Fid, r, err)
 		}
 	}
@@ -81,25 +81,25 @@ func TestDeleteWithReplicaDown(t *testing.T) {
 	v2.Start()
 	restarted := time.Now()
 	var servedAt time.Duration
-	paths := func(fid string) map[string]func() (httpReply, error) {
-		return map[string]func() (httpReply, error){
-			"v2 direct":       func() (httpReply, error) { return readDirect(v2.Addr(), fid) },
-			"v2 -L":           func() (httpReply, error) { return readFollow(v2.Addr(), fid) },
-			"v1 direct":       func() (httpReply, error) { return readDirect(v1.Addr(), fid) },
-			"master redirect": func() (httpReply, error) { return readFollow(e.master.Addr(), fid) },
+	paths := func(fid string) map[string]func() (testcluster.Reply, error) {
+		return map[string]func() (testcluster.Reply, error){
+			"v2 direct":       func() (testcluster.Reply, error) { return readDirect(v2.Addr(), fid) },
+			"v2 -L":           func() (testcluster.Reply, error) { return readFollow(v2.Addr(), fid) },
+			"v1 direct":       func() (testcluster.Reply, error) { return readDirect(v1.Addr(), fid) },
+			"master redirect": func() (testcluster.Reply, error) { return readFollow(e.master.Addr(), fid) },
 		}
 	}
 	rounds := 0
 	var healthyAt time.Duration
 	for time.Since(restarted) < rejoinBound || servedAt == 0 || healthyAt == 0 {
-		if time.Since(restarted) > settle {
-			t.Fatalf("v2 did not serve the kept files directly, or the volumes are not healthy, within %v", settle)
+		if time.Since(restarted) > testcluster.Settle {
+			t.Fatalf("v2 did not serve the kept files directly, or the volumes are not healthy, within %v", testcluster.Settle)
 		}
 		rounds++
 		for _, f := range deleted {
 			for name, read := range paths(f.Fid) {
 				r, err := read()
-				if err == nil && r.status == http.StatusOK {
+				if err == nil && r.Status == http.StatusOK {
 					t.Fatalf("%v after the restart: %s (%s) returned the deleted %s: %v", time.Since(restarted), name, v2.Addr(), f.Fid, r)
 				}
 			}
@@ -109,10 +109,10 @@ func TestDeleteWithReplicaDown(t *testing.T) {
 			for name, read := range paths(f.Fid) {
 				r, err := read()
 				if name == "v2 direct" {
-					direct = direct && err == nil && r.status == http.StatusOK && string(r.body) == string(f.Data)
+					direct = direct && err == nil && r.Status == http.StatusOK && string(r.Body) == string(f.Data)
 					continue
 				}
-				if err != nil || r.status != http.StatusOK || string(r.body) != string(f.Data) {
+				if err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 					t.Errorf("%v after the restart: %s read of kept %s: %v %v", time.Since(restarted), name, f.Fid, r, err)
 				}
 			}

@@ -52,13 +52,13 @@ func TestKill9Durability(t *testing.T) {
 		v.Start()
 	}
 	vids := uniqueVolumes(files)
-	if !testcluster.Eventually(settle, func() bool { return e.allHealthy(vids, 2) }) {
+	if !testcluster.Eventually(testcluster.Settle, func() bool { return e.allHealthy(vids, 2) }) {
 		t.Fatalf("volumes %v not healthy after the restart", vids)
 	}
 	for _, f := range files {
 		for _, v := range e.vols {
 			r, err := readDirect(v.Addr(), f.Fid)
-			if err != nil || r.status != http.StatusOK || string(r.body) != string(f.Data) {
+			if err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 				t.Errorf("%s from %s after kill -9: %v %v", f.Fid, v.Name, r, err)
 			}
 		}

@@ -6,35 +6,19 @@
 package consistency
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/testcluster"
 	"github.com/weedfs/weed/volume"
 )
-
-// settle bounds waits for the cluster to reach a state. Generous: the
-// machine is small and shared.
-const settle = 45 * time.Second
-
-// noFollow does not follow redirects.
-var noFollow = &http.Client{
-	Timeout:       20 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// follow follows redirects like curl -L.
-var follow = &http.Client{Timeout: 20 * time.Second}
 
 // env is one test's cluster: a master and volume servers.
 type env struct {
@@ -94,23 +78,17 @@ func volumeOf(fid string) needle.VolumeID {
 
 // submit posts data through the master's /submit and returns the fid.
 func submit(master, name string, data []byte) (string, error) {
-	body, ct, err := multipartBody(name, data)
+	reply, err := testcluster.SendFile("http://"+master+"/submit", name, data, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := follow.Post("http://"+master+"/submit", ct, body)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("submit %s: %d %s", name, resp.StatusCode, strings.TrimSpace(string(b)))
+	if reply.Status != http.StatusCreated {
+		return "", fmt.Errorf("submit %s: %d %s", name, reply.Status, strings.TrimSpace(string(reply.Body)))
 	}
 	var r struct {
 		Fid string `json:"fid"`
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := json.Unmarshal(reply.Body, &r); err != nil {
 		return "", fmt.Errorf("submit %s: %w", name, err)
 	}
 	return r.Fid, nil
@@ -126,109 +104,49 @@ type assignResult struct {
 // assign asks the master for count fids.
 func assign(master string, count int) (assignResult, error) {
 	var a assignResult
-	resp, err := follow.Get(fmt.Sprintf("http://%s/dir/assign?count=%d", master, count))
+	r, err := testcluster.Send(testcluster.Follow, http.MethodGet, fmt.Sprintf("http://%s/dir/assign?count=%d", master, count), nil, nil)
 	if err != nil {
 		return a, err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return a, fmt.Errorf("assign: %d %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	if r.Status != http.StatusOK {
+		return a, fmt.Errorf("assign: %d %s", r.Status, strings.TrimSpace(string(r.Body)))
 	}
-	return a, json.Unmarshal(b, &a)
+	return a, json.Unmarshal(r.Body, &a)
 }
 
 // upload posts data to a volume server.
 func upload(addr, fid string, data []byte) error {
-	body, ct, err := multipartBody("f.txt", data)
+	r, err := testcluster.SendFile("http://"+addr+"/"+fid, "f.txt", data, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := noFollow.Post("http://"+addr+"/"+fid, ct, body)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("upload %s to %s: %d %s", fid, addr, resp.StatusCode, strings.TrimSpace(string(b)))
+	if r.Status != http.StatusCreated {
+		return fmt.Errorf("upload %s to %s: %d %s", fid, addr, r.Status, strings.TrimSpace(string(r.Body)))
 	}
 	return nil
 }
 
-func multipartBody(name string, data []byte) (*bytes.Buffer, string, error) {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, err := mw.CreateFormFile("file", name)
-	if err != nil {
-		return nil, "", err
-	}
-	if _, err := fw.Write(data); err != nil {
-		return nil, "", err
-	}
-	if err := mw.Close(); err != nil {
-		return nil, "", err
-	}
-	return &buf, mw.FormDataContentType(), nil
-}
-
-// httpReply is a finished exchange.
-type httpReply struct {
-	status int
-	body   []byte
-	loc    string
-}
-
-func (r httpReply) String() string {
-	return fmt.Sprintf("%d %q", r.status, truncate(r.body))
-}
-
-func truncate(b []byte) string {
-	if len(b) > 80 {
-		return string(b[:80]) + "..."
-	}
-	return string(b)
-}
-
-// do sends one request and reads the reply.
-func do(hc *http.Client, method, target string) (httpReply, error) {
-	req, err := http.NewRequest(method, target, nil)
-	if err != nil {
-		return httpReply{}, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return httpReply{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return httpReply{}, err
-	}
-	return httpReply{status: resp.StatusCode, body: b, loc: resp.Header.Get("Location")}, nil
-}
-
 // deleteFid deletes fid on the volume server at addr (a DELETE the way
 // curl -X DELETE sends it, following a 301 with another DELETE).
-func deleteFid(addr, fid string) (httpReply, error) {
+func deleteFid(addr, fid string) (testcluster.Reply, error) {
 	target := "http://" + addr + "/" + fid
 	for range 3 {
-		r, err := do(noFollow, http.MethodDelete, target)
-		if err != nil || r.status != http.StatusMovedPermanently {
+		r, err := testcluster.Send(testcluster.NoFollow, http.MethodDelete, target, nil, nil)
+		if err != nil || r.Status != http.StatusMovedPermanently {
 			return r, err
 		}
-		target = r.loc
+		target = r.Header.Get("Location")
 	}
-	return httpReply{}, fmt.Errorf("delete %s: too many redirects", fid)
+	return testcluster.Reply{}, fmt.Errorf("delete %s: too many redirects", fid)
 }
 
 // deleteThroughMaster is `curl -L -X DELETE http://master/<fid>`.
-func deleteThroughMaster(master, fid string) (httpReply, error) {
-	r, err := do(noFollow, http.MethodDelete, "http://"+master+"/"+fid)
-	if err != nil || r.status != http.StatusMovedPermanently {
+func deleteThroughMaster(master, fid string) (testcluster.Reply, error) {
+	r, err := testcluster.Send(testcluster.NoFollow, http.MethodDelete, "http://"+master+"/"+fid, nil, nil)
+	if err != nil || r.Status != http.StatusMovedPermanently {
 		return r, err
 	}
-	u, err := url.Parse(r.loc)
+	u, err := url.Parse(r.Header.Get("Location"))
 	if err != nil {
 		return r, err
 	}
@@ -248,7 +166,7 @@ func (e *env) replicas(vid needle.VolumeID) []replicaInfo {
 	var r struct {
 		Locations []replicaInfo `json:"locations"`
 	}
-	resp, err := noFollow.Get(fmt.Sprintf("http://%s/dir/lookup?volumeId=%d&syncing=true", e.master.Addr(), vid))
+	resp, err := testcluster.NoFollow.Get(fmt.Sprintf("http://%s/dir/lookup?volumeId=%d&syncing=true", e.master.Addr(), vid))
 	if err != nil {
 		return nil
 	}
@@ -269,7 +187,7 @@ func (e *env) readLocations(vid needle.VolumeID) []string {
 			URL string `json:"url"`
 		} `json:"locations"`
 	}
-	resp, err := noFollow.Get(fmt.Sprintf("http://%s/dir/lookup?volumeId=%d", e.master.Addr(), vid))
+	resp, err := testcluster.NoFollow.Get(fmt.Sprintf("http://%s/dir/lookup?volumeId=%d", e.master.Addr(), vid))
 	if err != nil {
 		return nil
 	}
@@ -326,7 +244,7 @@ func heldBy(p *testcluster.Process) ([]needle.VolumeID, error) {
 // digest fetches a volume server's digest of a volume.
 func digest(addr string, vid needle.VolumeID) (volume.Digest, error) {
 	var d volume.Digest
-	resp, err := noFollow.Get(fmt.Sprintf("http://%s%s?volume=%d", addr, volume.SyncDigestPath, vid))
+	resp, err := testcluster.NoFollow.Get(fmt.Sprintf("http://%s%s?volume=%d", addr, volume.SyncDigestPath, vid))
 	if err != nil {
 		return d, err
 	}
@@ -339,13 +257,13 @@ func digest(addr string, vid needle.VolumeID) (volume.Digest, error) {
 }
 
 // readDirect reads fid from addr without following redirects.
-func readDirect(addr, fid string) (httpReply, error) {
-	return do(noFollow, http.MethodGet, "http://"+addr+"/"+fid)
+func readDirect(addr, fid string) (testcluster.Reply, error) {
+	return testcluster.Send(testcluster.NoFollow, http.MethodGet, "http://"+addr+"/"+fid, nil, nil)
 }
 
 // readFollow reads fid from addr following redirects.
-func readFollow(addr, fid string) (httpReply, error) {
-	return do(follow, http.MethodGet, "http://"+addr+"/"+fid)
+func readFollow(addr, fid string) (testcluster.Reply, error) {
+	return testcluster.Send(testcluster.Follow, http.MethodGet, "http://"+addr+"/"+fid, nil, nil)
 }
 
 // uniqueVolumes returns the sorted distinct volumes of files.

@@ -128,7 +128,7 @@ func TestRandomized(t *testing.T) {
 					l.mu.Lock()
 					if _, still := l.live[fid]; still {
 						delete(l.live, fid)
-						if err == nil && r.status == http.StatusAccepted {
+						if err == nil && r.Status == http.StatusAccepted {
 							l.deleted[fid] = true
 							l.deletes++
 						} else {
@@ -147,7 +147,7 @@ func TestRandomized(t *testing.T) {
 						targets = append(targets, v.Addr())
 					}
 					for _, addr := range targets {
-						if r, err := readFollow(addr, fid); err == nil && r.status == http.StatusOK {
+						if r, err := readFollow(addr, fid); err == nil && r.Status == http.StatusOK {
 							l.mu.Lock()
 							l.violations = append(l.violations, fmt.Sprintf("%s returned the deleted %s", addr, fid))
 							l.mu.Unlock()
@@ -229,7 +229,7 @@ func TestRandomized(t *testing.T) {
 		return out
 	}
 	settled := time.Now()
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		vs := vols()
 		return len(vs) > 0 && e.allHealthy(vs, 2)
 	}) {
@@ -262,18 +262,18 @@ func TestRandomized(t *testing.T) {
 	for fid, data := range l.live {
 		for _, r := range e.replicas(volumeOf(fid)) {
 			got, err := readDirect(r.URL, fid)
-			if err != nil || got.status != http.StatusOK || string(got.body) != string(data) {
+			if err != nil || got.Status != http.StatusOK || string(got.Body) != string(data) {
 				t.Errorf("acknowledged %s on %s: %v %v", fid, r.URL, got, err)
 			}
 		}
 	}
 	for fid := range l.deleted {
 		for _, r := range e.replicas(volumeOf(fid)) {
-			if got, err := readDirect(r.URL, fid); err != nil || got.status != http.StatusNotFound {
+			if got, err := readDirect(r.URL, fid); err != nil || got.Status != http.StatusNotFound {
 				t.Errorf("deleted %s on %s: %v %v", fid, r.URL, got, err)
 			}
 		}
-		if got, err := readFollow(e.master.Addr(), fid); err == nil && got.status == http.StatusOK {
+		if got, err := readFollow(e.master.Addr(), fid); err == nil && got.Status == http.StatusOK {
 			t.Errorf("deleted %s through the master: %v", fid, got)
 		}
 	}

@@ -60,18 +60,18 @@ func TestReadRepair(t *testing.T) {
 	t.Logf("flipped the byte at %d of %s.dat (needle %s at %d)", pos, base, victim.Fid, off)
 
 	v2.Start()
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		r, err := readDirect(v2.Addr(), files[1].Fid)
-		return err == nil && r.status == http.StatusOK
+		return err == nil && r.Status == http.StatusOK
 	}) {
 		t.Fatal("the restarted replica did not serve again")
 	}
 	r, err := readDirect(v2.Addr(), victim.Fid)
-	if err != nil || r.status != http.StatusOK || string(r.body) != string(victim.Data) {
+	if err != nil || r.Status != http.StatusOK || string(r.Body) != string(victim.Data) {
 		t.Fatalf("read of the damaged %s from %s: %v %v, want %q", victim.Fid, v2.Name, r, err, victim.Data)
 	}
 	for range 3 {
-		if r, err := readDirect(v2.Addr(), victim.Fid); err != nil || string(r.body) != string(victim.Data) {
+		if r, err := readDirect(v2.Addr(), victim.Fid); err != nil || string(r.Body) != string(victim.Data) {
 			t.Fatalf("read again: %v %v", r, err)
 		}
 	}

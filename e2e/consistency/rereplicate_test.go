@@ -54,7 +54,7 @@ func TestReReplication(t *testing.T) {
 		}
 		return true
 	}
-	if !testcluster.Eventually(repairAfter+settle, healthyWithout) {
+	if !testcluster.Eventually(repairAfter+testcluster.Settle, healthyWithout) {
 		for _, vid := range lostVols {
 			t.Logf("volume %d: %v", vid, e.replicas(vid))
 		}
@@ -69,7 +69,7 @@ func TestReReplication(t *testing.T) {
 		for _, f := range files {
 			for _, rep := range e.replicas(volumeOf(f.Fid)) {
 				r, err := readDirect(rep.URL, f.Fid)
-				if err != nil || r.status != http.StatusOK || string(r.body) != string(f.Data) {
+				if err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 					t.Errorf("%s: %s from %s: %v %v", when, f.Fid, rep.URL, r, err)
 				}
 			}
@@ -103,7 +103,7 @@ func TestReReplication(t *testing.T) {
 		}
 		return true
 	}
-	if !testcluster.Eventually(settle, exact) {
+	if !testcluster.Eventually(testcluster.Settle, exact) {
 		t.Fatalf("copy counts after the node came back: %v", copies())
 	}
 	held, _ := heldBy(v2)
@@ -115,7 +115,7 @@ func TestReReplication(t *testing.T) {
 	}
 	readEverywhere("after the node came back")
 	for _, f := range files {
-		if r, err := readFollow(e.master.Addr(), f.Fid); err != nil || r.status != http.StatusOK {
+		if r, err := readFollow(e.master.Addr(), f.Fid); err != nil || r.Status != http.StatusOK {
 			t.Errorf("%s through the master: %v %v", f.Fid, r, err)
 		}
 	}

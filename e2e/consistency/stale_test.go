@@ -69,37 +69,37 @@ func TestStaleReplicaWaitsForItsPeer(t *testing.T) {
 	}
 
 	b.Stop()
-	if r, err := deleteFid(a.Addr(), victim.Fid); err != nil || r.status != http.StatusAccepted {
+	if r, err := deleteFid(a.Addr(), victim.Fid); err != nil || r.Status != http.StatusAccepted {
 		t.Fatalf("delete with b down: %v %v", r, err)
 	}
 	a.Stop()
 	b.Start()
 
 	// B holds the deleted needle but knows it is stale: it must wait.
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		syncing, stale := dirStatusNodes(e)
 		return slices.Contains(syncing[b.Addr()], vid) && slices.Contains(stale[b.Addr()], vid)
 	}) {
 		syncing, stale := dirStatusNodes(e)
 		t.Fatalf("/dir/status does not list volume %d of %s as syncing and stale: %v %v", vid, b.Addr(), syncing, stale)
 	}
-	if other != nil && !testcluster.Eventually(settle, func() bool {
+	if other != nil && !testcluster.Eventually(testcluster.Settle, func() bool {
 		r, err := readDirect(b.Addr(), other.Fid)
-		return err == nil && r.status == http.StatusOK
+		return err == nil && r.Status == http.StatusOK
 	}) {
 		t.Errorf("volume %d, which missed nothing, does not serve alone", volumeOf(other.Fid))
 	}
 	until := time.Now().Add(3 * time.Second)
 	for time.Now().Before(until) {
-		for name, read := range map[string]func() (httpReply, error){
-			"b direct":        func() (httpReply, error) { return readDirect(b.Addr(), victim.Fid) },
-			"master redirect": func() (httpReply, error) { return readFollow(e.master.Addr(), victim.Fid) },
+		for name, read := range map[string]func() (testcluster.Reply, error){
+			"b direct":        func() (testcluster.Reply, error) { return readDirect(b.Addr(), victim.Fid) },
+			"master redirect": func() (testcluster.Reply, error) { return readFollow(e.master.Addr(), victim.Fid) },
 		} {
-			if r, err := read(); err == nil && r.status == http.StatusOK {
+			if r, err := read(); err == nil && r.Status == http.StatusOK {
 				t.Fatalf("%s returned the deleted %s while its only up-to-date replica is down: %v", name, victim.Fid, r)
 			}
 		}
-		if r, err := readDirect(b.Addr(), files[1].Fid); err == nil && r.status == http.StatusOK && volumeOf(files[1].Fid) == vid {
+		if r, err := readDirect(b.Addr(), files[1].Fid); err == nil && r.Status == http.StatusOK && volumeOf(files[1].Fid) == vid {
 			t.Fatalf("the stale volume %d served %s", vid, files[1].Fid)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -107,16 +107,16 @@ func TestStaleReplicaWaitsForItsPeer(t *testing.T) {
 
 	a.Start()
 	vids := uniqueVolumes(files)
-	if !testcluster.Eventually(settle, func() bool { return e.allHealthy(vids, 2) }) {
+	if !testcluster.Eventually(testcluster.Settle, func() bool { return e.allHealthy(vids, 2) }) {
 		syncing, stale := dirStatusNodes(e)
 		t.Fatalf("not healthy after a returned: syncing %v stale %v", syncing, stale)
 	}
 	for _, v := range []*testcluster.Process{a, b} {
-		if r, err := readDirect(v.Addr(), victim.Fid); err != nil || r.status != http.StatusNotFound {
+		if r, err := readDirect(v.Addr(), victim.Fid); err != nil || r.Status != http.StatusNotFound {
 			t.Errorf("deleted %s on %s: %v %v", victim.Fid, v.Name, r, err)
 		}
 		for _, f := range files[1:] {
-			if r, err := readDirect(v.Addr(), f.Fid); err != nil || r.status != http.StatusOK || string(r.body) != string(f.Data) {
+			if r, err := readDirect(v.Addr(), f.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 				t.Errorf("%s on %s: %v %v", f.Fid, v.Name, r, err)
 			}
 		}

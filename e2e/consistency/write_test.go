@@ -57,12 +57,12 @@ func TestWriteWithReplicaDown(t *testing.T) {
 			if v == v2 {
 				continue
 			}
-			if r, err := readDirect(v.Addr(), fid); err == nil && r.status == http.StatusOK {
+			if r, err := readDirect(v.Addr(), fid); err == nil && r.Status == http.StatusOK {
 				t.Errorf("the failed write %s reads from %s: %v", fid, v.Name, r)
 			}
 		}
 	}
-	if !testcluster.Eventually(settle, func() bool {
+	if !testcluster.Eventually(testcluster.Settle, func() bool {
 		var st struct {
 			Topology struct {
 				DataCenters []struct {
@@ -104,7 +104,7 @@ func TestWriteWithReplicaDown(t *testing.T) {
 
 	v2.Start()
 	vids := uniqueVolumes(ok)
-	if !testcluster.Eventually(settle, func() bool { return e.allHealthy(vids, 2) }) {
+	if !testcluster.Eventually(testcluster.Settle, func() bool { return e.allHealthy(vids, 2) }) {
 		t.Fatalf("volumes %v not healthy after v2 came back", vids)
 	}
 	deadline := time.Now().Add(rejoinBound)
@@ -112,7 +112,7 @@ func TestWriteWithReplicaDown(t *testing.T) {
 		bad := ""
 		for _, s := range ok {
 			for _, rep := range e.replicas(volumeOf(s.Fid)) {
-				if r, err := readDirect(rep.URL, s.Fid); err != nil || r.status != http.StatusOK || string(r.body) != string(s.Data) {
+				if r, err := readDirect(rep.URL, s.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(s.Data) {
 					bad = fmt.Sprintf("%s on %s: %v %v", s.Fid, rep.URL, r, err)
 				}
 			}
@@ -127,7 +127,7 @@ func TestWriteWithReplicaDown(t *testing.T) {
 	}
 	for _, fid := range failed {
 		for _, v := range e.vols {
-			if r, err := readDirect(v.Addr(), fid); err == nil && r.status == http.StatusOK {
+			if r, err := readDirect(v.Addr(), fid); err == nil && r.Status == http.StatusOK {
 				t.Errorf("the failed write %s reads from %s after the sync: %v", fid, v.Name, r)
 			}
 		}

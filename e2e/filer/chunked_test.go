@@ -46,11 +46,11 @@ func TestLargeFileInChunks(t *testing.T) {
 
 	r := get(t, f.URL(p))
 	requireBytes(t, "GET "+p, r, data)
-	if cl := r.header.Get("Content-Length"); cl != strconv.Itoa(size) {
+	if cl := r.Header.Get("Content-Length"); cl != strconv.Itoa(size) {
 		t.Errorf("Content-Length %q, want %d", cl, size)
 	}
-	if r.header.Get("Accept-Ranges") != "bytes" || r.header.Get("Etag") == "" || r.header.Get("Content-Disposition") == "" {
-		t.Errorf("GET %s: headers %v", p, r.header)
+	if r.Header.Get("Accept-Ranges") != "bytes" || r.Header.Get("Etag") == "" || r.Header.Get("Content-Disposition") == "" {
+		t.Errorf("GET %s: headers %v", p, r.Header)
 	}
 
 	ranges := []struct {
@@ -66,21 +66,21 @@ func TestLargeFileInChunks(t *testing.T) {
 		{"suffix", "bytes=-100", size - 100, size},
 	}
 	for _, rg := range ranges {
-		r := httpDo(t, http.MethodGet, f.URL(p), nil, map[string]string{"Range": rg.header})
+		r := testcluster.Do(t, testcluster.Plain, http.MethodGet, f.URL(p), nil, map[string]string{"Range": rg.header})
 		want := data[rg.start:rg.end]
 		wantCR := fmt.Sprintf("bytes %d-%d/%d", rg.start, rg.end-1, size)
-		if r.status != http.StatusPartialContent || r.header.Get("Content-Range") != wantCR || !bytes.Equal(r.body, want) {
+		if r.Status != http.StatusPartialContent || r.Header.Get("Content-Range") != wantCR || !bytes.Equal(r.Body, want) {
 			t.Errorf("Range %s (%s): %d, Content-Range %q, %d bytes; want 206, %q, %d identical bytes",
-				rg.header, rg.name, r.status, r.header.Get("Content-Range"), len(r.body), wantCR, len(want))
+				rg.header, rg.name, r.Status, r.Header.Get("Content-Range"), len(r.Body), wantCR, len(want))
 		}
 	}
-	r = httpDo(t, http.MethodGet, f.URL(p), nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-", size)})
-	if r.status != http.StatusRequestedRangeNotSatisfiable {
+	r = testcluster.Do(t, testcluster.Plain, http.MethodGet, f.URL(p), nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-", size)})
+	if r.Status != http.StatusRequestedRangeNotSatisfiable {
 		t.Errorf("Range bytes=%d- (past the end): %v, want 416", size, r)
 	}
 
 	requireDeleted(t, del(t, f.URL(p)))
-	if r := get(t, f.URL(p)); r.status != http.StatusNotFound {
+	if r := get(t, f.URL(p)); r.Status != http.StatusNotFound {
 		t.Errorf("GET after delete: %v, want 404", r)
 	}
 	if c := cl.counts(); c.Live != before.Live {
@@ -105,8 +105,8 @@ func TestReadsSurviveAReplicaDown(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		requireBytes(t, "GET /big.bin with dc2 down", get(t, f.URL("/big.bin")), big)
 		requireBytes(t, "GET /small.txt with dc2 down", get(t, f.URL("/small.txt")), small)
-		r := httpDo(t, http.MethodGet, f.URL("/big.bin"), nil, map[string]string{"Range": "bytes=1048570-1048589"})
-		if r.status != http.StatusPartialContent || !bytes.Equal(r.body, big[1048570:1048590]) {
+		r := testcluster.Do(t, testcluster.Plain, http.MethodGet, f.URL("/big.bin"), nil, map[string]string{"Range": "bytes=1048570-1048589"})
+		if r.Status != http.StatusPartialContent || !bytes.Equal(r.Body, big[1048570:1048590]) {
 			t.Fatalf("Range across a chunk boundary with dc2 down: %v", r)
 		}
 	}

@@ -11,14 +11,9 @@ package filer
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weedfs/weed/testcluster"
 )
@@ -104,8 +99,8 @@ func (cl *cluster) needleStatuses(fid string) map[string]int {
 	cl.t.Helper()
 	out := map[string]int{}
 	for _, v := range cl.volumes {
-		r := httpDo(cl.t, http.MethodGet, v.URL("/"+fid), nil, nil)
-		out[v.Name] = r.status
+		r := testcluster.Do(cl.t, testcluster.Plain, http.MethodGet, v.URL("/"+fid), nil, nil)
+		out[v.Name] = r.Status
 	}
 	return out
 }
@@ -133,120 +128,40 @@ func (cl *cluster) requireGone(fid string, holders []string) {
 	}
 }
 
-// httpClient talks like curl: no automatic gzip (so headers arrive as the
-// server sent them) and no redirects followed.
-var httpClient = &http.Client{
-	Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 16},
-	Timeout:   2 * time.Minute,
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
-}
-
-// reply is a finished HTTP exchange.
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// String describes the reply for failure messages.
-func (r reply) String() string {
-	b := r.body
-	if len(b) > 300 {
-		b = b[:300]
-	}
-	return fmt.Sprintf("%d %q", r.status, b)
-}
-
-// httpDo sends one request and reads the whole reply; headers is a map of
-// request headers.
-func httpDo(t testing.TB, method, url string, body io.Reader, headers map[string]string) reply {
+// get GETs url. This package's requests all go through testcluster.Plain,
+// like curl's: no automatic gzip (so headers arrive as the server sent
+// them) and no redirects followed.
+func get(t testing.TB, url string) testcluster.Reply {
 	t.Helper()
-	r, err := tryDo(method, url, body, headers)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	return r
-}
-
-// tryDo is httpDo returning the error, for use off the test's goroutine.
-func tryDo(method, url string, body io.Reader, headers map[string]string) (reply, error) {
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		return reply{}, err
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return reply{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return reply{}, fmt.Errorf("reading the reply: %w", err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
-}
-
-// get GETs url.
-func get(t testing.TB, url string) reply {
-	t.Helper()
-	return httpDo(t, http.MethodGet, url, nil, nil)
+	return testcluster.Do(t, testcluster.Plain, http.MethodGet, url, nil, nil)
 }
 
 // put PUTs data as a raw body to url.
-func put(t testing.TB, url string, data []byte) reply {
+func put(t testing.TB, url string, data []byte) testcluster.Reply {
 	t.Helper()
-	return httpDo(t, http.MethodPut, url, bytes.NewReader(data), map[string]string{"Content-Type": "application/octet-stream"})
+	return testcluster.Do(t, testcluster.Plain, http.MethodPut, url, bytes.NewReader(data), map[string]string{"Content-Type": "application/octet-stream"})
 }
 
 // del sends DELETE to url.
-func del(t testing.TB, url string) reply {
+func del(t testing.TB, url string) testcluster.Reply {
 	t.Helper()
-	return httpDo(t, http.MethodDelete, url, nil, nil)
+	return testcluster.Do(t, testcluster.Plain, http.MethodDelete, url, nil, nil)
 }
 
-// formFile is one file of a multipart upload.
-type formFile struct {
-	name string
-	mime string
-	data []byte
-}
-
-// multipartBody encodes files as curl -F "filename=@name" does: each in a
-// form field named "filename" with its file name and content type.
-func multipartBody(t testing.TB, files ...formFile) (io.Reader, string) {
+// postFiles uploads files with one multipart POST to url, each in the form
+// field "filename" as curl -F "filename=@name;type=..." sends it.
+func postFiles(t testing.TB, url string, files ...testcluster.FormFile) testcluster.Reply {
 	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for _, f := range files {
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="filename"; filename="%s"`, f.name))
-		if f.mime != "" {
-			h.Set("Content-Type", f.mime)
-		}
-		w, err := mw.CreatePart(h)
-		if err != nil {
-			t.Fatalf("multipart: %v", err)
-		}
-		if _, err := w.Write(f.data); err != nil {
-			t.Fatalf("multipart: %v", err)
-		}
+	parts := make([]testcluster.FormFile, len(files))
+	for i, f := range files {
+		f.Field = "filename"
+		parts[i] = f
 	}
-	if err := mw.Close(); err != nil {
+	body, ct, err := testcluster.Multipart(parts...)
+	if err != nil {
 		t.Fatalf("multipart: %v", err)
 	}
-	return &buf, mw.FormDataContentType()
-}
-
-// postFiles uploads files with one multipart POST to url.
-func postFiles(t testing.TB, url string, files ...formFile) reply {
-	t.Helper()
-	body, ct := multipartBody(t, files...)
-	return httpDo(t, http.MethodPost, url, body, map[string]string{"Content-Type": ct})
+	return testcluster.Do(t, testcluster.Plain, http.MethodPost, url, body, map[string]string{"Content-Type": ct})
 }
 
 // writeReply is the filer's answer to a write of one file.
@@ -256,14 +171,14 @@ type writeReply struct {
 }
 
 // requireWritten checks that r is 201 {"name": name, "size": size}.
-func requireWritten(t testing.TB, r reply, name string, size int) {
+func requireWritten(t testing.TB, r testcluster.Reply, name string, size int) {
 	t.Helper()
-	if r.status != http.StatusCreated {
+	if r.Status != http.StatusCreated {
 		t.Fatalf("write %s: %v, want 201", name, r)
 	}
 	var w writeReply
-	if err := json.Unmarshal(r.body, &w); err != nil {
-		t.Fatalf("write %s: reply %q: %v", name, r.body, err)
+	if err := json.Unmarshal(r.Body, &w); err != nil {
+		t.Fatalf("write %s: reply %q: %v", name, r.Body, err)
 	}
 	if w.Name != name || w.Size != int64(size) {
 		t.Fatalf("write %s: reply %+v, want name %q size %d", name, w, name, size)
@@ -271,21 +186,21 @@ func requireWritten(t testing.TB, r reply, name string, size int) {
 }
 
 // requireDeleted checks that r is 202 with the body {}.
-func requireDeleted(t testing.TB, r reply) {
+func requireDeleted(t testing.TB, r testcluster.Reply) {
 	t.Helper()
-	if r.status != http.StatusAccepted || strings.TrimSpace(string(r.body)) != "{}" {
+	if r.Status != http.StatusAccepted || strings.TrimSpace(string(r.Body)) != "{}" {
 		t.Fatalf("delete: %v, want 202 {}", r)
 	}
 }
 
 // requireBytes checks that r is 200 with exactly want as its body.
-func requireBytes(t testing.TB, what string, r reply, want []byte) {
+func requireBytes(t testing.TB, what string, r testcluster.Reply, want []byte) {
 	t.Helper()
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("%s: %v, want 200", what, r)
 	}
-	if !bytes.Equal(r.body, want) {
-		t.Fatalf("%s: got %d bytes, want %d identical bytes", what, len(r.body), len(want))
+	if !bytes.Equal(r.Body, want) {
+		t.Fatalf("%s: got %d bytes, want %d identical bytes", what, len(r.Body), len(want))
 	}
 }
 
@@ -332,31 +247,31 @@ func list(t testing.TB, url string) listing {
 		url += "?pretty=y"
 	}
 	r := get(t, url)
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("list %s: %v", url, r)
 	}
 	var l listing
-	if err := json.Unmarshal(r.body, &l); err != nil {
-		t.Fatalf("list %s: %q: %v", url, r.body, err)
+	if err := json.Unmarshal(r.Body, &l); err != nil {
+		t.Fatalf("list %s: %q: %v", url, r.Body, err)
 	}
 	return l
 }
 
 // requireJSONError checks that r has the given status and a JSON body
 // {"error": "..."} with a non-empty message.
-func requireJSONError(t testing.TB, what string, r reply, status int) {
+func requireJSONError(t testing.TB, what string, r testcluster.Reply, status int) {
 	t.Helper()
-	if r.status != status {
+	if r.Status != status {
 		t.Errorf("%s: %v, want %d", what, r, status)
 		return
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s: Content-Type %q, want application/json", what, ct)
 	}
 	var e struct {
 		Error string `json:"error"`
 	}
-	if err := json.Unmarshal(r.body, &e); err != nil || e.Error == "" {
-		t.Errorf("%s: body %q is not a JSON error", what, r.body)
+	if err := json.Unmarshal(r.Body, &e); err != nil || e.Error == "" {
+		t.Errorf("%s: body %q is not a JSON error", what, r.Body)
 	}
 }

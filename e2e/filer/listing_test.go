@@ -64,11 +64,11 @@ func testListingPages(t *testing.T, writers []*testcluster.Process, f *testclust
 		g.Go(func() error {
 			body := []byte(fmt.Sprintf("file %d\n", i))
 			w := writers[i%len(writers)]
-			r, err := tryDo(http.MethodPut, w.URL("/many/"+url.PathEscape(name)), bytes.NewReader(body), nil)
+			r, err := testcluster.Send(testcluster.Plain, http.MethodPut, w.URL("/many/"+url.PathEscape(name)), bytes.NewReader(body), nil)
 			if err != nil {
 				return fmt.Errorf("PUT %s: %w", name, err)
 			}
-			if r.status != http.StatusCreated {
+			if r.Status != http.StatusCreated {
 				return fmt.Errorf("PUT %s: %v", name, r)
 			}
 			return nil

@@ -40,7 +40,7 @@ func TestBadPathsRefused(t *testing.T) {
 	}
 	for _, p := range bad {
 		requireJSONError(t, "PUT "+p, put(t, f.URL(p), []byte("must not be stored")), http.StatusBadRequest)
-		r := postFiles(t, f.URL(p), formFile{name: "x.txt", data: []byte("must not be stored")})
+		r := postFiles(t, f.URL(p), testcluster.FormFile{Name: "x.txt", Data: []byte("must not be stored")})
 		requireJSONError(t, "POST "+p, r, http.StatusBadRequest)
 		requireJSONError(t, "GET "+p, get(t, f.URL(p)), http.StatusBadRequest)
 		requireJSONError(t, "DELETE "+p, del(t, f.URL(p)), http.StatusBadRequest)
@@ -50,7 +50,7 @@ func TestBadPathsRefused(t *testing.T) {
 	}
 	// File names inside a multipart upload to a good directory.
 	for _, name := range []string{"../escape.txt", "..", "a/b.txt", "nul\x00.txt", long} {
-		r := postFiles(t, f.URL("/ok/"), formFile{name: name, data: []byte("must not be stored")})
+		r := postFiles(t, f.URL("/ok/"), testcluster.FormFile{Name: name, Data: []byte("must not be stored")})
 		requireJSONError(t, "POST /ok/ with file name "+strings.ReplaceAll(name, "\x00", `\0`), r, http.StatusBadRequest)
 	}
 	if after := cl.counts(); after != before {
@@ -71,10 +71,9 @@ func TestBadPathsRefused(t *testing.T) {
 	// A multipart upload whose second file is refused stores neither: the
 	// first is streamed to the volume servers before the second's name is
 	// read, so its needles are written, then deleted.
-	body, ct := multipartBody(t,
-		formFile{name: "first.txt", data: []byte("first")},
-		formFile{name: "../second.txt", data: []byte("second")})
-	r := httpDo(t, http.MethodPost, f.URL("/ok/"), body, map[string]string{"Content-Type": ct})
+	r := postFiles(t, f.URL("/ok/"),
+		testcluster.FormFile{Name: "first.txt", Data: []byte("first")},
+		testcluster.FormFile{Name: "../second.txt", Data: []byte("second")})
 	requireJSONError(t, "POST /ok/ with a bad second file", r, http.StatusBadRequest)
 	checkUnchanged("after a refused multipart upload")
 	if after := cl.counts(); after.Live != before.Live {
@@ -127,12 +126,12 @@ func TestRecursiveDelete(t *testing.T) {
 
 	requireDeleted(t, del(t, f.URL("/tree/?recursive=true")))
 	for p := range tree {
-		if r := get(t, f.URL(p)); r.status != http.StatusNotFound {
+		if r := get(t, f.URL(p)); r.Status != http.StatusNotFound {
 			t.Errorf("GET %s after the recursive delete: %v, want 404", p, r)
 		}
 	}
 	for _, dir := range []string{"/tree/", "/tree/a/b/"} {
-		if r := get(t, f.URL(dir+"?pretty=y")); r.status != http.StatusNotFound {
+		if r := get(t, f.URL(dir+"?pretty=y")); r.Status != http.StatusNotFound {
 			t.Errorf("listing %s after the recursive delete: %v, want 404", dir, r)
 		}
 	}
@@ -150,7 +149,7 @@ func TestRecursiveDelete(t *testing.T) {
 	requireWritten(t, put(t, f.URL("/empty/x.txt"), keep), "x.txt", len(keep))
 	requireDeleted(t, del(t, f.URL("/empty/x.txt")))
 	requireDeleted(t, del(t, f.URL("/empty/")))
-	if r := get(t, f.URL("/empty/?pretty=y")); r.status != http.StatusNotFound {
+	if r := get(t, f.URL("/empty/?pretty=y")); r.Status != http.StatusNotFound {
 		t.Errorf("listing /empty/ after deleting it: %v, want 404", r)
 	}
 }

@@ -23,7 +23,7 @@ func TestTwoFilersShareRedis(t *testing.T) {
 	a := cl.startFiler(testcluster.FilerOptions{RedisServer: redis})
 	b := cl.startFiler(testcluster.FilerOptions{RedisServer: redis})
 
-	requireWritten(t, postFiles(t, a.URL("/foo/"), formFile{name: "hello.txt", mime: "text/plain", data: hello}), "hello.txt", len(hello))
+	requireWritten(t, postFiles(t, a.URL("/foo/"), testcluster.FormFile{Name: "hello.txt", ContentType: "text/plain", Data: hello}), "hello.txt", len(hello))
 	requireBytes(t, "GET through A", get(t, a.URL("/foo/hello.txt")), hello)
 	requireBytes(t, "GET through B", get(t, b.URL("/foo/hello.txt")), hello)
 
@@ -49,7 +49,7 @@ func TestTwoFilersShareRedis(t *testing.T) {
 	}
 
 	requireDeleted(t, del(t, b.URL("/foo/hello.txt")))
-	if r := get(t, a.URL("/foo/hello.txt")); r.status != http.StatusNotFound {
+	if r := get(t, a.URL("/foo/hello.txt")); r.Status != http.StatusNotFound {
 		t.Errorf("GET through A after B deleted: %v, want 404", r)
 	}
 	if l := list(t, a.URL("/foo/")); len(l.Files) != 0 {
@@ -59,7 +59,7 @@ func TestTwoFilersShareRedis(t *testing.T) {
 
 	// And the other way round: delete through A what B wrote.
 	requireDeleted(t, del(t, a.URL("/foo/bar/other.txt")))
-	if r := get(t, b.URL("/foo/bar/other.txt")); r.status != http.StatusNotFound {
+	if r := get(t, b.URL("/foo/bar/other.txt")); r.Status != http.StatusNotFound {
 		t.Errorf("GET through B after A deleted: %v, want 404", r)
 	}
 	if c := cl.counts(); c.Live != 0 {
@@ -84,14 +84,14 @@ func TestTwoFilersRaceOnOnePath(t *testing.T) {
 		f := filers[i%len(filers)]
 		g.Go(func() error {
 			if i%10 == 9 {
-				r, err := tryDo(http.MethodDelete, f.URL("/race/same.txt"), nil, nil)
-				if err != nil || (r.status != http.StatusAccepted && r.status != http.StatusNotFound) {
+				r, err := testcluster.Send(testcluster.Plain, http.MethodDelete, f.URL("/race/same.txt"), nil, nil)
+				if err != nil || (r.Status != http.StatusAccepted && r.Status != http.StatusNotFound) {
 					return fmt.Errorf("DELETE through %s: %v %v", f.Name, r, err)
 				}
 				return nil
 			}
-			r, err := tryDo(http.MethodPut, f.URL("/race/same.txt"), strings.NewReader(fmt.Sprintf("version %d\n", i)), nil)
-			if err != nil || r.status != http.StatusCreated {
+			r, err := testcluster.Send(testcluster.Plain, http.MethodPut, f.URL("/race/same.txt"), strings.NewReader(fmt.Sprintf("version %d\n", i)), nil)
+			if err != nil || r.Status != http.StatusCreated {
 				return fmt.Errorf("PUT through %s: %v %v", f.Name, r, err)
 			}
 			return nil
@@ -102,10 +102,10 @@ func TestTwoFilersRaceOnOnePath(t *testing.T) {
 	}
 	// Both filers serve the same last version.
 	ra, rb := get(t, filers[0].URL("/race/same.txt")), get(t, filers[1].URL("/race/same.txt"))
-	if ra.status != rb.status || string(ra.body) != string(rb.body) {
+	if ra.Status != rb.Status || string(ra.Body) != string(rb.Body) {
 		t.Fatalf("the filers disagree: %v and %v", ra, rb)
 	}
-	if ra.status == http.StatusOK {
+	if ra.Status == http.StatusOK {
 		if c := cl.counts(); c.Live != copies {
 			t.Errorf("volume servers hold %d live needles for one file, want %d", c.Live, copies)
 		}

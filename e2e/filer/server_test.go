@@ -18,7 +18,7 @@ func TestServerWithFiler(t *testing.T) {
 	s := c.StartServer(testcluster.ServerOptions{Filer: true})
 	c.WaitForNodes(s.Process, 1)
 
-	requireWritten(t, postFiles(t, s.FilerURL("/foo/"), formFile{name: "hello.txt", mime: "text/plain", data: hello}), "hello.txt", len(hello))
+	requireWritten(t, postFiles(t, s.FilerURL("/foo/"), testcluster.FormFile{Name: "hello.txt", ContentType: "text/plain", Data: hello}), "hello.txt", len(hello))
 	requireBytes(t, "GET through the server's filer", get(t, s.FilerURL("/foo/hello.txt")), hello)
 	big := []byte(strings.Repeat("a larger file, sent raw with PUT\n", 3000))
 	requireWritten(t, put(t, s.FilerURL("/docs/big.txt"), big), "big.txt", len(big))
@@ -64,7 +64,7 @@ func TestServerWithFiler(t *testing.T) {
 		t.Errorf("root listing after restart: %+v", root)
 	}
 	requireDeleted(t, del(t, s.FilerURL("/foo/hello.txt")))
-	if r := get(t, s.VolumeURL("/"+hf.Fid)); r.status != 404 {
+	if r := get(t, s.VolumeURL("/"+hf.Fid)); r.Status != 404 {
 		t.Errorf("GET the fid after the filer's delete: %v, want 404", r)
 	}
 }

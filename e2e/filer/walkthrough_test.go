@@ -28,49 +28,49 @@ func TestWalkthroughBolt(t *testing.T) {
 	f := cl.startFiler(testcluster.FilerOptions{})
 
 	// 1. curl -F "filename=@hello.txt" http://localhost:8888/foo/
-	r := postFiles(t, f.URL("/foo/"), formFile{name: "hello.txt", mime: "text/plain", data: hello})
+	r := postFiles(t, f.URL("/foo/"), testcluster.FormFile{Name: "hello.txt", ContentType: "text/plain", Data: hello})
 	requireWritten(t, r, "hello.txt", len(hello))
 
 	// 2. curl http://localhost:8888/foo/hello.txt, with the headers of SPEC §4.
 	r = get(t, f.URL("/foo/hello.txt"))
 	requireBytes(t, "GET /foo/hello.txt", r, hello)
 	for _, h := range []string{"Content-Type", "Content-Length", "Etag", "Last-Modified", "Accept-Ranges", "Content-Disposition"} {
-		if r.header.Get(h) == "" {
-			t.Errorf("GET /foo/hello.txt: no %s header; headers %v", h, r.header)
+		if r.Header.Get(h) == "" {
+			t.Errorf("GET /foo/hello.txt: no %s header; headers %v", h, r.Header)
 		}
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("Content-Type %q, want text/plain", ct)
 	}
-	if cl := r.header.Get("Content-Length"); cl != strconv.Itoa(len(hello)) {
+	if cl := r.Header.Get("Content-Length"); cl != strconv.Itoa(len(hello)) {
 		t.Errorf("Content-Length %q, want %d", cl, len(hello))
 	}
-	if ar := r.header.Get("Accept-Ranges"); ar != "bytes" {
+	if ar := r.Header.Get("Accept-Ranges"); ar != "bytes" {
 		t.Errorf("Accept-Ranges %q, want bytes", ar)
 	}
-	if cd := r.header.Get("Content-Disposition"); !strings.Contains(cd, `filename="hello.txt"`) {
+	if cd := r.Header.Get("Content-Disposition"); !strings.Contains(cd, `filename="hello.txt"`) {
 		t.Errorf("Content-Disposition %q does not name hello.txt", cd)
 	}
-	if _, err := http.ParseTime(r.header.Get("Last-Modified")); err != nil {
-		t.Errorf("Last-Modified %q: %v", r.header.Get("Last-Modified"), err)
+	if _, err := http.ParseTime(r.Header.Get("Last-Modified")); err != nil {
+		t.Errorf("Last-Modified %q: %v", r.Header.Get("Last-Modified"), err)
 	}
-	etag := r.header.Get("Etag")
-	if r2 := httpDo(t, http.MethodGet, f.URL("/foo/hello.txt"), nil, map[string]string{"If-None-Match": etag}); r2.status != http.StatusNotModified {
+	etag := r.Header.Get("Etag")
+	if r2 := testcluster.Do(t, testcluster.Plain, http.MethodGet, f.URL("/foo/hello.txt"), nil, map[string]string{"If-None-Match": etag}); r2.Status != http.StatusNotModified {
 		t.Errorf("GET with If-None-Match %s: %v, want 304", etag, r2)
 	}
 
 	// 3. curl "http://localhost:8888/foo/?pretty=y": the listing's shape.
 	r = get(t, f.URL("/foo/?pretty=y"))
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("list /foo/: %v", r)
 	}
 	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(r.body, &raw); err != nil {
-		t.Fatalf("list /foo/: %q: %v", r.body, err)
+	if err := json.Unmarshal(r.Body, &raw); err != nil {
+		t.Fatalf("list /foo/: %q: %v", r.Body, err)
 	}
 	for _, k := range []string{"Directory", "Files", "Subdirectories", "LastFileName", "ShouldDisplayLoadMore"} {
 		if _, ok := raw[k]; !ok {
-			t.Errorf("listing has no %q field: %s", k, r.body)
+			t.Errorf("listing has no %q field: %s", k, r.Body)
 		}
 	}
 	l := list(t, f.URL("/foo/?pretty=y"))
@@ -89,22 +89,22 @@ func TestWalkthroughBolt(t *testing.T) {
 		}
 	}
 	// The same listing for Accept: application/json, and the root lists foo.
-	r = httpDo(t, http.MethodGet, f.URL("/foo/"), nil, map[string]string{"Accept": "application/json"})
+	r = testcluster.Do(t, testcluster.Plain, http.MethodGet, f.URL("/foo/"), nil, map[string]string{"Accept": "application/json"})
 	var lj listing
-	if r.status != http.StatusOK || json.Unmarshal(r.body, &lj) != nil || !reflect.DeepEqual(lj, l) {
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &lj) != nil || !reflect.DeepEqual(lj, l) {
 		t.Errorf("listing with Accept: application/json: %v, want %+v", r, l)
 	}
 	if root := list(t, f.URL("/")); !reflect.DeepEqual(root.Subdirectories, []string{"foo"}) {
 		t.Errorf("root listing: %+v, want Subdirectories [foo]", root)
 	}
 	// A browser gets an HTML page of the same listing.
-	r = httpDo(t, http.MethodGet, f.URL("/foo/"), nil, map[string]string{
+	r = testcluster.Do(t, testcluster.Plain, http.MethodGet, f.URL("/foo/"), nil, map[string]string{
 		"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
 	})
-	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") ||
-		!strings.Contains(string(r.body), "<html") || !strings.Contains(string(r.body), "hello.txt") ||
-		!strings.Contains(string(r.body), hf.Fid) {
-		t.Errorf("HTML listing: %v, Content-Type %q", r, r.header.Get("Content-Type"))
+	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(r.Body), "<html") || !strings.Contains(string(r.Body), "hello.txt") ||
+		!strings.Contains(string(r.Body), hf.Fid) {
+		t.Errorf("HTML listing: %v, Content-Type %q", r, r.Header.Get("Content-Type"))
 	}
 
 	// The needle is on two volume servers, one per data center.
@@ -115,14 +115,14 @@ func TestWalkthroughBolt(t *testing.T) {
 
 	// 4. curl -X DELETE http://localhost:8888/foo/hello.txt → {} (weed-fs: {"error":""}).
 	requireDeleted(t, del(t, f.URL("/foo/hello.txt")))
-	if r := get(t, f.URL("/foo/hello.txt")); r.status != http.StatusNotFound {
+	if r := get(t, f.URL("/foo/hello.txt")); r.Status != http.StatusNotFound {
 		t.Errorf("GET after delete: %v, want 404", r)
 	}
 	if l := list(t, f.URL("/foo/")); len(l.Files) != 0 {
 		t.Errorf("listing after delete: %+v", l)
 	}
 	cl.requireGone(hf.Fid, holders)
-	if r := del(t, f.URL("/foo/hello.txt")); r.status != http.StatusNotFound {
+	if r := del(t, f.URL("/foo/hello.txt")); r.Status != http.StatusNotFound {
 		t.Errorf("second DELETE: %v, want 404", r)
 	}
 }
@@ -185,10 +185,10 @@ func TestFilerReadsAndOverwrites(t *testing.T) {
 	text := []byte(strings.Repeat("compressible text, compressible text\n", 200))
 	bin := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 	r := postFiles(t, f.URL("/multi/"),
-		formFile{name: "a.txt", mime: "text/plain", data: text},
-		formFile{name: "b.bin", mime: "application/octet-stream", data: bin})
+		testcluster.FormFile{Name: "a.txt", ContentType: "text/plain", Data: text},
+		testcluster.FormFile{Name: "b.bin", ContentType: "application/octet-stream", Data: bin})
 	var replies []writeReply
-	if r.status != http.StatusCreated || json.Unmarshal(r.body, &replies) != nil ||
+	if r.Status != http.StatusCreated || json.Unmarshal(r.Body, &replies) != nil ||
 		!reflect.DeepEqual(replies, []writeReply{{"a.txt", int64(len(text))}, {"b.bin", int64(len(bin))}}) {
 		t.Fatalf("POST of two files: %v, want 201 with one reply per file", r)
 	}
@@ -197,26 +197,26 @@ func TestFilerReadsAndOverwrites(t *testing.T) {
 	}
 
 	// HEAD: the headers of GET, no body.
-	r = httpDo(t, http.MethodHead, f.URL("/multi/a.txt"), nil, nil)
-	if r.status != http.StatusOK || len(r.body) != 0 || r.header.Get("Content-Length") != strconv.Itoa(len(text)) ||
-		r.header.Get("Etag") == "" {
-		t.Errorf("HEAD /multi/a.txt: %v, headers %v", r, r.header)
+	r = testcluster.Do(t, testcluster.Plain, http.MethodHead, f.URL("/multi/a.txt"), nil, nil)
+	if r.Status != http.StatusOK || len(r.Body) != 0 || r.Header.Get("Content-Length") != strconv.Itoa(len(text)) ||
+		r.Header.Get("Etag") == "" {
+		t.Errorf("HEAD /multi/a.txt: %v, headers %v", r, r.Header)
 	}
 	// Range of a one-needle file.
-	r = httpDo(t, http.MethodGet, f.URL("/multi/a.txt"), nil, map[string]string{"Range": "bytes=10-19"})
-	if r.status != http.StatusPartialContent || string(r.body) != string(text[10:20]) ||
-		r.header.Get("Content-Range") != fmt.Sprintf("bytes 10-19/%d", len(text)) {
-		t.Errorf("Range bytes=10-19: %v, Content-Range %q", r, r.header.Get("Content-Range"))
+	r = testcluster.Do(t, testcluster.Plain, http.MethodGet, f.URL("/multi/a.txt"), nil, map[string]string{"Range": "bytes=10-19"})
+	if r.Status != http.StatusPartialContent || string(r.Body) != string(text[10:20]) ||
+		r.Header.Get("Content-Range") != fmt.Sprintf("bytes 10-19/%d", len(text)) {
+		t.Errorf("Range bytes=10-19: %v, Content-Range %q", r, r.Header.Get("Content-Range"))
 	}
-	if r := httpDo(t, http.MethodGet, f.URL("/multi/b.bin"), nil, map[string]string{"Range": "bytes=100-"}); r.status != http.StatusRequestedRangeNotSatisfiable {
+	if r := testcluster.Do(t, testcluster.Plain, http.MethodGet, f.URL("/multi/b.bin"), nil, map[string]string{"Range": "bytes=100-"}); r.Status != http.StatusRequestedRangeNotSatisfiable {
 		t.Errorf("Range past the end: %v, want 416", r)
 	}
 	// A client accepting gzip may get the stored gzip bytes; they inflate
 	// to the file.
-	r = httpDo(t, http.MethodGet, f.URL("/multi/a.txt"), nil, map[string]string{"Accept-Encoding": "gzip"})
-	body := r.body
-	if r.header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(r.body))
+	r = testcluster.Do(t, testcluster.Plain, http.MethodGet, f.URL("/multi/a.txt"), nil, map[string]string{"Accept-Encoding": "gzip"})
+	body := r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(r.Body))
 		if err != nil {
 			t.Fatalf("gzip reply: %v", err)
 		}
@@ -224,7 +224,7 @@ func TestFilerReadsAndOverwrites(t *testing.T) {
 			t.Fatalf("gzip reply: %v", err)
 		}
 	}
-	requireBytes(t, "GET with Accept-Encoding: gzip", reply{status: r.status, body: body}, text)
+	requireBytes(t, "GET with Accept-Encoding: gzip", testcluster.Reply{Status: r.Status, Body: body}, text)
 
 	// Overwrite: the new bytes are served, the old needle is deleted.
 	old, _ := list(t, f.URL("/multi/")).file("b.bin")
@@ -239,10 +239,10 @@ func TestFilerReadsAndOverwrites(t *testing.T) {
 	cl.requireGone(old.Fid, oldHolders)
 
 	// A file and a directory cannot share a path.
-	if r := put(t, f.URL("/multi/b.bin/inside.txt"), bin); r.status != http.StatusConflict {
+	if r := put(t, f.URL("/multi/b.bin/inside.txt"), bin); r.Status != http.StatusConflict {
 		t.Errorf("PUT under a file: %v, want 409", r)
 	}
-	if r := put(t, f.URL("/multi"), bin); r.status != http.StatusConflict {
+	if r := put(t, f.URL("/multi"), bin); r.Status != http.StatusConflict {
 		t.Errorf("PUT over a directory: %v, want 409", r)
 	}
 	if c := cl.counts(); c.Live != 2*copies {

@@ -520,15 +520,14 @@ func TestLeaderFailover(t *testing.T) {
 // readThroughMaster GETs /fid from master, expects a 301 to a volume server
 // and reads the file there.
 func readThroughMaster(master, fid string, want []byte) error {
-	resp, err := httpc.Get("http://" + master + "/" + fid)
+	r, err := testcluster.Send(testcluster.NoFollow, http.MethodGet, "http://"+master+"/"+fid, nil, nil)
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMovedPermanently {
-		return fmt.Errorf("GET /%s through %s: status %d, want 301", fid, master, resp.StatusCode)
+	if r.Status != http.StatusMovedPermanently {
+		return fmt.Errorf("GET /%s through %s: status %d, want 301", fid, master, r.Status)
 	}
-	loc, err := url.Parse(resp.Header.Get("Location"))
+	loc, err := url.Parse(r.Header.Get("Location"))
 	if err != nil {
 		return fmt.Errorf("GET /%s through %s: bad Location: %w", fid, master, err)
 	}

@@ -93,14 +93,10 @@ func TestFollowerAnswersEveryEndpoint(t *testing.T) {
 	// GET /<fid>: 301 to a replica, in turn across both.
 	targets := map[string]bool{}
 	for range 4 {
-		resp, err := httpc.Get("http://" + f + "/" + a.Fid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		if resp.StatusCode != http.StatusMovedPermanently || loc == nil || loc.Path != "/"+a.Fid {
-			t.Fatalf("GET /%s through follower: %d Location %q", a.Fid, resp.StatusCode, resp.Header.Get("Location"))
+		r := testcluster.Get(t, "http://"+f+"/"+a.Fid)
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		if r.Status != http.StatusMovedPermanently || loc == nil || loc.Path != "/"+a.Fid {
+			t.Fatalf("GET /%s through follower: %d Location %q", a.Fid, r.Status, r.Header.Get("Location"))
 		}
 		targets[loc.Host] = true
 		if err := readFile(loc.Host, a.Fid, data); err != nil {
@@ -112,28 +108,18 @@ func TestFollowerAnswersEveryEndpoint(t *testing.T) {
 	}
 
 	// DELETE /<fid> with curl -L semantics: the 301 is followed with DELETE.
-	req, _ := http.NewRequest(http.MethodDelete, "http://"+f+"/"+a.Fid, nil)
-	resp, err := httpc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMovedPermanently {
-		t.Fatalf("DELETE /%s through follower: %d, want 301", a.Fid, resp.StatusCode)
+	r := testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, "http://"+f+"/"+a.Fid, nil, nil)
+	if r.Status != http.StatusMovedPermanently {
+		t.Fatalf("DELETE /%s through follower: %d, want 301", a.Fid, r.Status)
 	}
 	var del struct{ Size int64 }
-	status, err = doJSON(http.MethodDelete, resp.Header.Get("Location"), nil, "", &del)
+	status, err = doJSON(http.MethodDelete, r.Header.Get("Location"), nil, "", &del)
 	if err != nil || status != http.StatusAccepted || del.Size == 0 {
-		t.Fatalf("DELETE %s: %d %+v %v", resp.Header.Get("Location"), status, del, err)
+		t.Fatalf("DELETE %s: %d %+v %v", r.Header.Get("Location"), status, del, err)
 	}
 	for _, v := range addrs(vs...) {
-		r, err := httpc.Get("http://" + v + "/" + a.Fid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Body.Close()
-		if r.StatusCode != http.StatusNotFound {
-			t.Errorf("GET deleted %s from %s: %d, want 404", a.Fid, v, r.StatusCode)
+		if r := testcluster.Get(t, "http://"+v+"/"+a.Fid); r.Status != http.StatusNotFound {
+			t.Errorf("GET deleted %s from %s: %d, want 404", a.Fid, v, r.Status)
 		}
 	}
 

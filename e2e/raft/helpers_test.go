@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/testcluster"
-	"github.com/weedfs/weed/topology"
 )
 
 // Bounds of the waits in these tests. They are generous on purpose: the
@@ -34,15 +32,6 @@ const (
 	// settleBound bounds waits for heartbeats and membership changes.
 	settleBound = 30 * time.Second
 )
-
-// httpc is the client of every request; it does not follow redirects, so
-// the tests see the master's 301s.
-var httpc = &http.Client{
-	Timeout: 10 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
-}
 
 // assignResult is the body of /dir/assign.
 type assignResult struct {
@@ -62,23 +51,10 @@ type submitResult struct {
 	Error    string `json:"error"`
 }
 
-// lookupResult is the body of /dir/lookup.
-type lookupResult struct {
-	VolumeID  string `json:"volumeId"`
-	Locations []struct {
-		URL       string `json:"url"`
-		PublicURL string `json:"publicUrl"`
-	} `json:"locations"`
-	Error string `json:"error"`
-}
-
-// volStatus is the body of /vol/status.
+// volStatus is the body of /vol/status, with the views of it these tests
+// take.
 type volStatus struct {
-	Version string
-	Volumes struct {
-		DataCenters map[string]map[string]map[string][]topology.VolumeInfo
-		Free, Max   int
-	}
+	testcluster.VolStatus
 }
 
 // volumeRecord is one replica of a volume as /vol/status lists it.
@@ -119,31 +95,24 @@ func (s volStatus) collectionVolumes(c string) []needle.VolumeID {
 	return ids
 }
 
-// doJSON sends a request and decodes a JSON answer into v (when not nil and
-// the body is not empty). It returns the status code.
+// doJSON sends a request without following redirects and decodes a JSON
+// answer into v (when not nil and the body is not empty). It returns the
+// status code.
 func doJSON(method, target string, body io.Reader, contentType string, v any) (int, error) {
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		return 0, err
-	}
+	var header map[string]string
 	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		header = map[string]string{"Content-Type": contentType}
 	}
-	resp, err := httpc.Do(req)
+	r, err := testcluster.Send(testcluster.NoFollow, method, target, body, header)
 	if err != nil {
-		return 0, err
+		return r.Status, err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("%s %s: read body: %w", method, target, err)
-	}
-	if v != nil && len(bytes.TrimSpace(data)) > 0 {
-		if err := json.Unmarshal(data, v); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: %d %q: %w", method, target, resp.StatusCode, truncate(data), err)
+	if v != nil && len(bytes.TrimSpace(r.Body)) > 0 {
+		if err := json.Unmarshal(r.Body, v); err != nil {
+			return r.Status, fmt.Errorf("%s %s: %d %q: %w", method, target, r.Status, truncate(r.Body), err)
 		}
 	}
-	return resp.StatusCode, nil
+	return r.Status, nil
 }
 
 func truncate(b []byte) string {
@@ -166,19 +135,12 @@ func assign(master string, q url.Values) (assignResult, error) {
 	return a, nil
 }
 
-// multipartBody returns a multipart/form-data body with one file part.
-func multipartBody(name string, data []byte) (*bytes.Buffer, string) {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	part, _ := mw.CreateFormFile("file", name)
-	_, _ = part.Write(data)
-	_ = mw.Close()
-	return &buf, mw.FormDataContentType()
-}
-
 // upload posts data as fid to the volume server at addr.
 func upload(addr, fid, name string, data []byte) error {
-	body, ct := multipartBody(name, data)
+	body, ct, err := testcluster.MultipartFile(name, data)
+	if err != nil {
+		return err
+	}
 	var reply struct {
 		Size  int64  `json:"size"`
 		Error string `json:"error"`
@@ -195,8 +157,11 @@ func upload(addr, fid, name string, data []byte) error {
 
 // submit posts data to master's /submit.
 func submit(master string, q url.Values, name string, data []byte) (submitResult, error) {
-	body, ct := multipartBody(name, data)
 	var s submitResult
+	body, ct, err := testcluster.MultipartFile(name, data)
+	if err != nil {
+		return s, err
+	}
 	status, err := doJSON(http.MethodPost, "http://"+master+"/submit?"+q.Encode(), body, ct, &s)
 	if err != nil {
 		return s, err
@@ -209,27 +174,22 @@ func submit(master string, q url.Values, name string, data []byte) (submitResult
 
 // readFile GETs http://addr/fid and checks the bytes.
 func readFile(addr, fid string, want []byte) error {
-	resp, err := httpc.Get("http://" + addr + "/" + fid)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
+	r, err := testcluster.Send(testcluster.NoFollow, http.MethodGet, "http://"+addr+"/"+fid, nil, nil)
 	if err != nil {
 		return fmt.Errorf("read %s from %s: %w", fid, addr, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("read %s from %s: status %d", fid, addr, resp.StatusCode)
+	if r.Status != http.StatusOK {
+		return fmt.Errorf("read %s from %s: status %d", fid, addr, r.Status)
 	}
-	if !bytes.Equal(got, want) {
-		return fmt.Errorf("read %s from %s: got %q, want %q", fid, addr, truncate(got), truncate(want))
+	if !bytes.Equal(r.Body, want) {
+		return fmt.Errorf("read %s from %s: got %q, want %q", fid, addr, truncate(r.Body), truncate(want))
 	}
 	return nil
 }
 
 // lookup asks master where volume (or fid) lives.
-func lookup(master, volumeOrFid string) (lookupResult, int, error) {
-	var l lookupResult
+func lookup(master, volumeOrFid string) (testcluster.DirLookup, int, error) {
+	var l testcluster.DirLookup
 	status, err := doJSON(http.MethodGet, "http://"+master+"/dir/lookup?volumeId="+url.QueryEscape(volumeOrFid), nil, "", &l)
 	return l, status, err
 }

@@ -11,8 +11,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,76 +26,6 @@ import (
 
 const secret = "e2e-s3cret"
 
-// reply is a finished HTTP exchange.
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r reply) String() string {
-	return http.StatusText(r.status) + " " + strings.TrimSpace(string(r.body))
-}
-
-// hc does not follow redirects.
-var hc = &http.Client{
-	Timeout:       time.Minute,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// do sends one request and reads the whole reply.
-func do(t *testing.T, method, target string, body io.Reader, header map[string]string) reply {
-	t.Helper()
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-// postFile is `curl -F file=@name URL [-H header...]`.
-func postFile(t *testing.T, target, name string, data []byte, header map[string]string) reply {
-	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, err := mw.CreateFormFile("file", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = fw.Write(data)
-	if err := mw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	h := map[string]string{"Content-Type": mw.FormDataContentType()}
-	for k, v := range header {
-		h[k] = v
-	}
-	return do(t, http.MethodPost, target, &buf, h)
-}
-
-// jsonError checks that r has the status and a JSON {"error":"..."} body.
-func jsonError(t *testing.T, what string, r reply, status int) {
-	t.Helper()
-	var e struct {
-		Error string `json:"error"`
-	}
-	if r.status != status || json.Unmarshal(r.body, &e) != nil || e.Error == "" {
-		t.Fatalf("%s: %d %s, want %d with a JSON error", what, r.status, r.body, status)
-	}
-}
-
 // assignment is a master's /dir/assign answer with its token.
 type assignment struct {
 	Fid       string `json:"fid"`
@@ -111,16 +39,16 @@ type assignment struct {
 // fields, and a token for the fid in the Authorization header.
 func assign(t *testing.T, master *testcluster.Process, query string) assignment {
 	t.Helper()
-	r := do(t, http.MethodGet, master.URL("/dir/assign?"+query), nil, nil)
+	r := testcluster.Get(t, master.URL("/dir/assign?"+query))
 	var raw map[string]json.RawMessage
-	if r.status != http.StatusOK || json.Unmarshal(r.body, &raw) != nil || len(raw) != 4 {
-		t.Fatalf("assign: %d %s, want 200 with exactly fid, url, publicUrl, count", r.status, r.body)
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &raw) != nil || len(raw) != 4 {
+		t.Fatalf("assign: %d %s, want 200 with exactly fid, url, publicUrl, count", r.Status, r.Body)
 	}
 	var a assignment
-	if err := json.Unmarshal(r.body, &a); err != nil {
+	if err := json.Unmarshal(r.Body, &a); err != nil {
 		t.Fatal(err)
 	}
-	a.auth = r.header.Get("Authorization")
+	a.auth = r.Header.Get("Authorization")
 	if !strings.HasPrefix(a.auth, "BEARER ") {
 		t.Fatalf("assign answered Authorization %q, want BEARER <jwt>", a.auth)
 	}
@@ -183,51 +111,51 @@ func TestSecuredCluster(t *testing.T) {
 	// curl -F file=@hello.txt http://<url>/<fid> without a token: 401.
 	a := assign(t, m, "")
 	data := []byte("hello, secured weed\n")
-	jsonError(t, "upload without a token", postFile(t, "http://"+a.URL+"/"+a.Fid, "hello.txt", data, nil), http.StatusUnauthorized)
+	testcluster.RequireJSONError(t, "upload without a token", testcluster.PostFile(t, "http://"+a.URL+"/"+a.Fid, "hello.txt", data, nil), http.StatusUnauthorized)
 	for _, v := range vols {
-		if r := do(t, http.MethodGet, v.URL("/"+a.Fid), nil, nil); r.status != http.StatusNotFound {
+		if r := testcluster.Get(t, v.URL("/"+a.Fid)); r.Status != http.StatusNotFound {
 			t.Fatalf("refused upload readable on %s: %v", v.Name, r)
 		}
 	}
 	// With the assign's token: 201, readable on both replicas without one.
-	r := postFile(t, "http://"+a.URL+"/"+a.Fid, "hello.txt", data, map[string]string{"Authorization": "Bearer " + strings.TrimPrefix(a.auth, "BEARER ")})
-	if r.status != http.StatusCreated {
+	r := testcluster.PostFile(t, "http://"+a.URL+"/"+a.Fid, "hello.txt", data, map[string]string{"Authorization": "Bearer " + strings.TrimPrefix(a.auth, "BEARER ")})
+	if r.Status != http.StatusCreated {
 		t.Fatalf("upload with the token: %v", r)
 	}
 	for _, v := range vols {
-		if r := do(t, http.MethodGet, v.URL("/"+a.Fid), nil, nil); r.status != http.StatusOK || !bytes.Equal(r.body, data) {
+		if r := testcluster.Get(t, v.URL("/"+a.Fid)); r.Status != http.StatusOK || !bytes.Equal(r.Body, data) {
 			t.Fatalf("read on %s: %v", v.Name, r)
 		}
 	}
 
 	// /submit signs its own upload.
-	sr := postFile(t, m.URL("/submit"), "submitted.txt", []byte("through the master"), nil)
+	sr := testcluster.PostFile(t, m.URL("/submit"), "submitted.txt", []byte("through the master"), nil)
 	var sub struct{ Fid string }
-	if sr.status != http.StatusCreated || json.Unmarshal(sr.body, &sub) != nil {
+	if sr.Status != http.StatusCreated || json.Unmarshal(sr.Body, &sub) != nil {
 		t.Fatalf("submit: %v", sr)
 	}
 	for _, v := range vols {
-		if r := do(t, http.MethodGet, v.URL("/"+sub.Fid), nil, nil); r.status != http.StatusOK || string(r.body) != "through the master" {
+		if r := testcluster.Get(t, v.URL("/"+sub.Fid)); r.Status != http.StatusOK || string(r.Body) != "through the master" {
 			t.Fatalf("submitted file on %s: %v", v.Name, r)
 		}
 	}
 
 	// Delete without a token: 401, still there. With the token from
 	// /dir/lookup?fileId=: 202, gone on both replicas.
-	jsonError(t, "delete without a token", do(t, http.MethodDelete, v1.URL("/"+a.Fid), nil, nil), http.StatusUnauthorized)
-	if r := do(t, http.MethodGet, v2.URL("/"+a.Fid), nil, nil); r.status != http.StatusOK {
+	testcluster.RequireJSONError(t, "delete without a token", testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, v1.URL("/"+a.Fid), nil, nil), http.StatusUnauthorized)
+	if r := testcluster.Get(t, v2.URL("/"+a.Fid)); r.Status != http.StatusOK {
 		t.Fatalf("refused delete deleted: %v", r)
 	}
-	lr := do(t, http.MethodGet, m.URL("/dir/lookup?fileId="+a.Fid), nil, nil)
-	if lr.status != http.StatusOK || !strings.HasPrefix(lr.header.Get("Authorization"), "BEARER ") {
-		t.Fatalf("lookup?fileId=: %v, Authorization %q", lr, lr.header.Get("Authorization"))
+	lr := testcluster.Get(t, m.URL("/dir/lookup?fileId="+a.Fid))
+	if lr.Status != http.StatusOK || !strings.HasPrefix(lr.Header.Get("Authorization"), "BEARER ") {
+		t.Fatalf("lookup?fileId=: %v, Authorization %q", lr, lr.Header.Get("Authorization"))
 	}
-	dr := do(t, http.MethodDelete, v1.URL("/"+a.Fid), nil, map[string]string{"Authorization": lr.header.Get("Authorization")})
-	if dr.status != http.StatusAccepted {
+	dr := testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, v1.URL("/"+a.Fid), nil, map[string]string{"Authorization": lr.Header.Get("Authorization")})
+	if dr.Status != http.StatusAccepted {
 		t.Fatalf("delete with the lookup's token: %v", dr)
 	}
 	for _, v := range vols {
-		if r := do(t, http.MethodGet, v.URL("/"+a.Fid), nil, nil); r.status != http.StatusNotFound {
+		if r := testcluster.Get(t, v.URL("/"+a.Fid)); r.Status != http.StatusNotFound {
 			t.Fatalf("deleted file on %s: %v", v.Name, r)
 		}
 	}
@@ -255,7 +183,7 @@ func TestSecuredCluster(t *testing.T) {
 	}
 	for _, f := range files {
 		for _, v := range vols {
-			if r := do(t, http.MethodGet, v.URL("/"+f.Fid), nil, nil); r.status != http.StatusOK || string(r.body) != "uploaded "+f.FileName {
+			if r := testcluster.Get(t, v.URL("/"+f.Fid)); r.Status != http.StatusOK || string(r.Body) != "uploaded "+f.FileName {
 				t.Fatalf("%s on %s: %v", f.FileName, v.Name, r)
 			}
 		}
@@ -282,28 +210,28 @@ func TestSecuredCluster(t *testing.T) {
 	f := c.StartFiler(testcluster.FilerOptions{Master: m.Addr(), MaxMB: 1, Replication: "001", Extra: withSecret})
 	before := liveNeedles(t, vols...)
 	big := bytes.Repeat([]byte("secured chunk 0123456789\n"), (5<<20)/2/25)
-	if r := do(t, http.MethodPut, f.URL("/s/big.bin"), bytes.NewReader(big), nil); r.status != http.StatusCreated {
+	if r := testcluster.Do(t, testcluster.NoFollow, http.MethodPut, f.URL("/s/big.bin"), bytes.NewReader(big), nil); r.Status != http.StatusCreated {
 		t.Fatalf("filer write: %v", r)
 	}
 	if got := liveNeedles(t, vols...) - before; got != 3*2 {
 		t.Fatalf("filer write stored %d needles, want 3 chunks × 2 copies", got)
 	}
-	if r := do(t, http.MethodGet, f.URL("/s/big.bin"), nil, nil); r.status != http.StatusOK || !bytes.Equal(r.body, big) {
-		t.Fatalf("filer read: %d, %d bytes", r.status, len(r.body))
+	if r := testcluster.Get(t, f.URL("/s/big.bin")); r.Status != http.StatusOK || !bytes.Equal(r.Body, big) {
+		t.Fatalf("filer read: %d, %d bytes", r.Status, len(r.Body))
 	}
-	if r := do(t, http.MethodPut, f.URL("/s/big.bin"), strings.NewReader("small now"), nil); r.status != http.StatusCreated {
+	if r := testcluster.Do(t, testcluster.NoFollow, http.MethodPut, f.URL("/s/big.bin"), strings.NewReader("small now"), nil); r.Status != http.StatusCreated {
 		t.Fatalf("filer overwrite: %v", r)
 	}
 	if got := liveNeedles(t, vols...) - before; got != 1*2 {
 		t.Fatalf("after the overwrite %d needles are live, want 1 × 2 copies", got)
 	}
-	if r := do(t, http.MethodDelete, f.URL("/s/big.bin"), nil, nil); r.status != http.StatusAccepted {
+	if r := testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, f.URL("/s/big.bin"), nil, nil); r.Status != http.StatusAccepted {
 		t.Fatalf("filer delete: %v", r)
 	}
 	if got := liveNeedles(t, vols...); got != before {
 		t.Fatalf("after the delete %d needles are live, want %d", got, before)
 	}
-	if r := do(t, http.MethodGet, f.URL("/s/big.bin"), nil, nil); r.status != http.StatusNotFound {
+	if r := testcluster.Get(t, f.URL("/s/big.bin")); r.Status != http.StatusNotFound {
 		t.Fatalf("filer read after delete: %v", r)
 	}
 
@@ -311,18 +239,18 @@ func TestSecuredCluster(t *testing.T) {
 	// rejoin sync once it is back: the sync paths need no token.
 	a = assign(t, m, "")
 	bearer := map[string]string{"Authorization": a.auth}
-	if r := postFile(t, "http://"+a.URL+"/"+a.Fid, "missed.txt", []byte("deleted while v2 is down"), bearer); r.status != http.StatusCreated {
+	if r := testcluster.PostFile(t, "http://"+a.URL+"/"+a.Fid, "missed.txt", []byte("deleted while v2 is down"), bearer); r.Status != http.StatusCreated {
 		t.Fatalf("upload: %v", r)
 	}
 	v2.Stop()
-	if r := do(t, http.MethodDelete, v1.URL("/"+a.Fid), nil, bearer); r.status != http.StatusAccepted {
+	if r := testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, v1.URL("/"+a.Fid), nil, bearer); r.Status != http.StatusAccepted {
 		t.Fatalf("delete with a replica down: %v", r)
 	}
 	v2.Start()
 	if !testcluster.Eventually(45*time.Second, func() bool {
-		return do(t, http.MethodGet, v2.URL("/"+a.Fid), nil, nil).status == http.StatusNotFound
+		return testcluster.Get(t, v2.URL("/"+a.Fid)).Status == http.StatusNotFound
 	}) {
-		t.Fatalf("the rejoined replica still answers %v for the deleted file", do(t, http.MethodGet, v2.URL("/"+a.Fid), nil, nil))
+		t.Fatalf("the rejoined replica still answers %v for the deleted file", testcluster.Get(t, v2.URL("/"+a.Fid)))
 	}
 }
 
@@ -342,15 +270,15 @@ func TestReplicaWithAnotherSecret(t *testing.T) {
 	auth := map[string]string{"Authorization": "Bearer " + strings.TrimPrefix(a.auth, "BEARER ")}
 	// The volume is on both servers (001 on two nodes): write to the one
 	// that shares the master's secret.
-	r := postFile(t, good.URL("/"+a.Fid), "doomed.txt", []byte("never readable"), auth)
-	jsonError(t, "write replicated to a server with another secret", r, http.StatusInternalServerError)
+	r := testcluster.PostFile(t, good.URL("/"+a.Fid), "doomed.txt", []byte("never readable"), auth)
+	testcluster.RequireJSONError(t, "write replicated to a server with another secret", r, http.StatusInternalServerError)
 	for _, v := range []*testcluster.Process{good, odd} {
-		if r := do(t, http.MethodGet, v.URL("/"+a.Fid), nil, nil); r.status == http.StatusOK {
+		if r := testcluster.Get(t, v.URL("/"+a.Fid)); r.Status == http.StatusOK {
 			t.Fatalf("failed write readable on %s", v.Name)
 		}
 	}
 	// The odd server refuses the master's token itself.
-	jsonError(t, "write to the server with another secret", postFile(t, odd.URL("/"+a.Fid), "doomed.txt", []byte("x"), auth), http.StatusUnauthorized)
+	testcluster.RequireJSONError(t, "write to the server with another secret", testcluster.PostFile(t, odd.URL("/"+a.Fid), "doomed.txt", []byte("x"), auth), http.StatusUnauthorized)
 }
 
 // TestServerSharesTheSecret: `weed server -secure.secret` gives the secret
@@ -360,14 +288,14 @@ func TestServerSharesTheSecret(t *testing.T) {
 	c := testcluster.New(t)
 	s := c.StartServer(testcluster.ServerOptions{Filer: true, Extra: []string{"-secure.secret=" + secret}})
 	a := assign(t, s.Process, "")
-	jsonError(t, "upload without a token", postFile(t, s.VolumeURL("/"+a.Fid), "x.txt", []byte("x"), nil), http.StatusUnauthorized)
-	if r := postFile(t, s.VolumeURL("/"+a.Fid), "x.txt", []byte("x"), map[string]string{"Authorization": a.auth}); r.status != http.StatusCreated {
+	testcluster.RequireJSONError(t, "upload without a token", testcluster.PostFile(t, s.VolumeURL("/"+a.Fid), "x.txt", []byte("x"), nil), http.StatusUnauthorized)
+	if r := testcluster.PostFile(t, s.VolumeURL("/"+a.Fid), "x.txt", []byte("x"), map[string]string{"Authorization": a.auth}); r.Status != http.StatusCreated {
 		t.Fatalf("upload with the token: %v", r)
 	}
-	if r := do(t, http.MethodPut, s.FilerURL("/d/f.txt"), strings.NewReader("filed"), nil); r.status != http.StatusCreated {
+	if r := testcluster.Do(t, testcluster.NoFollow, http.MethodPut, s.FilerURL("/d/f.txt"), strings.NewReader("filed"), nil); r.Status != http.StatusCreated {
 		t.Fatalf("filer write: %v", r)
 	}
-	if r := do(t, http.MethodDelete, s.FilerURL("/d/f.txt"), nil, nil); r.status != http.StatusAccepted {
+	if r := testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, s.FilerURL("/d/f.txt"), nil, nil); r.Status != http.StatusAccepted {
 		t.Fatalf("filer delete: %v", r)
 	}
 }
