@@ -40,8 +40,12 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 			replyBufs.Put(bp)
 		}
 	}()
-	// The query is parsed only when it may hold "pretty" (escaped or not).
-	pretty := r != nil && strings.ContainsAny(r.URL.RawQuery, "p%") && r.URL.Query().Get("pretty") != ""
+	// The query is parsed only when it may hold "pretty", plain or escaped.
+	raw := ""
+	if r != nil {
+		raw = r.URL.RawQuery
+	}
+	pretty := (strings.Contains(raw, "pretty") || strings.IndexByte(raw, '%') >= 0) && r.URL.Query().Get("pretty") != ""
 	var out []byte
 	if a, ok := v.(JSONAppender); ok && !pretty {
 		out = append(a.AppendJSON((*bp)[:0]), '\n')

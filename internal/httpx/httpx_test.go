@@ -55,6 +55,8 @@ func TestWriteJSON(t *testing.T) {
 		{"/x?prettyish=", `{"self":true}` + "\n"},
 		{"/x?pretty=y", "{\n  \"a\": 1\n}\n"},
 		{"/x?pre%74ty=1", "{\n  \"a\": 1\n}\n"},
+		{"/x?replication=000&collection=pretty", `{"self":true}` + "\n"},
+		{"/x?replication=000&pretty=1", "{\n  \"a\": 1\n}\n"},
 	} {
 		w := httptest.NewRecorder()
 		WriteJSON(w, httptest.NewRequest(http.MethodGet, c.target, nil), http.StatusCreated, selfEncoded{A: 1})
