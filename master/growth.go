@@ -113,7 +113,7 @@ func (g *volumeGrowth) waitSettled(ctx context.Context, ready func() bool) error
 			return nil
 		}
 		if !logged {
-			glog.V(1).Infof("new leader: waiting up to %v for heartbeats before growing volumes", wait.Round(time.Millisecond))
+			glog.Infof("new leader: waiting up to %v for heartbeats before growing volumes", wait.Round(time.Millisecond))
 			logged = true
 		}
 		t := time.NewTimer(min(wait, settlePoll))
