@@ -144,6 +144,36 @@ func (s *BoltStore) Replace(ctx context.Context, e *Entry) (*Entry, error) {
 	return old, nil
 }
 
+// Create stores e unless an entry is at its path, in one bolt
+// transaction; see Store.Create.
+func (s *BoltStore) Create(ctx context.Context, e *Entry) (*Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkEntryPath(e.FullPath); err != nil {
+		return nil, fmt.Errorf("filer: create: %w", err)
+	}
+	val, err := MarshalEntry(e)
+	if err != nil {
+		return nil, err
+	}
+	var existing *Entry
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(boltEntriesBucket)
+		key := boltKey(e.FullPath)
+		if v := b.Get(key); v != nil {
+			var err error
+			existing, err = UnmarshalEntry(v)
+			return err
+		}
+		return b.Put(key, val)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filer: create %q: %w", e.FullPath, err)
+	}
+	return existing, nil
+}
+
 // Remove deletes the entry at p and returns it in one bolt transaction;
 // see Store.Remove.
 func (s *BoltStore) Remove(ctx context.Context, p string) (*Entry, error) {

@@ -339,16 +339,17 @@ func (f *Filer) mkdir(ctx context.Context, p string, mtime time.Time) error {
 	mu := f.lock(p)
 	mu.Lock()
 	defer mu.Unlock()
-	e, err := f.store.Find(ctx, p)
+	// Create, not Find then Insert: another filer sharing the store may
+	// write a file at p in between, and that file must not become a
+	// directory (its needles would leak).
+	existing, err := f.store.Create(ctx, &Entry{FullPath: p, IsDirectory: true, Mtime: mtime})
 	switch {
-	case err == nil && e.IsDirectory:
-		return nil
-	case err == nil:
-		return fmt.Errorf("%s is a file: %w", p, ErrNotDirectory)
-	case !errors.Is(err, ErrNotFound):
+	case err != nil:
 		return err
+	case existing != nil && !existing.IsDirectory:
+		return fmt.Errorf("%s is a file: %w", p, ErrNotDirectory)
 	}
-	return f.store.Insert(ctx, &Entry{FullPath: p, IsDirectory: true, Mtime: mtime})
+	return nil
 }
 
 // Listing is one page of a directory, in the JSON shape of weed-fs's

@@ -112,6 +112,32 @@ func (s *RedisStore) Replace(ctx context.Context, e *Entry) (*Entry, error) {
 	return old, nil
 }
 
+// Create stores e unless an entry is at its path; see Store.Create. Like
+// Replace, it is an optimistic transaction on the entry's key: the write
+// happens only if nobody created the key since it was read.
+func (s *RedisStore) Create(ctx context.Context, e *Entry) (*Entry, error) {
+	if err := checkEntryPath(e.FullPath); err != nil {
+		return nil, fmt.Errorf("filer: create: %w", err)
+	}
+	val, err := MarshalEntry(e)
+	if err != nil {
+		return nil, err
+	}
+	dir, name := SplitPath(e.FullPath)
+	existing, err := s.swap(ctx, e.FullPath, func(pipe redis.Pipeliner, old *Entry) error {
+		if old != nil {
+			return nil
+		}
+		pipe.Set(ctx, s.entryKey(e.FullPath), val, 0)
+		pipe.ZAdd(ctx, s.dirKey(dir), redis.Z{Score: 0, Member: name})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filer: create %q: %w", e.FullPath, err)
+	}
+	return existing, nil
+}
+
 // Remove deletes the entry at p and returns it; see Store.Remove. Like
 // Replace, it is an optimistic transaction on the entry's key.
 func (s *RedisStore) Remove(ctx context.Context, p string) (*Entry, error) {

@@ -52,6 +52,14 @@ type Store interface {
 	// wraps ErrIsDirectory.
 	Replace(ctx context.Context, e *Entry) (*Entry, error)
 
+	// Create stores e under e.FullPath like Insert, but only when no entry
+	// is there, in one atomic step, also against other processes sharing
+	// the store. It returns nil when it stored e, or the entry already at
+	// the path, left unchanged, with a nil error. The filer creates
+	// directories with it, so that a directory never overwrites a file
+	// another filer has just written.
+	Create(ctx context.Context, e *Entry) (*Entry, error)
+
 	// Remove removes the entry at the canonical path p like Delete and
 	// returns it, or nil when there was none, in one atomic step: of several
 	// removers (or a remover and a replacer) of one path, each entry is

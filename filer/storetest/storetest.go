@@ -35,6 +35,8 @@ func Test(t *testing.T, newStore func(t *testing.T) filer.Store) {
 		{"ConcurrentInserts", testConcurrentInserts},
 		{"ReplaceRemove", testReplaceRemove},
 		{"ConcurrentReplaceRemove", testConcurrentReplaceRemove},
+		{"Create", testCreate},
+		{"ConcurrentCreateReplace", testConcurrentCreateReplace},
 		{"Chunks", testChunks},
 		{"BadPaths", testBadPaths},
 		{"CanceledContext", testCanceledContext},
@@ -696,5 +698,130 @@ func testConcurrentReplaceRemove(t *testing.T, s filer.Store) {
 	slices.Sort(written)
 	if !slices.Equal(taken, written) {
 		t.Fatalf("%d versions written, %d came back; a version was lost or returned twice", len(written), len(taken))
+	}
+}
+
+// testCreate: Create stores an entry only where none is, and otherwise
+// returns what is there without changing it.
+func testCreate(t *testing.T, s filer.Store) {
+	ctx := context.Background()
+	d := dirEntry("/cr/d")
+	if existing, err := s.Create(ctx, d); err != nil || existing != nil {
+		t.Fatalf("Create of a new path = %+v, %v; want nil, nil", existing, err)
+	}
+	CheckEqual(t, mustFind(t, s, "/cr/d"), d)
+	checkNames(t, "/cr", mustList(t, s, "/cr", "", 0), []string{"d"})
+
+	again := dirEntry("/cr/d")
+	again.Mtime = time.Unix(1800000000, 0)
+	existing, err := s.Create(ctx, again)
+	if err != nil || existing == nil {
+		t.Fatalf("Create over a directory = %+v, %v; want the directory", existing, err)
+	}
+	CheckEqual(t, existing, d)
+	CheckEqual(t, mustFind(t, s, "/cr/d"), d)
+
+	f := fileEntry("/cr/f")
+	mustInsert(t, s, f)
+	existing, err = s.Create(ctx, dirEntry("/cr/f"))
+	if err != nil || existing == nil || existing.IsDirectory {
+		t.Fatalf("Create over a file = %+v, %v; want the file", existing, err)
+	}
+	CheckEqual(t, mustFind(t, s, "/cr/f"), f)
+	checkNames(t, "/cr", mustList(t, s, "/cr", "", 0), []string{"d", "f"})
+
+	for _, p := range []string{"/", "", "relative", "/cr/"} {
+		if _, err := s.Create(ctx, dirEntry(p)); !errors.Is(err, filer.ErrBadPath) {
+			t.Errorf("Create(%q) = %v, want ErrBadPath", p, err)
+		}
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Create(canceled, dirEntry("/cr/g")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Create with a canceled context = %v, want context.Canceled", err)
+	}
+	mustNotFind(t, s, "/cr/g")
+}
+
+// testConcurrentCreateReplace has filers create a directory at a path
+// while others write files there: either a directory got there first and
+// every file write was refused, or a file did and no directory was
+// created; no file a writer was told it wrote is ever overwritten by a
+// directory, and every file version comes back exactly once.
+func testConcurrentCreateReplace(t *testing.T, s filer.Store) {
+	const creators, writers, each = 4, 4, 25
+	ctx := context.Background()
+	for round := range 8 {
+		p := fmt.Sprintf("/ccr/%d", round)
+		var (
+			mu             sync.Mutex
+			created        int
+			written, taken []string
+			wg             sync.WaitGroup
+		)
+		errs := make(chan error, creators+writers)
+		for range creators {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					existing, err := s.Create(ctx, dirEntry(p))
+					if err != nil {
+						errs <- fmt.Errorf("Create: %w", err)
+						return
+					}
+					if existing == nil {
+						mu.Lock()
+						created++
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					v := fmt.Sprintf("%d,%02x%02x", w+1, round, i)
+					old, err := s.Replace(ctx, versionEntry(p, v))
+					if errors.Is(err, filer.ErrIsDirectory) {
+						continue
+					}
+					if err != nil {
+						errs <- fmt.Errorf("Replace: %w", err)
+						return
+					}
+					mu.Lock()
+					written = append(written, v)
+					if old != nil {
+						taken = append(taken, old.Chunks[0].Fid)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		final := mustFind(t, s, p)
+		switch {
+		case created > 1:
+			t.Fatalf("%s: %d Creates stored a directory, want at most 1", p, created)
+		case created == 1 && (!final.IsDirectory || len(written) > 0):
+			t.Fatalf("%s: a directory was created, but %d file writes succeeded and the path holds %+v", p, len(written), final)
+		case created == 0 && final.IsDirectory:
+			t.Fatalf("%s: no Create stored the directory that is there", p)
+		}
+		if !final.IsDirectory {
+			taken = append(taken, final.Chunks[0].Fid)
+		}
+		slices.Sort(written)
+		slices.Sort(taken)
+		if !slices.Equal(written, taken) {
+			t.Fatalf("%s: %d file versions written, %d came back; one was lost or returned twice", p, len(written), len(taken))
+		}
 	}
 }
