@@ -162,6 +162,10 @@ type RaftNode struct {
 	// slot serializes the sequencer's Raft commands (capacity 1).
 	slot chan struct{}
 
+	// leaseCommitted, when set (by tests), runs in refillLease after the
+	// new high-water mark end is committed and before the lease holds it.
+	leaseCommitted func(end uint64)
+
 	tickets staleTickets // sync tickets handed out (stale.go)
 
 	started      atomic.Bool
@@ -598,6 +602,9 @@ func (n *RaftNode) refillLease(ctx context.Context, r *raft.Raft, count uint64) 
 	if err := n.apply(r, encodeFileKeyLease(end)); err != nil {
 		return err
 	}
+	if n.leaseCommitted != nil {
+		n.leaseCommitted(end)
+	}
 	n.mu.Lock()
 	if n.lease.term == term {
 		if !extend {
@@ -707,15 +714,25 @@ func (n *RaftNode) ObserveVolumeID(ctx context.Context, vid needle.VolumeID) err
 
 // ObserveFileKey raises the file-key high-water mark above key and skips
 // key in the leader's lease. It costs no Raft command when key is below the
-// mark. Returns ErrNotLeader on a follower.
+// mark, and takes no slot when key is below the lease's next key (what
+// volume servers report is usually a key this leader handed out). Returns
+// ErrNotLeader on a follower.
+//
+// The lease's next key only grows (a refill starts at or above it, a new
+// term's lease at the mark), so a key below it is never handed out again.
+// Below the mark is not enough outside the slot: a refill that has
+// committed its new mark but not yet installed its lease would hand out
+// the key afterwards, so that check waits for the slot.
 func (n *RaftNode) ObserveFileKey(ctx context.Context, key needle.Key) error {
 	r := n.leaderRaft()
 	if r == nil {
 		return ErrNotLeader
 	}
 	k := uint64(key)
-	n.skipLeased(k)
-	if k < n.fsm.FileKeyMark() {
+	n.mu.Lock()
+	below := k < n.lease.next
+	n.mu.Unlock()
+	if below {
 		return nil
 	}
 	release, err := n.acquireSlot(ctx)

@@ -38,6 +38,8 @@ type testMaster struct {
 
 	node *RaftNode
 	srv  *http.Server
+	// leaseCommitted, when set, becomes the node's hook of that name.
+	leaseCommitted func(end uint64)
 }
 
 // newTestMasters picks n free ports and directories. Each master's peers
@@ -73,6 +75,7 @@ func (m *testMaster) start() {
 	if err != nil {
 		m.t.Fatalf("NewRaftNode(%s): %v", m.addr, err)
 	}
+	node.leaseCommitted = m.leaseCommitted
 	ln := m.listen()
 	router := mux.NewRouter()
 	node.Register(router)
@@ -181,6 +184,15 @@ func (l *keyLog) add(k needle.Key, count uint64) {
 	l.mu.Lock()
 	l.ranges = append(l.ranges, keyRange{uint64(k), count})
 	l.mu.Unlock()
+}
+
+// has reports whether key k was issued.
+func (l *keyLog) has(k needle.Key) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.ranges, func(r keyRange) bool {
+		return uint64(k) >= r.first && uint64(k)-r.first < r.count
+	})
 }
 
 // end returns one past the highest key issued.
@@ -684,4 +696,65 @@ func postClusterJSON(t *testing.T, url string, v any) (*http.Response, []byte) {
 		t.Fatal(err)
 	}
 	return resp, body
+}
+
+// TestRaftObserveFileKeyDuringRefill observes the last key of a lease in
+// the window where the refill has committed the lease's mark but not yet
+// installed the lease: that key must still never be handed out.
+func TestRaftObserveFileKeyDuringRefill(t *testing.T) {
+	ms := newTestMasters(t, 1)
+	m := ms[0]
+	m.peers = nil
+	ctx := context.Background()
+	type observation struct {
+		key needle.Key
+		err error
+	}
+	var (
+		once     sync.Once
+		observed = make(chan observation, 1)
+	)
+	// The first refill runs when the node becomes leader, or at the first
+	// NextFileKeys.
+	m.leaseCommitted = func(end uint64) {
+		once.Do(func() {
+			k := needle.Key(end - 1)
+			done := make(chan struct{})
+			go func() {
+				err := m.node.ObserveFileKey(ctx, k)
+				observed <- observation{k, err}
+				close(done)
+			}()
+			// Give the observation the window; a correct one waits for
+			// the refill instead of returning in it.
+			select {
+			case <-done:
+			case <-time.After(200 * time.Millisecond):
+			}
+		})
+	}
+	m.start()
+	waitLeader(t, ms)
+
+	var keys keyLog
+	k, err := m.node.NextFileKeys(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys.add(k, 1)
+	o := <-observed
+	if o.err != nil {
+		t.Fatalf("ObserveFileKey(%d): %v", o.key, o.err)
+	}
+	for range 2 * testLeaseSize {
+		k, err := m.node.NextFileKeys(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys.add(k, 1)
+	}
+	if keys.has(o.key) {
+		t.Fatalf("key %d was observed during the refill of its lease and still handed out", o.key)
+	}
+	keys.checkDisjoint(t)
 }
