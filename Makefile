@@ -15,7 +15,7 @@ FUZZ_TARGETS := \
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./needle/... ./volume/... ./topology/... ./replication/... ./master/... ./filer/... ./client/... ./benchmark/... ./internal/...
 
-.PHONY: all build run test deps vet fmt-check unit race e2e fuzz bench bench-cluster bench-profile clean
+.PHONY: all build run test deps vet fmt-check unit race e2e fuzz bench bench-cluster bench-cpu bench-profile clean
 
 all: build
 
@@ -64,6 +64,11 @@ bench:
 # (benchmark/run.sh; knobs: RUNS, N, C, REPLICATION, FSYNC, SERVER_ENV).
 bench-cluster:
 	benchmark/run.sh
+
+# CPU time per request of the client and of each server, per phase, for the
+# ceiling, the null cluster and weed (benchmark/cpu.sh; knobs: RUNS, N, C).
+bench-cpu:
+	benchmark/cpu.sh
 
 # CPU and allocation profiles of the master, a volume server and the client
 # under each phase (benchmark/profile.sh; OUT=profiles).
