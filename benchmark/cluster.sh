@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # benchmark/cluster.sh: process handling shared by benchmark/run.sh and
 # benchmark/profile.sh (sourced, not run). Expects WEED, PORT, VPORT1, VPORT2,
 # KEEP, WEED_SERVER_ARGS, SERVER_ENV and SERVER_BIN; sets TMP and a trap
