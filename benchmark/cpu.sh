@@ -22,6 +22,9 @@ RUNS=${RUNS:-3}
 N=${N:-100000}
 C=${C:-16}
 SIZE=${SIZE:-1024}
+# The null servers answer reads with the mean size the benchmark writes
+# (SIZE plus 0 to 63 random bytes).
+NULLSIZE=$((SIZE + 32))
 REPLICATION=${REPLICATION:-000}
 PORT=${PORT:-29333}
 VPORT1=${VPORT1:-28081}
@@ -100,16 +103,16 @@ echo "weed benchmark, CPU per request: $RUNS runs, -n=$N -c=$C -size=$SIZE -repl
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(uname -r), $(go version | cut -d' ' -f3)"
 printf '%-6s %-5s %3s %10s %8s %8s %8s %8s %8s\n' "" phase run "req/s" client master vol1 vol2 total
 for i in $(seq "$RUNS"); do
-	start null nullserver -port="$PORT"
+	start null nullserver -port="$PORT" -size="$NULLSIZE"
 	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"
 	# One process is master and volume server at once: its time is
 	# counted once, as the master's.
 	both ceil "$i" "${PIDS[0]}" 0 0
 	stop_all
 
-	start nullv1 nullserver -port="$VPORT1"
-	start nullv2 nullserver -port="$VPORT2"
-	start nullm nullserver -port="$PORT" -volumes="127.0.0.1:$VPORT1,127.0.0.1:$VPORT2"
+	start nullv1 nullserver -port="$VPORT1" -size="$NULLSIZE"
+	start nullv2 nullserver -port="$VPORT2" -size="$NULLSIZE"
+	start nullm nullserver -port="$PORT" -size="$NULLSIZE" -volumes="127.0.0.1:$VPORT1,127.0.0.1:$VPORT2"
 	wait_http "http://127.0.0.1:$VPORT1/dir/lookup?volumeId=1"
 	wait_http "http://127.0.0.1:$VPORT2/dir/lookup?volumeId=1"
 	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"

@@ -28,6 +28,9 @@ RUNS=${RUNS:-3}
 N=${N:-100000}
 C=${C:-16}
 SIZE=${SIZE:-1024}
+# The null servers answer reads with the mean size the benchmark writes
+# (SIZE plus 0 to 63 random bytes).
+NULLSIZE=$((SIZE + 32))
 REPLICATION=${REPLICATION:-000}
 FSYNC=${FSYNC:-false}
 PORT=${PORT:-29333}
@@ -50,16 +53,16 @@ bench() {
 }
 
 run_null() {
-	start null nullserver -port="$PORT"
+	start null nullserver -port="$PORT" -size="$NULLSIZE"
 	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"
 	bench "$TMP/null.$1.txt"
 	stop_all
 }
 
 run_nullcluster() {
-	start nullv1 nullserver -port="$VPORT1"
-	start nullv2 nullserver -port="$VPORT2"
-	start nullm nullserver -port="$PORT" -volumes="127.0.0.1:$VPORT1,127.0.0.1:$VPORT2"
+	start nullv1 nullserver -port="$VPORT1" -size="$NULLSIZE"
+	start nullv2 nullserver -port="$VPORT2" -size="$NULLSIZE"
+	start nullm nullserver -port="$PORT" -size="$NULLSIZE" -volumes="127.0.0.1:$VPORT1,127.0.0.1:$VPORT2"
 	wait_http "http://127.0.0.1:$VPORT1/dir/lookup?volumeId=1"
 	wait_http "http://127.0.0.1:$VPORT2/dir/lookup?volumeId=1"
 	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"
