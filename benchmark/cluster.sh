@@ -1,8 +1,26 @@
 # shellcheck shell=bash
-# benchmark/cluster.sh: process handling shared by benchmark/run.sh and
-# benchmark/profile.sh (sourced, not run). Expects WEED, PORT, VPORT1, VPORT2,
-# KEEP, WEED_SERVER_ARGS, SERVER_ENV and SERVER_BIN; sets TMP and a trap
-# that stops every process started with start() and removes TMP on exit.
+# benchmark/cluster.sh: the knobs and the process handling shared by
+# benchmark/run.sh, benchmark/cpu.sh and benchmark/profile.sh (sourced, not
+# run, from the repository's root). Sets the shared knobs' defaults (below),
+# TMP, and a trap that stops every process started with start() and removes
+# TMP on exit. Its functions expect WEED (the weed binary), and read
+# SERVER_ENV and SERVER_BIN when set.
+
+# Knobs (environment): C=16 SIZE=1024 REPLICATION=000 PORT=29333 (master;
+# volume servers on VPORT1=28081, VPORT2=28082) KEEP=0 (1 keeps the temp
+# dir) WEED_SERVER_ARGS (extra global flags for the master and volume
+# servers).
+C=${C:-16}
+SIZE=${SIZE:-1024}
+REPLICATION=${REPLICATION:-000}
+PORT=${PORT:-29333}
+VPORT1=${VPORT1:-28081}
+VPORT2=${VPORT2:-28082}
+KEEP=${KEEP:-0}
+WEED_SERVER_ARGS=${WEED_SERVER_ARGS:-}
+# The null servers answer reads with the mean size the benchmark writes
+# (SIZE plus 0 to 63 random bytes).
+NULLSIZE=$((SIZE + 32))
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/weed-bench.XXXXXX")
 PIDS=()
@@ -117,4 +135,22 @@ start_cluster() {
 		-max=30 -pulseSeconds=1 -ip=127.0.0.1 "$@"
 	wait_settled
 	wait_nodes 2
+}
+
+# start_null: the ceiling, one nullserver on PORT; returns once it answers.
+start_null() {
+	start null nullserver -port="$PORT" -size="$NULLSIZE"
+	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"
+}
+
+# start_null_cluster: the null cluster, do-nothing volume servers on VPORT1
+# and VPORT2 and a do-nothing master on PORT that sends clients to them
+# (PIDS: volume 1, volume 2, master); returns once all three answer.
+start_null_cluster() {
+	start nullv1 nullserver -port="$VPORT1" -size="$NULLSIZE"
+	start nullv2 nullserver -port="$VPORT2" -size="$NULLSIZE"
+	start nullm nullserver -port="$PORT" -size="$NULLSIZE" -volumes="127.0.0.1:$VPORT1,127.0.0.1:$VPORT2"
+	wait_http "http://127.0.0.1:$VPORT1/dir/lookup?volumeId=1"
+	wait_http "http://127.0.0.1:$VPORT2/dir/lookup?volumeId=1"
+	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"
 }

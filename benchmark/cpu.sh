@@ -20,23 +20,12 @@ set -euo pipefail
 
 RUNS=${RUNS:-3}
 N=${N:-100000}
-C=${C:-16}
-SIZE=${SIZE:-1024}
-# The null servers answer reads with the mean size the benchmark writes
-# (SIZE plus 0 to 63 random bytes).
-NULLSIZE=$((SIZE + 32))
-REPLICATION=${REPLICATION:-000}
-PORT=${PORT:-29333}
-VPORT1=${VPORT1:-28081}
-VPORT2=${VPORT2:-28082}
-KEEP=${KEEP:-0}
-WEED_SERVER_ARGS=${WEED_SERVER_ARGS:-}
 
 cd "$(dirname "$0")/.."
+. benchmark/cluster.sh
 go build -o bin/weed ./cmd/weed
 WEED=$PWD/bin/weed
 
-. benchmark/cluster.sh
 
 HZ=$(getconf CLK_TCK)
 
@@ -103,19 +92,13 @@ echo "weed benchmark, CPU per request: $RUNS runs, -n=$N -c=$C -size=$SIZE -repl
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(uname -r), $(go version | cut -d' ' -f3)"
 printf '%-6s %-5s %3s %10s %8s %8s %8s %8s %8s\n' "" phase run "req/s" client master vol1 vol2 total
 for i in $(seq "$RUNS"); do
-	start null nullserver -port="$PORT" -size="$NULLSIZE"
-	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"
+	start_null
 	# One process is master and volume server at once: its time is
 	# counted once, as the master's.
 	both ceil "$i" "${PIDS[0]}" 0 0
 	stop_all
 
-	start nullv1 nullserver -port="$VPORT1" -size="$NULLSIZE"
-	start nullv2 nullserver -port="$VPORT2" -size="$NULLSIZE"
-	start nullm nullserver -port="$PORT" -size="$NULLSIZE" -volumes="127.0.0.1:$VPORT1,127.0.0.1:$VPORT2"
-	wait_http "http://127.0.0.1:$VPORT1/dir/lookup?volumeId=1"
-	wait_http "http://127.0.0.1:$VPORT2/dir/lookup?volumeId=1"
-	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"
+	start_null_cluster
 	both nullc "$i" "${PIDS[2]}" "${PIDS[0]}" "${PIDS[1]}"
 	stop_all
 

@@ -21,23 +21,15 @@ set -euo pipefail
 
 OUT=${OUT:-profiles}
 N=${N:-200000}
-C=${C:-16}
-SIZE=${SIZE:-1024}
 PROFILE_SECONDS=${PROFILE_SECONDS:-5}
-REPLICATION=${REPLICATION:-000}
-PORT=${PORT:-29333}
-VPORT1=${VPORT1:-28081}
-VPORT2=${VPORT2:-28082}
-KEEP=${KEEP:-0}
-WEED_SERVER_ARGS=${WEED_SERVER_ARGS:-}
 
 cd "$(dirname "$0")/.."
+. benchmark/cluster.sh
 go build -o bin/weed ./cmd/weed
 WEED=$PWD/bin/weed
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-. benchmark/cluster.sh
 
 # port_of NAME: the debug port of a server.
 port_of() {

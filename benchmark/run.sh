@@ -26,25 +26,14 @@ set -euo pipefail
 
 RUNS=${RUNS:-3}
 N=${N:-100000}
-C=${C:-16}
-SIZE=${SIZE:-1024}
-# The null servers answer reads with the mean size the benchmark writes
-# (SIZE plus 0 to 63 random bytes).
-NULLSIZE=$((SIZE + 32))
-REPLICATION=${REPLICATION:-000}
 FSYNC=${FSYNC:-false}
-PORT=${PORT:-29333}
-VPORT1=${VPORT1:-28081}
-VPORT2=${VPORT2:-28082}
-KEEP=${KEEP:-0}
 NULL=${NULL:-1}
-WEED_SERVER_ARGS=${WEED_SERVER_ARGS:-}
 
 cd "$(dirname "$0")/.."
+. benchmark/cluster.sh
 go build -o bin/weed ./cmd/weed
 WEED=$PWD/bin/weed
 
-. benchmark/cluster.sh
 
 # bench OUT: runs the benchmark client against the master on PORT.
 bench() {
@@ -53,19 +42,13 @@ bench() {
 }
 
 run_null() {
-	start null nullserver -port="$PORT" -size="$NULLSIZE"
-	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"
+	start_null
 	bench "$TMP/null.$1.txt"
 	stop_all
 }
 
 run_nullcluster() {
-	start nullv1 nullserver -port="$VPORT1" -size="$NULLSIZE"
-	start nullv2 nullserver -port="$VPORT2" -size="$NULLSIZE"
-	start nullm nullserver -port="$PORT" -size="$NULLSIZE" -volumes="127.0.0.1:$VPORT1,127.0.0.1:$VPORT2"
-	wait_http "http://127.0.0.1:$VPORT1/dir/lookup?volumeId=1"
-	wait_http "http://127.0.0.1:$VPORT2/dir/lookup?volumeId=1"
-	wait_http "http://127.0.0.1:$PORT/dir/lookup?volumeId=1"
+	start_null_cluster
 	bench "$TMP/nullc.$1.txt"
 	stop_all
 }
