@@ -58,8 +58,9 @@ reads of those fids. Prints the report of each phase; Ctrl-C prints what was don
 
 func init() {
 	c := register(&command{
-		name:  "nullserver",
-		short: "a do-nothing weed (master and volume in one), to measure the benchmark client's ceiling",
+		name:   "nullserver",
+		server: true,
+		short:  "a do-nothing weed (master and volume in one), to measure the benchmark client's ceiling",
 		long: `Serve a do-nothing weed: assigns, lookups, uploads, reads and deletes are answered
 without storing anything. "weed benchmark -server=localhost:<port>" against it measures
 the ceiling of the benchmark client on this machine; see docs/performance.md.

@@ -97,8 +97,9 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 func init() {
 	var f filerFlags
 	c := register(&command{
-		name:  "filer",
-		short: "start a filer: maps paths to fids (bolt index by default, Redis to share one namespace)",
+		name:   "filer",
+		server: true,
+		short:  "start a filer: maps paths to fids (bolt index by default, Redis to share one namespace)",
 		long: `Start a filer server. It stores files under paths (POST /dir/ multipart, PUT
 /dir/name), serves them back, lists directories as JSON or HTML, and deletes them
 with their needles. The index is a bolt file in -dir, or a Redis server shared by

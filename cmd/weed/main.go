@@ -21,6 +21,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/internal/gcfloor"
 )
 
 // command is one `weed <name>` subcommand.
@@ -31,6 +33,9 @@ type command struct {
 	long  string
 	flags *flag.FlagSet
 	run   func(ctx context.Context, args []string) error
+	// server marks the long-running servers, which get the garbage
+	// collector's heap floor (internal/gcfloor).
+	server bool
 }
 
 var commands = map[string]*command{}
@@ -106,6 +111,9 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "weed: %v\n", err)
 		os.Exit(2)
+	}
+	if c.server {
+		gcfloor.Start(gcfloor.DefaultFloor)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err = c.run(ctx, c.flags.Args())

@@ -157,8 +157,9 @@ func selfInPeers(peers []string, ip string, port int) (string, error) {
 func init() {
 	var f masterFlags
 	c := register(&command{
-		name:  "master",
-		short: "start a master: topology, fid assignment, volume growth; -peers makes a Raft group",
+		name:   "master",
+		server: true,
+		short:  "start a master: topology, fid assignment, volume growth; -peers makes a Raft group",
 		long: `Start a master server. It hands out file ids, keeps the topology of volume
 servers (from their heartbeats), grows volumes under the replication policy and
 runs vacuum. With -peers, masters form a Raft group that replicates the volume id

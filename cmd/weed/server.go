@@ -16,8 +16,9 @@ func init() {
 		f filerFlags
 	)
 	c := register(&command{
-		name:  "server",
-		short: "start a master, a volume server and optionally a filer in one process",
+		name:   "server",
+		server: true,
+		short:  "start a master, a volume server and optionally a filer in one process",
 		long: `Start a master, a volume server and (with -filer) a filer in one process: the
 embedded default for a first try. Volumes are kept in -dir, the master's Raft state
 in -dir/master and the filer's index in -dir/filer unless told otherwise.`,

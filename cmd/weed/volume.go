@@ -140,8 +140,9 @@ func (d *volumeDaemon) stop() error {
 func init() {
 	var f volumeFlags
 	c := register(&command{
-		name:  "volume",
-		short: "start a volume server: stores needles in volumes, replicates writes, heartbeats to the masters",
+		name:   "volume",
+		server: true,
+		short:  "start a volume server: stores needles in volumes, replicates writes, heartbeats to the masters",
 		long: `Start a volume server. It keeps volumes (N.dat + N.idx, or collection_N.*) in
 each -dir, up to -max per dir, serves reads with one disk read, replicates writes and
 deletes to the other replicas, and reports to the master leader every -pulseSeconds.
