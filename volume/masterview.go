@@ -111,23 +111,33 @@ func (f *fanoutView) invalidate(vid needle.VolumeID) {
 	f.mu.Unlock()
 }
 
-// others returns the replicas of vid other than this server.
+// otherReplicas returns the replicas of vid other than this server.
 func (s *Server) otherReplicas(ctx context.Context, vid needle.VolumeID) ([]ReplicaLocation, error) {
+	out, _, err := s.replicaView(ctx, vid)
+	return out, err
+}
+
+// replicaView returns the replicas of vid other than this server, and
+// whether the master's view lists this server among them.
+func (s *Server) replicaView(ctx context.Context, vid needle.VolumeID) (others []ReplicaLocation, listsSelf bool, err error) {
 	self, known := s.knownSelf()
 	if !known {
-		return nil, errIdentityUnknown
+		return nil, false, errIdentityUnknown
 	}
 	locs, err := s.view.get(ctx, vid)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	out := make([]ReplicaLocation, 0, len(locs))
+	others = make([]ReplicaLocation, 0, len(locs))
 	for _, l := range locs {
-		if l.URL != "" && l.URL != self && !slices.ContainsFunc(out, func(o ReplicaLocation) bool { return o.URL == l.URL }) {
-			out = append(out, l)
+		if l.URL == self {
+			listsSelf = true
+		}
+		if l.URL != "" && l.URL != self && !slices.ContainsFunc(others, func(o ReplicaLocation) bool { return o.URL == l.URL }) {
+			others = append(others, l)
 		}
 	}
-	return out, nil
+	return others, listsSelf, nil
 }
 
 // masterError is a master's error answer.

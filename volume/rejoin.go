@@ -299,6 +299,12 @@ func (y *syncer) startDue(ctx context.Context) {
 		}
 		v := y.s.store.Volume(vid)
 		if v == nil {
+			if st.fresh {
+				// A copy still being downloaded: it is syncing before
+				// it is in the store, and syncs once it is there (a
+				// failed copy forgets it).
+				continue
+			}
 			delete(y.vols, vid)
 			y.publishLocked()
 			continue
@@ -332,7 +338,9 @@ func (y *syncer) syncOne(ctx context.Context, v *Volume) {
 		st.failures++
 		backoff := min(syncRetryMin<<min(st.failures-1, 5), syncRetryMax)
 		st.nextTry = time.Now().Add(backoff)
-		if st.failures == 1 || st.failures%10 == 0 {
+		if errors.Is(err, errNotListed) && st.failures < 10 {
+			glog.V(1).Infof("volume %d: rejoin sync waits: %v", v.ID(), err)
+		} else if st.failures == 1 || st.failures%10 == 0 {
 			glog.Warningf("volume %d: rejoin sync (attempt %d) failed, retrying in %v: %v", v.ID(), st.failures, backoff, err)
 		} else {
 			glog.V(1).Infof("volume %d: rejoin sync (attempt %d): %v", v.ID(), st.failures, err)
@@ -353,6 +361,10 @@ func (y *syncer) markedStale(vid needle.VolumeID) {
 	}
 }
 
+// errNotListed means the master's fan-out view of a volume does not list
+// this replica yet: its heartbeat has not reached the leader.
+var errNotListed = errors.New("the master does not list this replica yet")
+
 // errStillStale means the leader did not accept a sync as covering every
 // mark of this replica (no qualifying source, or a newer mark).
 var errStillStale = errors.New("the leader still lists this replica as stale")
@@ -367,11 +379,18 @@ var errStillStale = errors.New("the leader still lists this replica as stale")
 func (y *syncer) rejoin(ctx context.Context, v *Volume) error {
 	vid := v.ID()
 	// Every peer that caches the fan-out view drops it, so that its next
-	// write or delete reaches this replica.
+	// write or delete reaches this replica. That holds only once the
+	// master lists this replica: until then a peer would fetch a view
+	// without it again, and a delete acknowledged after the sync below
+	// would never arrive here (a fresh copy, before its heartbeat).
 	y.s.view.invalidate(vid)
-	peers, err := y.s.otherReplicas(ctx, vid)
+	peers, listed, err := y.s.replicaView(ctx, vid)
 	if err != nil {
 		return fmt.Errorf("replicas: %w", err)
+	}
+	if !listed {
+		y.s.hb.beatSoon()
+		return errNotListed
 	}
 	for _, p := range peers {
 		peer := syncPeer{hc: y.s.fanout.Client(), addr: p.URL, vid: vid}

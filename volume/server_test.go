@@ -39,6 +39,9 @@ type fakeMaster struct {
 	assignVolume needle.VolumeID
 	assignTo     string
 	nextKey      needle.Key
+	// answersStale makes it answer the stale-mark endpoints as a leader
+	// with no marks: every ticket is 1, every sync is accepted.
+	answersStale bool
 }
 
 func newFakeMaster(t testing.TB) *fakeMaster {
@@ -99,6 +102,16 @@ func (m *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(reply)
+	case topology.StalePath, topology.SyncedPath:
+		m.mu.Lock()
+		ok := m.answersStale
+		m.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(topology.StaleReply{Seq: 1})
 	default:
 		http.NotFound(w, r)
 	}
