@@ -29,12 +29,18 @@ func (v *Volume) Read(key needle.Key, cookie needle.Cookie, buf []byte) (needle.
 		return needle.Needle{}, buf, fmt.Errorf("volume %d: key %x: %w", v.id, uint64(key), needle.ErrNotFound)
 	}
 	need := needle.RecordLenUnpadded(nv.Size, v.version)
+	off := needle.OffsetBytes(nv.Offset)
+	if off+need > v.end.Load() {
+		// A damaged .idx entry (the load checks only the last ones): no
+		// buffer of the size it claims.
+		return needle.Needle{}, buf, fmt.Errorf("volume %d: read needle %x at %d: %w: a record of %d bytes runs past the end of the .dat (%d bytes)",
+			v.id, uint64(key), off, needle.ErrCorrupt, need, v.end.Load())
+	}
 	if int64(cap(buf)) >= need {
 		buf = buf[:need]
 	} else {
 		buf = make([]byte, need)
 	}
-	off := needle.OffsetBytes(nv.Offset)
 	if _, err := v.dat.ReadAt(buf, off); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: record runs past the end of the .dat", needle.ErrCorrupt)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -665,4 +666,57 @@ func TestSuperBlockExtra(t *testing.T) {
 	if idx, _ := os.ReadFile(filepath.Join(dir, "1.idx")); binary.BigEndian.Uint32(idx[8:12]) != 2 {
 		t.Errorf("first record at unit %d, want 2 (offset 16)", binary.BigEndian.Uint32(idx[8:12]))
 	}
+}
+
+// An .idx entry in the middle of the file (the load checks only the last
+// ones) that claims a record longer than the .dat holds makes that read
+// fail with ErrCorrupt, without a buffer of the claimed size; the other
+// needles read as before.
+func TestReadDamagedIdxEntry(t *testing.T) {
+	forEachMap(t, func(t *testing.T, opts Options) {
+		dir := t.TempDir()
+		v := createVol(t, dir, opts)
+		for k := needle.Key(1); k <= 3; k++ {
+			if _, err := v.Write(makeNeedle(k, 0, sizeOf(k))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := v.Close(); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "1.idx")
+		idx, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := needle.ParseIdxEntry(idx[needle.IdxEntrySize:])
+		if err != nil || e.Key != 2 {
+			t.Fatalf("second entry: %+v %v", e, err)
+		}
+		e.Size = 0x7ffffff0
+		copy(idx[needle.IdxEntrySize:], e.AppendTo(nil))
+		if err := os.WriteFile(path, idx, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// A bolt map is rebuilt from the damaged .idx.
+		os.Remove(filepath.Join(dir, "1.bdb"))
+
+		v = openVol(t, dir, opts)
+		var allocs runtime.MemStats
+		runtime.ReadMemStats(&allocs)
+		before := allocs.TotalAlloc
+		if _, _, err := v.Read(2, cookieOf(2), nil); !errors.Is(err, needle.ErrCorrupt) {
+			t.Errorf("read of the damaged entry: %v, want ErrCorrupt", err)
+		}
+		runtime.ReadMemStats(&allocs)
+		if grew := allocs.TotalAlloc - before; grew > 1<<20 {
+			t.Errorf("the failed read allocated %d bytes", grew)
+		}
+		for _, k := range []needle.Key{1, 3} {
+			n, _, err := v.Read(k, cookieOf(k), nil)
+			if err != nil || !bytes.Equal(n.Data, payload(k, 0, sizeOf(k))) {
+				t.Errorf("needle %d: %v", k, err)
+			}
+		}
+	})
 }

@@ -105,11 +105,14 @@ func (v *Volume) appendLocked(rec []byte, e needle.IdxEntry, point string) (uint
 		return 0, err
 	}
 	e.Offset = units
+	// The end moves before the entry is visible: a reader that finds the
+	// entry finds the record inside the end (Read checks it).
+	v.end.Store(off + int64(len(rec)))
 	old, had, err := needle.Apply(v.nm, e)
 	if err != nil {
+		v.end.Store(off)
 		return 0, fmt.Errorf("volume %d: index key %x: %w", v.id, uint64(e.Key), err)
 	}
-	v.end.Store(off + int64(len(rec)))
 	v.stats.Count(e, old, had)
 	v.idxBuf = e.AppendTo(v.idxBuf)
 	if len(v.idxBuf) >= idxFlushBytes {
