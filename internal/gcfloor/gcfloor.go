@@ -5,7 +5,7 @@
 // what the previous one left live. A volume server or master holds a few MB
 // live and allocates a few KB per request, so it collects every thousand
 // or so requests: measured with benchmark/cpu.sh, that was 4–7 µs of server
-// CPU per 1 KiB write. A floor lets the heap grow to Floor bytes before a
+// CPU per 1 KiB write. A floor lets the heap grow to that many bytes before a
 // collection while the live heap is small; once the live heap is larger
 // than half the floor, GOGC is back at 100 and nothing changes.
 //
