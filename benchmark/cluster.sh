@@ -64,31 +64,37 @@ start() {
 	PIDS+=($!)
 }
 
-# wait_http URL: waits up to 20 s for URL to answer.
-wait_http() {
-	for _ in $(seq 200); do
-		if curl -fsS -o /dev/null "$1" 2>/dev/null; then
+# wait_until TRIES WHAT COMMAND...: runs COMMAND every 0.1 s until it
+# succeeds, at most TRIES times; on timeout says it was waiting for WHAT
+# and fails.
+wait_until() {
+	local tries=$1 what=$2
+	shift 2
+	for _ in $(seq "$tries"); do
+		if "$@"; then
 			return 0
 		fi
 		sleep 0.1
 	done
-	echo "timed out waiting for $1" >&2
+	echo "timed out waiting for $what" >&2
 	return 1
 }
 
-# wait_nodes COUNT: waits until the master lists COUNT data nodes.
-wait_nodes() {
-	for _ in $(seq 200); do
-		local got
-		got=$(curl -fsS "http://127.0.0.1:$PORT/dir/status" 2>/dev/null | grep -o '"Url"' | wc -l || true)
-		if [ "${got:-0}" -ge "$1" ]; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "timed out waiting for $1 volume servers" >&2
-	return 1
+answers() { curl -fsS -o /dev/null "$1" 2>/dev/null; }
+
+lists_nodes() {
+	local got
+	got=$(curl -fsS "http://127.0.0.1:$PORT/dir/status" 2>/dev/null | grep -o '"Url"' | wc -l || true)
+	[ "${got:-0}" -ge "$1" ]
 }
+
+leads() { curl -fsS "http://127.0.0.1:$PORT/cluster/status" 2>/dev/null | grep -q '"IsLeader":true'; }
+
+# wait_http URL: waits up to 20 s for URL to answer.
+wait_http() { wait_until 200 "$1" answers "$1"; }
+
+# wait_nodes COUNT: waits until the master lists COUNT data nodes.
+wait_nodes() { wait_until 200 "$1 volume servers" lists_nodes "$1"; }
 
 # wait_settled: waits until the master on PORT leads, then for 3 pulses of
 # 1 s. A new leader grows no volume during its first 2.5 pulses (it waits
@@ -96,15 +102,7 @@ wait_nodes() {
 # master that has just been elected, out of the write figures. The first
 # assign still grows the volumes.
 wait_settled() {
-	for _ in $(seq 300); do
-		if curl -fsS "http://127.0.0.1:$PORT/cluster/status" 2>/dev/null | grep -q '"IsLeader":true'; then
-			sleep 3
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "timed out waiting for the master to lead" >&2
-	return 1
+	wait_until 300 "the master to lead" leads && sleep 3
 }
 
 # start_cluster DIR [VOLUME FLAGS...]: one master (pulse 1 s) and two volume
