@@ -118,13 +118,19 @@ func (s *Server) primaryDelete(w http.ResponseWriter, r *http.Request, vol *Volu
 		s.answerDelete(w, r, vol, fid, size, err)
 		return
 	}
+	hold := s.holdView(vol)
 	targets, short, err := s.deleteTargets(ctx, vol)
+	if err == nil {
+		err = failAt("delete:targets")
+	}
 	if err != nil {
+		hold.release()
 		glog.Warningf("delete %s: %v", fid, err)
 		httpx.WriteError(w, r, http.StatusInternalServerError, err.Error())
 		return
 	}
 	size, ts, err := vol.DeleteNewest(fid.Key, fid.Cookie)
+	hold.release()
 	if isMissing(err) && s.hasPendingMarks(fid.Volume) {
 		// Gone here, but an earlier delete's stale mark is not recorded
 		// yet: this delete is not acknowledged before it is.

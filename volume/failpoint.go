@@ -3,14 +3,18 @@ package volume
 import "sync/atomic"
 
 // Failure points compiled into the write, delete and vacuum paths for crash
-// tests. A test stores a hook in failpoint; the hook is called with
-// the point's name (with the volume's locks held, so it must not call the
-// volume) and may copy the volume's files to capture the on-disk state a
-// crash at that instant would leave, or return an error, which makes the
-// operation stop there and return it. Production code never sets a hook.
+// and ordering tests. A test stores a hook in failpoint; the hook is called
+// with the point's name (at the points of the volume files, with the
+// volume's locks held, so it must not call the volume) and may copy the
+// volume's files to capture the on-disk state a crash at that instant would
+// leave, block, or return an error, which makes the operation stop there
+// and return it. Production code never sets a hook.
 //
 // Points:
 //
+//	write:targets        a primary write of a replicated volume has its replica
+//	                     targets (viewGate held shared); nothing appended yet
+//	delete:targets       the same for a primary delete
 //	write:dat            a needle record is in the .dat; map and .idx not yet updated
 //	delete:dat           a tombstone is in the .dat; map and .idx not yet updated
 //	compact:done         Compact has written and fsynced .cpd and .cpx

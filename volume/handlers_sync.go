@@ -91,14 +91,19 @@ func (s *Server) handleSyncStatus(w http.ResponseWriter, r *http.Request) {
 
 // handleSyncHello answers POST /admin/sync/hello?volume=: a replica of the
 // volume rejoins; the next write or delete here asks the master afresh.
+// It answers once every write and delete that read the old view here has
+// appended locally (viewGate), so the rejoining replica's sync, which
+// starts after the hellos, finds them in this replica's records.
 func (s *Server) handleSyncHello(w http.ResponseWriter, r *http.Request) {
 	vid, err := volumeParam(r)
 	if err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
+	s.viewGate.Lock()
 	s.view.invalidate(vid)
 	s.client.Invalidate(vid)
+	s.viewGate.Unlock()
 	httpx.WriteJSON(w, r, http.StatusOK, struct{}{})
 }
 

@@ -122,13 +122,19 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
+	hold := s.holdView(vol)
 	targets, err := s.replicaTargets(r.Context(), vol)
+	if err == nil {
+		err = failAt("write:targets")
+	}
 	if err != nil {
+		hold.release()
 		glog.Warningf("write %s: %v", p.FileID, err)
 		httpx.WriteError(w, r, http.StatusInternalServerError, err.Error())
 		return
 	}
 	size, err := vol.Write(&n)
+	hold.release()
 	if err != nil {
 		s.writeStoreError(w, r, fmt.Errorf("write %s: %w", p.FileID, err))
 		return

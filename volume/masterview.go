@@ -50,10 +50,13 @@ type StaleReply = topology.StaleReply
 // fanoutView caches the master's fan-out view of volumes for ttl, one
 // master request per volume at a time.
 type fanoutView struct {
-	s       *Server
-	ttl     time.Duration
-	mu      sync.Mutex
-	cache   map[needle.VolumeID]fanoutEntry
+	s     *Server
+	ttl   time.Duration
+	mu    sync.Mutex
+	cache map[needle.VolumeID]fanoutEntry
+	// gen counts invalidations: a master request started before one
+	// neither fills the cache nor answers callers that came after it.
+	gen     uint64
 	flights singleflight.Group
 }
 
@@ -71,11 +74,12 @@ func newFanoutView(s *Server, ttl time.Duration) *fanoutView {
 func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]ReplicaLocation, error) {
 	f.mu.Lock()
 	e, ok := f.cache[vid]
+	gen := f.gen
 	f.mu.Unlock()
 	if ok && time.Now().Before(e.expires) {
 		return e.locs, nil
 	}
-	ch := f.flights.DoChan(vid.String(), func() (any, error) {
+	ch := f.flights.DoChan(vid.String()+"@"+strconv.FormatUint(gen, 10), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		var reply topology.FanoutView
@@ -89,7 +93,9 @@ func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]ReplicaLoc
 			return nil, err
 		}
 		f.mu.Lock()
-		f.cache[vid] = fanoutEntry{locs: reply.Locations, expires: time.Now().Add(f.ttl)}
+		if f.gen == gen {
+			f.cache[vid] = fanoutEntry{locs: reply.Locations, expires: time.Now().Add(f.ttl)}
+		}
 		f.mu.Unlock()
 		return reply.Locations, nil
 	})
@@ -104,11 +110,36 @@ func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]ReplicaLoc
 	}
 }
 
-// invalidate drops the cached view of vid.
+// invalidate drops the cached view of vid; a master request already in
+// flight does not put it back.
 func (f *fanoutView) invalidate(vid needle.VolumeID) {
 	f.mu.Lock()
 	delete(f.cache, vid)
+	f.gen++
 	f.mu.Unlock()
+}
+
+// holdView holds s.viewGate shared when vol is replicated, until release.
+// A primary write or delete holds it from its read of the fan-out view to
+// its local append: a hello (handleSyncHello) waits for it, so no
+// operation that used a view without a rejoining replica appends here
+// after that replica's sync has read this replica's records. Unreplicated
+// volumes have no replica to rejoin and skip it.
+func (s *Server) holdView(vol *Volume) viewHold {
+	if vol.Placement().CopyCount() <= 1 {
+		return viewHold{}
+	}
+	s.viewGate.RLock()
+	return viewHold{&s.viewGate}
+}
+
+// viewHold is a shared hold of a Server's viewGate (none when gate is nil).
+type viewHold struct{ gate *sync.RWMutex }
+
+func (h viewHold) release() {
+	if h.gate != nil {
+		h.gate.RUnlock()
+	}
 }
 
 // otherReplicas returns the replicas of vid other than this server.

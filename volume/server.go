@@ -120,8 +120,12 @@ type Server struct {
 	bodyBufs   bytesPool  // uploads, gzip output, inflated reads, replica records
 
 	// Replica consistency (consistency.go, rejoin.go, masterview.go).
-	sync         *syncer
-	view         *fanoutView
+	sync *syncer
+	view *fanoutView
+	// viewGate is held shared by a primary write or delete of a replicated
+	// volume from its read of the fan-out view to its local append, and
+	// exclusively by a rejoining replica's hello (holdView).
+	viewGate     sync.RWMutex
 	copyLimit    *rateLimiter
 	aeLimit      *rateLimiter
 	marksMu      sync.Mutex

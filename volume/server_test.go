@@ -42,6 +42,9 @@ type fakeMaster struct {
 	// answersStale makes it answer the stale-mark endpoints as a leader
 	// with no marks: every ticket is 1, every sync is accepted.
 	answersStale bool
+	// lookupHold, when set, runs in each /dir/lookup after the locations
+	// are read and before they are sent (it may block).
+	lookupHold func()
 }
 
 func newFakeMaster(t testing.TB) *fakeMaster {
@@ -65,7 +68,11 @@ func (m *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
 		m.lookups++
 		locs := m.locations[vid]
+		hold := m.lookupHold
 		m.mu.Unlock()
+		if hold != nil {
+			hold()
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil || len(locs) == 0 {
 			w.WriteHeader(http.StatusNotFound)
