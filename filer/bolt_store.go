@@ -136,6 +136,9 @@ func (s *BoltStore) Replace(ctx context.Context, e *Entry) (*Entry, error) {
 				return ErrIsDirectory
 			}
 		}
+		if err := boltCheckParent(b, e.FullPath); err != nil {
+			return err
+		}
 		return b.Put(key, val)
 	})
 	if err != nil {
@@ -164,6 +167,9 @@ func (s *BoltStore) Create(ctx context.Context, e *Entry) (*Entry, error) {
 		if v := b.Get(key); v != nil {
 			var err error
 			existing, err = UnmarshalEntry(v)
+			return err
+		}
+		if err := boltCheckParent(b, e.FullPath); err != nil {
 			return err
 		}
 		return b.Put(key, val)
@@ -195,12 +201,40 @@ func (s *BoltStore) Remove(ctx context.Context, p string) (*Entry, error) {
 		if old, err = UnmarshalEntry(v); err != nil {
 			return err
 		}
+		if old.IsDirectory {
+			prefix := append([]byte(p), 0)
+			if k, _ := b.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
+				return ErrNotEmpty
+			}
+		}
 		return b.Delete(key)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("filer: remove %q: %w", p, err)
 	}
 	return old, nil
+}
+
+// boltCheckParent reports, inside a transaction on the entries bucket b,
+// whether the parent directory of the canonical path p is there:
+// ErrNoParent when it is missing, ErrNotDirectory when it is a file.
+func boltCheckParent(b *bolt.Bucket, p string) error {
+	dir, _ := SplitPath(p)
+	if dir == "/" {
+		return nil
+	}
+	v := b.Get(boltKey(dir))
+	if v == nil {
+		return fmt.Errorf("%s: %w", dir, ErrNoParent)
+	}
+	parent, err := UnmarshalEntry(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	if !parent.IsDirectory {
+		return fmt.Errorf("%s is a file: %w", dir, ErrNotDirectory)
+	}
+	return nil
 }
 
 // Find returns the entry at p or an error wrapping ErrNotFound; see Store.Find.

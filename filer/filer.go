@@ -59,6 +59,12 @@ const (
 	cleanupTimeout = time.Minute
 	// lockStripes is the number of mutexes paths are hashed onto.
 	lockStripes = 64
+	// commitAttempts bounds how often a write creates its directories
+	// again after a concurrent delete took them (ErrNoParent).
+	commitAttempts = 8
+	// deleteRounds bounds how often a recursive delete goes over a
+	// directory again because files were written into it meanwhile.
+	deleteRounds = 8
 )
 
 // Options configures a Filer.
@@ -266,19 +272,29 @@ func (f *Filer) WriteFile(ctx context.Context, r io.Reader, nf NewFile) (*Entry,
 // caller then still owns e's needles (see Discard).
 func (f *Filer) Commit(ctx context.Context, e *Entry) error {
 	dir, _ := SplitPath(e.FullPath)
-	if err := f.mkdirAll(ctx, dir, e.Mtime); err != nil {
-		return fmt.Errorf("filer: write %s: %w", e.FullPath, err)
-	}
-	// Replace hands each replaced entry to exactly one writer, also when
-	// filers sharing a Redis store write the path at once, so its needles
-	// are deleted once. The lock orders this write with mkdir and deletes
-	// of the path in this process.
-	mu := f.lock(e.FullPath)
-	mu.Lock()
-	old, err := f.store.Replace(ctx, e)
-	mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("filer: write %s: %w", e.FullPath, err)
+	var old *Entry
+	for attempt := 1; ; attempt++ {
+		err := f.mkdirAll(ctx, dir, e.Mtime)
+		if err == nil {
+			// Replace hands each replaced entry to exactly one writer, also
+			// when filers sharing a Redis store write the path at once, so
+			// its needles are deleted once. The lock orders this write with
+			// mkdir and deletes of the path in this process.
+			mu := f.lock(e.FullPath)
+			mu.Lock()
+			old, err = f.store.Replace(ctx, e)
+			mu.Unlock()
+		}
+		// ErrNoParent: a delete took a directory of the path away after
+		// mkdirAll saw it. Make it again, a few times.
+		if errors.Is(err, ErrNoParent) && attempt < commitAttempts {
+			glog.V(2).Infof("filer: write %s: %v; creating it again", e.FullPath, err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("filer: write %s: %w", e.FullPath, err)
+		}
+		break
 	}
 	if old != nil && len(old.Chunks) > 0 {
 		cctx, cancel := cleanupContext(ctx)
@@ -428,16 +444,17 @@ func (f *Filer) List(ctx context.Context, dir, after string, limit int) (*Listin
 // Delete removes the entry at the canonical path p. A file's needles are
 // deleted from the volume servers after its entry (a needle already gone
 // is fine). A directory must be empty unless recursive is set, when its
-// whole tree goes, children first; the root itself is never removed, only
-// its children. A missing path gives ErrNotFound, a non-empty directory
-// without recursive ErrNotEmpty. When entries are gone but some needles
-// could not be deleted, the error says which.
+// whole tree goes, children first, files written into it meanwhile
+// included; the root itself is never removed, only its children. A missing
+// path gives ErrNotFound, a non-empty directory without recursive
+// ErrNotEmpty. When entries are gone but some needles could not be
+// deleted, the error says which.
 func (f *Filer) Delete(ctx context.Context, p string, recursive bool) error {
 	e, err := f.store.Find(ctx, p)
 	if err != nil {
 		return fmt.Errorf("filer: delete %s: %w", p, err)
 	}
-	if e.IsDirectory && !recursive {
+	if p == "/" && !recursive {
 		children, err := f.store.List(ctx, p, "", 1)
 		if err != nil {
 			return fmt.Errorf("filer: delete %s: %w", p, err)
@@ -445,9 +462,10 @@ func (f *Filer) Delete(ctx context.Context, p string, recursive bool) error {
 		if len(children) > 0 {
 			return fmt.Errorf("filer: delete %s: %w", p, ErrNotEmpty)
 		}
+		return nil
 	}
 	var needleErrs []error
-	if err := f.deleteEntry(ctx, e, &needleErrs); err != nil {
+	if err := f.deleteEntry(ctx, e, recursive, &needleErrs); err != nil {
 		return fmt.Errorf("filer: delete %s: %w", p, err)
 	}
 	if len(needleErrs) > 0 {
@@ -456,51 +474,66 @@ func (f *Filer) Delete(ctx context.Context, p string, recursive bool) error {
 	return nil
 }
 
-// deleteEntry removes e and, for a directory, its tree. Store failures stop
-// it; needle failures are appended to needleErrs and it goes on.
-func (f *Filer) deleteEntry(ctx context.Context, e *Entry, needleErrs *[]error) error {
-	if e.IsDirectory {
-		// Each page is deleted before the next is listed, so listing from
-		// the start again finds what is left, children written meanwhile
-		// included.
-		for {
-			page, err := f.store.List(ctx, e.FullPath, "", DefaultListLimit)
-			if err != nil {
+// deleteEntry removes e and, for a directory when recursive is set, its
+// tree. Store failures stop it; needle failures are appended to
+// needleErrs and it goes on.
+func (f *Filer) deleteEntry(ctx context.Context, e *Entry, recursive bool, needleErrs *[]error) error {
+	for round := 1; ; round++ {
+		if e.IsDirectory && recursive {
+			if err := f.deleteChildren(ctx, e.FullPath, needleErrs); err != nil {
 				return err
 			}
-			if len(page) == 0 {
-				break
-			}
-			for _, c := range page {
-				if err := f.deleteEntry(ctx, c, needleErrs); err != nil {
-					return err
-				}
+			if e.FullPath == "/" {
+				return nil
 			}
 		}
-		if e.FullPath == "/" {
+		// Remove returns the entry it removed, so that the needles deleted
+		// are those of that entry even if a write (here or through another
+		// filer) replaced it since it was listed, and no two deleters share
+		// them. It refuses a directory that has children: one written since
+		// the listing above is deleted in the next round.
+		mu := f.lock(e.FullPath)
+		mu.Lock()
+		cur, err := f.store.Remove(ctx, e.FullPath)
+		mu.Unlock()
+		if errors.Is(err, ErrNotEmpty) && recursive && round < deleteRounds {
+			glog.V(2).Infof("filer: delete %s: written into meanwhile, deleting again", e.FullPath)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if cur == nil {
 			return nil
 		}
-	}
-	// Remove returns the entry it removed, so that the needles deleted are
-	// those of that entry even if a write (here or through another filer)
-	// replaced it since it was listed, and no two deleters share them.
-	mu := f.lock(e.FullPath)
-	mu.Lock()
-	cur, err := f.store.Remove(ctx, e.FullPath)
-	mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if cur == nil {
+		glog.V(2).Infof("filer: deleted %s", e.FullPath)
+		if len(cur.Chunks) > 0 {
+			if err := f.deleteNeedles(ctx, cur.Chunks); err != nil {
+				*needleErrs = append(*needleErrs, err)
+			}
+		}
 		return nil
 	}
-	glog.V(2).Infof("filer: deleted %s", e.FullPath)
-	if len(cur.Chunks) > 0 {
-		if err := f.deleteNeedles(ctx, cur.Chunks); err != nil {
-			*needleErrs = append(*needleErrs, err)
+}
+
+// deleteChildren deletes the trees of dir's children. Each page is deleted
+// before the next is listed, so listing from the start again finds what is
+// left, children written meanwhile included.
+func (f *Filer) deleteChildren(ctx context.Context, dir string, needleErrs *[]error) error {
+	for {
+		page, err := f.store.List(ctx, dir, "", DefaultListLimit)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, c := range page {
+			if err := f.deleteEntry(ctx, c, true, needleErrs); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
 }
 
 // deleteNeedles deletes the needles of chunks, a few at a time. A needle

@@ -86,9 +86,10 @@ func (s *RedisStore) Insert(ctx context.Context, e *Entry) error {
 }
 
 // Replace stores e and returns the entry it replaced; see Store.Replace.
-// It is an optimistic transaction: WATCH the entry's key, GET it, then
-// MULTI/EXEC the write, which Redis refuses if another client changed the
-// key since the WATCH; then it reads again and retries.
+// It is an optimistic transaction: WATCH the entry's key and its parent's,
+// GET both, then MULTI/EXEC the write, which Redis refuses if another
+// client changed either key since the WATCH; then it reads again and
+// retries.
 func (s *RedisStore) Replace(ctx context.Context, e *Entry) (*Entry, error) {
 	if err := checkEntryPath(e.FullPath); err != nil {
 		return nil, fmt.Errorf("filer: replace: %w", err)
@@ -98,7 +99,7 @@ func (s *RedisStore) Replace(ctx context.Context, e *Entry) (*Entry, error) {
 		return nil, err
 	}
 	dir, name := SplitPath(e.FullPath)
-	old, err := s.swap(ctx, e.FullPath, func(pipe redis.Pipeliner, old *Entry) error {
+	old, err := s.swap(ctx, e.FullPath, swapNeedsParent, func(pipe redis.Pipeliner, old *Entry) error {
 		if old != nil && old.IsDirectory {
 			return ErrIsDirectory
 		}
@@ -124,7 +125,7 @@ func (s *RedisStore) Create(ctx context.Context, e *Entry) (*Entry, error) {
 		return nil, err
 	}
 	dir, name := SplitPath(e.FullPath)
-	existing, err := s.swap(ctx, e.FullPath, func(pipe redis.Pipeliner, old *Entry) error {
+	existing, err := s.swap(ctx, e.FullPath, swapNeedsParent, func(pipe redis.Pipeliner, old *Entry) error {
 		if old != nil {
 			return nil
 		}
@@ -139,13 +140,14 @@ func (s *RedisStore) Create(ctx context.Context, e *Entry) (*Entry, error) {
 }
 
 // Remove deletes the entry at p and returns it; see Store.Remove. Like
-// Replace, it is an optimistic transaction on the entry's key.
+// Replace, it is an optimistic transaction, on the entry's key and on its
+// set of children, which a child's write changes.
 func (s *RedisStore) Remove(ctx context.Context, p string) (*Entry, error) {
 	if err := checkEntryPath(p); err != nil {
 		return nil, fmt.Errorf("filer: remove: %w", err)
 	}
 	dir, name := SplitPath(p)
-	old, err := s.swap(ctx, p, func(pipe redis.Pipeliner, old *Entry) error {
+	old, err := s.swap(ctx, p, swapNeedsEmptyDir, func(pipe redis.Pipeliner, old *Entry) error {
 		if old != nil {
 			pipe.Del(ctx, s.entryKey(p))
 		}
@@ -162,32 +164,47 @@ func (s *RedisStore) Remove(ctx context.Context, p string) (*Entry, error) {
 // other clients keep interrupting.
 const redisSwapAttempts = 1000
 
-// swap reads the entry at p under WATCH and hands it (nil when missing)
-// to write, which queues the commands to run atomically in MULTI/EXEC or
-// returns an error to change nothing. It retries while another client
-// changes the key between the read and the EXEC, and returns the entry
-// the successful transaction replaced.
-func (s *RedisStore) swap(ctx context.Context, p string, write func(redis.Pipeliner, *Entry) error) (*Entry, error) {
+// swapGuard is what a swap checks besides the entry itself.
+type swapGuard int
+
+const (
+	// swapNeedsParent: the parent directory's entry must be there
+	// (ErrNoParent, or ErrNotDirectory for a file), for Replace and Create.
+	swapNeedsParent swapGuard = iota
+	// swapNeedsEmptyDir: a directory at the path must have no children
+	// (ErrNotEmpty), for Remove.
+	swapNeedsEmptyDir
+)
+
+// swap reads the entry at p (nil when missing) under WATCH, checks guard,
+// and hands the entry to write, which queues the commands to run
+// atomically in MULTI/EXEC or returns an error to change nothing. The keys
+// the guard reads are watched too: a parent removed, or a child added,
+// between the read and the EXEC makes Redis refuse the EXEC, and swap
+// reads everything again. It returns the entry the successful transaction
+// replaced.
+func (s *RedisStore) swap(ctx context.Context, p string, guard swapGuard, write func(redis.Pipeliner, *Entry) error) (*Entry, error) {
 	key := s.entryKey(p)
+	dir, _ := SplitPath(p)
+	watched := []string{key}
+	switch {
+	case guard == swapNeedsParent && dir != "/":
+		watched = append(watched, s.entryKey(dir))
+	case guard == swapNeedsEmptyDir:
+		watched = append(watched, s.dirKey(p))
+	}
 	for attempt := 0; attempt < redisSwapAttempts; attempt++ {
 		var old *Entry
 		err := s.client.Watch(ctx, func(tx *redis.Tx) error {
-			old = nil
-			val, err := tx.Get(ctx, key).Bytes()
-			switch {
-			case errors.Is(err, redis.Nil):
-			case err != nil:
+			var err error
+			if old, err = s.guardedRead(ctx, tx, p, dir, guard); err != nil {
 				return err
-			default:
-				if old, err = UnmarshalEntry(val); err != nil {
-					return err
-				}
 			}
 			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 				return write(pipe, old)
 			})
 			return err
-		}, key)
+		}, watched...)
 		if errors.Is(err, redis.TxFailedErr) {
 			glog.V(3).Infof("filer: redis %q changed meanwhile, retrying", p)
 			continue
@@ -198,6 +215,65 @@ func (s *RedisStore) swap(ctx context.Context, p string, write func(redis.Pipeli
 		return old, nil
 	}
 	return nil, fmt.Errorf("still contended after %d attempts", redisSwapAttempts)
+}
+
+// guardedRead reads, in one round trip inside tx, the entry at p and what
+// guard needs (the parent entry at dir, or the size of p's set of
+// children), and checks the guard.
+func (s *RedisStore) guardedRead(ctx context.Context, tx *redis.Tx, p, dir string, guard swapGuard) (*Entry, error) {
+	var entry, parent *redis.StringCmd
+	var children *redis.IntCmd
+	_, err := tx.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		entry = pipe.Get(ctx, s.entryKey(p))
+		switch {
+		case guard == swapNeedsParent && dir != "/":
+			parent = pipe.Get(ctx, s.entryKey(dir))
+		case guard == swapNeedsEmptyDir:
+			children = pipe.ZCard(ctx, s.dirKey(p))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	old, err := redisEntry(entry)
+	if err != nil {
+		return nil, err
+	}
+	if parent != nil {
+		e, err := redisEntry(parent)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		case e == nil:
+			return nil, fmt.Errorf("%s: %w", dir, ErrNoParent)
+		case !e.IsDirectory:
+			return nil, fmt.Errorf("%s is a file: %w", dir, ErrNotDirectory)
+		}
+	}
+	if children != nil && old != nil && old.IsDirectory {
+		n, err := children.Result()
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, ErrNotEmpty
+		}
+	}
+	return old, nil
+}
+
+// redisEntry decodes the reply of a GET of an entry key: nil for a
+// missing key.
+func redisEntry(cmd *redis.StringCmd) (*Entry, error) {
+	val, err := cmd.Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return UnmarshalEntry(val)
 }
 
 // Find returns the entry at p or an error wrapping ErrNotFound; see Store.Find.

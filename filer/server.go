@@ -189,7 +189,7 @@ func errorStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrIsDirectory), errors.Is(err, ErrNotDirectory), errors.Is(err, ErrNotEmpty):
+	case errors.Is(err, ErrIsDirectory), errors.Is(err, ErrNotDirectory), errors.Is(err, ErrNotEmpty), errors.Is(err, ErrNoParent):
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError

@@ -18,12 +18,22 @@ var (
 	// ErrBadEntry means stored entry bytes could not be decoded (corrupt data
 	// or an encoding version this build does not know).
 	ErrBadEntry = errors.New("filer: bad entry encoding")
+	// ErrNoParent means Replace or Create found no directory entry at the
+	// parent of the path it was to store: never created, or deleted since
+	// the caller looked. The filer creates the directory again and retries.
+	ErrNoParent = errors.New("filer: parent directory missing")
 )
 
 // Store holds the filer's entries, keyed by canonical path (see CleanPath),
-// and lists each directory's children in name order. A Store only records
-// what it is told: creating parent directory entries and removing a
-// directory's children before the directory are the filer's job. The root
+// and lists each directory's children in name order. Creating parent
+// directory entries and removing a directory's children before the
+// directory are the filer's job, but the store keeps the tree whole
+// against concurrent callers, also in other processes sharing it: Replace
+// and Create store an entry only while its parent directory exists, and
+// Remove takes a directory away only while it has no children, each in one
+// atomic step. So no entry is ever left without its parent, whatever
+// writes and deletes race (Insert and Delete, which do not check, are for
+// loading and tests). The root
 // "/" has no entry of its own: Find("/") reports it as a directory, and it
 // cannot be inserted or deleted. Implementations are safe for concurrent
 // use; every method returns ctx's error if ctx ends first.
@@ -49,7 +59,9 @@ type Store interface {
 	// several writers replacing one path at once, each old entry is returned
 	// to exactly one of them, so its needles are deleted once and never
 	// leaked. When a directory is at the path, nothing changes and the error
-	// wraps ErrIsDirectory.
+	// wraps ErrIsDirectory. When the parent directory is missing the error
+	// wraps ErrNoParent, and when a file is there, ErrNotDirectory ("/" is
+	// always there).
 	Replace(ctx context.Context, e *Entry) (*Entry, error)
 
 	// Create stores e under e.FullPath like Insert, but only when no entry
@@ -57,13 +69,14 @@ type Store interface {
 	// the store. It returns nil when it stored e, or the entry already at
 	// the path, left unchanged, with a nil error. The filer creates
 	// directories with it, so that a directory never overwrites a file
-	// another filer has just written.
+	// another filer has just written. The parent must exist, as for Replace.
 	Create(ctx context.Context, e *Entry) (*Entry, error)
 
 	// Remove removes the entry at the canonical path p like Delete and
 	// returns it, or nil when there was none, in one atomic step: of several
 	// removers (or a remover and a replacer) of one path, each entry is
-	// returned to exactly one of them.
+	// returned to exactly one of them. A directory that has children is not
+	// removed: the error wraps ErrNotEmpty.
 	Remove(ctx context.Context, p string) (*Entry, error)
 
 	// List returns up to limit children of the canonical directory dir, in

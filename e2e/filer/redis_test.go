@@ -3,7 +3,9 @@ package filer
 import (
 	"fmt"
 	"net/http"
+	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,5 +115,80 @@ func TestTwoFilersRaceOnOnePath(t *testing.T) {
 	}
 	if c := cl.counts(); c.Live != 0 {
 		t.Errorf("volume servers hold %d live needles after every version was replaced or deleted, want 0", c.Live)
+	}
+}
+
+// TestTwoFilersRaceWritesAndRecursiveDeletes has two filers on one Redis
+// write files into four directories while recursive deletes of those
+// directories run through the other filer, 8 requests at a time. Every
+// file a GET finds is listed by its directory, and the directory by its
+// parent, through both filers; a recursive delete of the whole tree then
+// leaves no needle behind. (A file committed into a directory that a
+// recursive delete was removing used to be left without its parent:
+// unlisted, and out of reach of any later recursive delete.)
+func TestTwoFilersRaceWritesAndRecursiveDeletes(t *testing.T) {
+	const requests, dirs = 240, 4
+	redis := redistest.Start(t)
+	cl := startCluster(t)
+	filers := []*testcluster.Process{
+		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
+		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
+	}
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i := 0; i < requests; i++ {
+		f := filers[i%len(filers)]
+		dir := fmt.Sprintf("/tree/d%d", i%dirs)
+		g.Go(func() error {
+			if i%6 == 5 {
+				r, err := testcluster.Send(testcluster.Plain, http.MethodDelete, f.URL(dir+"/?recursive=true"), nil, nil)
+				if err != nil || (r.Status != http.StatusAccepted && r.Status != http.StatusNotFound) {
+					return fmt.Errorf("DELETE %s through %s: %v %v", dir, f.Name, r, err)
+				}
+				return nil
+			}
+			p := fmt.Sprintf("%s/sub/f%d.txt", dir, i)
+			r, err := testcluster.Send(testcluster.Plain, http.MethodPut, f.URL(p), strings.NewReader(p), nil)
+			if err != nil || r.Status != http.StatusCreated {
+				return fmt.Errorf("PUT %s through %s: %v %v", p, f.Name, r, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for i := 0; i < requests; i++ {
+		if i%6 == 5 {
+			continue
+		}
+		dir := fmt.Sprintf("/tree/d%d", i%dirs)
+		name := fmt.Sprintf("f%d.txt", i)
+		if r := get(t, filers[0].URL(dir+"/sub/"+name)); r.Status == http.StatusNotFound {
+			continue
+		} else if r.Status != http.StatusOK {
+			t.Fatalf("GET %s/sub/%s: %v", dir, name, r)
+		}
+		found++
+		for _, f := range filers {
+			if _, ok := list(t, f.URL(dir+"/sub/")).file(name); !ok {
+				t.Errorf("%s/sub/%s is there, but %s's listing of %s/sub/ misses it", dir, name, f.Name, dir)
+			}
+			if !slices.Contains(list(t, f.URL(dir+"/")).Subdirectories, "sub") {
+				t.Errorf("%s/sub/%s is there, but %s's listing of %s/ misses sub", dir, name, f.Name, dir)
+			}
+			if !slices.Contains(list(t, f.URL("/tree/")).Subdirectories, path.Base(dir)) {
+				t.Errorf("%s/sub/%s is there, but %s's listing of /tree/ misses %s", dir, name, f.Name, dir)
+			}
+		}
+	}
+	t.Logf("%d of %d files survived the deletes", found, requests-requests/6)
+	r := del(t, filers[1].URL("/tree/?recursive=true"))
+	if r.Status != http.StatusAccepted && r.Status != http.StatusNotFound {
+		t.Fatalf("DELETE /tree/?recursive=true: %v", r)
+	}
+	if c := cl.counts(); c.Live != 0 {
+		t.Errorf("volume servers hold %d live needles after the tree was deleted, want 0 (files left without a parent)", c.Live)
 	}
 }

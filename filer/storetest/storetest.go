@@ -37,6 +37,9 @@ func Test(t *testing.T, newStore func(t *testing.T) filer.Store) {
 		{"ConcurrentReplaceRemove", testConcurrentReplaceRemove},
 		{"Create", testCreate},
 		{"ConcurrentCreateReplace", testConcurrentCreateReplace},
+		{"ParentRequired", testParentRequired},
+		{"RemoveNonEmpty", testRemoveNonEmpty},
+		{"ConcurrentRemoveDirWriteChild", testConcurrentRemoveDirWriteChild},
 		{"Chunks", testChunks},
 		{"BadPaths", testBadPaths},
 		{"CanceledContext", testCanceledContext},
@@ -574,6 +577,7 @@ func versionEntry(p, v string) *filer.Entry {
 
 func testReplaceRemove(t *testing.T, s filer.Store) {
 	ctx := context.Background()
+	mustInsert(t, s, dirEntry("/rr"))
 	first, second := versionEntry("/rr/f", "1,01"), versionEntry("/rr/f", "1,02")
 	if old, err := s.Replace(ctx, first); err != nil || old != nil {
 		t.Fatalf("Replace of a new path = %+v, %v; want nil, nil", old, err)
@@ -637,6 +641,7 @@ func testConcurrentReplaceRemove(t *testing.T, s filer.Store) {
 	const writers, removers, each = 6, 2, 40
 	const p = "/race/f"
 	ctx := context.Background()
+	mustInsert(t, s, dirEntry("/race"))
 	var (
 		mu    sync.Mutex
 		taken []string
@@ -705,6 +710,7 @@ func testConcurrentReplaceRemove(t *testing.T, s filer.Store) {
 // returns what is there without changing it.
 func testCreate(t *testing.T, s filer.Store) {
 	ctx := context.Background()
+	mustInsert(t, s, dirEntry("/cr"))
 	d := dirEntry("/cr/d")
 	if existing, err := s.Create(ctx, d); err != nil || existing != nil {
 		t.Fatalf("Create of a new path = %+v, %v; want nil, nil", existing, err)
@@ -751,6 +757,7 @@ func testCreate(t *testing.T, s filer.Store) {
 func testConcurrentCreateReplace(t *testing.T, s filer.Store) {
 	const creators, writers, each = 4, 4, 25
 	ctx := context.Background()
+	mustInsert(t, s, dirEntry("/ccr"))
 	for round := range 8 {
 		p := fmt.Sprintf("/ccr/%d", round)
 		var (
@@ -824,4 +831,104 @@ func testConcurrentCreateReplace(t *testing.T, s filer.Store) {
 			t.Fatalf("%s: %d file versions written, %d came back; one was lost or returned twice", p, len(written), len(taken))
 		}
 	}
+}
+
+// testParentRequired: Replace and Create store nothing under a missing
+// parent (ErrNoParent) or under a file (ErrNotDirectory); the root is
+// always a parent.
+func testParentRequired(t *testing.T, s filer.Store) {
+	ctx := context.Background()
+	if _, err := s.Replace(ctx, fileEntry("/pr/f")); !errors.Is(err, filer.ErrNoParent) {
+		t.Errorf("Replace under a missing directory = %v, want ErrNoParent", err)
+	}
+	if _, err := s.Create(ctx, dirEntry("/pr/d")); !errors.Is(err, filer.ErrNoParent) {
+		t.Errorf("Create under a missing directory = %v, want ErrNoParent", err)
+	}
+	mustNotFind(t, s, "/pr/f")
+	mustNotFind(t, s, "/pr/d")
+	checkNames(t, "/pr", mustList(t, s, "/pr", "", 0), nil)
+
+	if _, err := s.Create(ctx, dirEntry("/pr")); err != nil {
+		t.Fatalf("Create under the root: %v", err)
+	}
+	if old, err := s.Replace(ctx, fileEntry("/pr/f")); err != nil || old != nil {
+		t.Fatalf("Replace under a directory = %+v, %v; want nil, nil", old, err)
+	}
+	if _, err := s.Replace(ctx, fileEntry("/pr/f/g")); !errors.Is(err, filer.ErrNotDirectory) {
+		t.Errorf("Replace under a file = %v, want ErrNotDirectory", err)
+	}
+	if _, err := s.Create(ctx, dirEntry("/pr/f/d")); !errors.Is(err, filer.ErrNotDirectory) {
+		t.Errorf("Create under a file = %v, want ErrNotDirectory", err)
+	}
+	mustNotFind(t, s, "/pr/f/g")
+	mustNotFind(t, s, "/pr/f/d")
+	checkNames(t, "/pr", mustList(t, s, "/pr", "", 0), []string{"f"})
+	if old, err := s.Replace(ctx, fileEntry("/top")); err != nil || old != nil {
+		t.Fatalf("Replace under the root = %+v, %v; want nil, nil", old, err)
+	}
+}
+
+// testRemoveNonEmpty: Remove refuses a directory with children and
+// changes nothing; emptied, the directory goes.
+func testRemoveNonEmpty(t *testing.T, s filer.Store) {
+	ctx := context.Background()
+	mustInsert(t, s, dirEntry("/rn"))
+	mustInsert(t, s, dirEntry("/rn/d"))
+	mustInsert(t, s, fileEntry("/rn/d/f"))
+	mustInsert(t, s, fileEntry("/rn/d-neighbour"))
+	if old, err := s.Remove(ctx, "/rn/d"); !errors.Is(err, filer.ErrNotEmpty) || old != nil {
+		t.Fatalf("Remove of a directory with a child = %+v, %v; want ErrNotEmpty", old, err)
+	}
+	CheckEqual(t, mustFind(t, s, "/rn/d"), dirEntry("/rn/d"))
+	checkNames(t, "/rn", mustList(t, s, "/rn", "", 0), []string{"d", "d-neighbour"})
+	checkNames(t, "/rn/d", mustList(t, s, "/rn/d", "", 0), []string{"f"})
+	if _, err := s.Remove(ctx, "/rn/d/f"); err != nil {
+		t.Fatalf("Remove of the child: %v", err)
+	}
+	old, err := s.Remove(ctx, "/rn/d")
+	if err != nil {
+		t.Fatalf("Remove of the emptied directory: %v", err)
+	}
+	CheckEqual(t, old, dirEntry("/rn/d"))
+	checkNames(t, "/rn", mustList(t, s, "/rn", "", 0), []string{"d-neighbour"})
+}
+
+// testConcurrentRemoveDirWriteChild has a writer put a file into a
+// directory while a remover removes the directory, many times: at most
+// one of them succeeds, so a file is never left without its directory.
+func testConcurrentRemoveDirWriteChild(t *testing.T, s filer.Store) {
+	const rounds = 100
+	ctx := context.Background()
+	mustInsert(t, s, dirEntry("/rc"))
+	outcomes := map[string]int{}
+	for round := range rounds {
+		dir := fmt.Sprintf("/rc/%d", round)
+		child := dir + "/f"
+		mustInsert(t, s, dirEntry(dir))
+		var wg sync.WaitGroup
+		var writeErr, removeErr error
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, writeErr = s.Replace(ctx, fileEntry(child))
+		}()
+		go func() {
+			defer wg.Done()
+			_, removeErr = s.Remove(ctx, dir)
+		}()
+		wg.Wait()
+		switch {
+		case writeErr == nil && errors.Is(removeErr, filer.ErrNotEmpty):
+			outcomes["write first"]++
+			mustFind(t, s, dir)
+			checkNames(t, dir, mustList(t, s, dir, "", 0), []string{"f"})
+		case removeErr == nil && errors.Is(writeErr, filer.ErrNoParent):
+			outcomes["remove first"]++
+			mustNotFind(t, s, dir)
+			mustNotFind(t, s, child)
+		default:
+			t.Fatalf("round %d: Replace(%s) = %v, Remove(%s) = %v; want exactly one to succeed", round, child, writeErr, dir, removeErr)
+		}
+	}
+	t.Logf("%d rounds: %v", rounds, outcomes)
 }
