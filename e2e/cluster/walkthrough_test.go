@@ -49,9 +49,12 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 	if len(dc2) != 6 || !slices.Equal(dc1, dc2) {
 		t.Fatalf("volumes in dc1 %q and dc2 %q; want the same 6 volumes, each once per data center", dc1, dc2)
 	}
-	if len(volumeIDs(t, v1.Dir)) == 0 || len(volumeIDs(t, v2.Dir)) == 0 {
-		t.Errorf("growth used one dc1 server only: v1 %q, v2 %q", volumeIDs(t, v1.Dir), volumeIDs(t, v2.Dir))
-	}
+	// The walk-through's split of the dc1 copies (3.dat-5.dat on v1, the
+	// others on v2) is one outcome of a random choice weighted by free
+	// slots, as in weed-fs; all six on one dc1 server comes about once in
+	// 200 runs (2 * 7!/(14!/8!)), so it is logged, not failed.
+	// topology's TestPlaceVolumeWeightsByFreeSlots checks the weighting.
+	t.Logf("dc1 copies: v1 %q, v2 %q", volumeIDs(t, v1.Dir), volumeIDs(t, v2.Dir))
 	replicas := holders(t, vid, v1, v2, v3)
 	if len(replicas) != 2 || replicas[1] != v3 {
 		t.Fatalf("volume %s is on %q, want one dc1 server and %s", vid, addrs(replicas...), v3.Addr())
