@@ -14,16 +14,27 @@ import (
 // newFiler returns a Filer over a bolt store and a fake cluster.
 func newFiler(t testing.TB, opts filer.Options) (*filer.Filer, *clienttest.Cluster) {
 	t.Helper()
+	return newFilerOver(t, opts, nil)
+}
+
+// newFilerOver is newFiler with the bolt store seen through wrap, when not
+// nil.
+func newFilerOver(t testing.TB, opts filer.Options, wrap func(filer.Store) filer.Store) (*filer.Filer, *clienttest.Cluster) {
+	t.Helper()
 	cluster := startCluster(t, clienttest.Options{})
 	c, err := client.New(cluster.MasterAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := filer.OpenBoltStore(t.TempDir())
+	bolt, err := filer.OpenBoltStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = store.Close() })
+	t.Cleanup(func() { _ = bolt.Close() })
+	var store filer.Store = bolt
+	if wrap != nil {
+		store = wrap(bolt)
+	}
 	f, err := filer.NewFiler(store, c, opts)
 	if err != nil {
 		t.Fatalf("NewFiler: %v", err)

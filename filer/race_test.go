@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weedfs/weed/client"
-	"github.com/weedfs/weed/client/clienttest"
 	"github.com/weedfs/weed/filer"
 )
 
@@ -53,21 +51,11 @@ func (g *gatedStore) Remove(ctx context.Context, p string) (*filer.Entry, error)
 // newGatedFiler returns a Filer whose store stops the first op on path.
 func newGatedFiler(t *testing.T, op, path string) (*filer.Filer, *gatedStore) {
 	t.Helper()
-	cluster := startCluster(t, clienttest.Options{})
-	c, err := client.New(cluster.MasterAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bolt, err := filer.OpenBoltStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bolt.Close() })
-	g := newGatedStore(bolt, op, path)
-	f, err := filer.NewFiler(g, c, filer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var g *gatedStore
+	f, _ := newFilerOver(t, filer.Options{}, func(s filer.Store) filer.Store {
+		g = newGatedStore(s, op, path)
+		return g
+	})
 	return f, g
 }
 

@@ -74,12 +74,7 @@ func TestTwoFilersShareRedis(t *testing.T) {
 // version's needles are deleted exactly once, so when the path is finally
 // deleted no needle is left on the volume servers (weed-fs leaked them).
 func TestTwoFilersRaceOnOnePath(t *testing.T) {
-	redis := redistest.Start(t)
-	cl := startCluster(t)
-	filers := []*testcluster.Process{
-		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
-		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
-	}
+	cl, filers := startFilersOnOneRedis(t)
 	var g errgroup.Group
 	g.SetLimit(8)
 	for i := 0; i < 160; i++ {
@@ -128,12 +123,7 @@ func TestTwoFilersRaceOnOnePath(t *testing.T) {
 // unlisted, and out of reach of any later recursive delete.)
 func TestTwoFilersRaceWritesAndRecursiveDeletes(t *testing.T) {
 	const requests, dirs = 240, 4
-	redis := redistest.Start(t)
-	cl := startCluster(t)
-	filers := []*testcluster.Process{
-		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
-		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
-	}
+	cl, filers := startFilersOnOneRedis(t)
 	var g errgroup.Group
 	g.SetLimit(8)
 	for i := 0; i < requests; i++ {
@@ -190,5 +180,17 @@ func TestTwoFilersRaceWritesAndRecursiveDeletes(t *testing.T) {
 	}
 	if c := cl.counts(); c.Live != 0 {
 		t.Errorf("volume servers hold %d live needles after the tree was deleted, want 0 (files left without a parent)", c.Live)
+	}
+}
+
+// startFilersOnOneRedis starts the cluster, a redis-server and two filers
+// sharing it.
+func startFilersOnOneRedis(t *testing.T) (*cluster, []*testcluster.Process) {
+	t.Helper()
+	redis := redistest.Start(t)
+	cl := startCluster(t)
+	return cl, []*testcluster.Process{
+		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
+		cl.startFiler(testcluster.FilerOptions{RedisServer: redis}),
 	}
 }
