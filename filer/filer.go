@@ -465,7 +465,9 @@ func (f *Filer) Delete(ctx context.Context, p string, recursive bool) error {
 		return nil
 	}
 	var needleErrs []error
-	if err := f.deleteEntry(ctx, e, recursive, &needleErrs); err != nil {
+	if err := f.deleteEntry(ctx, e, recursive, &needleErrs); errors.Is(err, ErrNotEmpty) {
+		return fmt.Errorf("filer: delete %s: %w", p, ErrNotEmpty)
+	} else if err != nil {
 		return fmt.Errorf("filer: delete %s: %w", p, err)
 	}
 	if len(needleErrs) > 0 {
