@@ -184,20 +184,21 @@ const (
 // reads everything again. It returns the entry the successful transaction
 // replaced.
 func (s *RedisStore) swap(ctx context.Context, p string, guard swapGuard, write func(redis.Pipeliner, *Entry) error) (*Entry, error) {
-	key := s.entryKey(p)
-	dir, _ := SplitPath(p)
-	watched := []string{key}
-	switch {
+	g := swapKeys{entry: s.entryKey(p)}
+	watched := []string{g.entry}
+	switch dir, _ := SplitPath(p); {
 	case guard == swapNeedsParent && dir != "/":
-		watched = append(watched, s.entryKey(dir))
+		g.parentDir, g.parent = dir, s.entryKey(dir)
+		watched = append(watched, g.parent)
 	case guard == swapNeedsEmptyDir:
-		watched = append(watched, s.dirKey(p))
+		g.children = s.dirKey(p)
+		watched = append(watched, g.children)
 	}
 	for attempt := 0; attempt < redisSwapAttempts; attempt++ {
 		var old *Entry
 		err := s.client.Watch(ctx, func(tx *redis.Tx) error {
 			var err error
-			if old, err = s.guardedRead(ctx, tx, p, dir, guard); err != nil {
+			if old, err = guardedRead(ctx, tx, g); err != nil {
 				return err
 			}
 			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
@@ -217,19 +218,28 @@ func (s *RedisStore) swap(ctx context.Context, p string, guard swapGuard, write 
 	return nil, fmt.Errorf("still contended after %d attempts", redisSwapAttempts)
 }
 
-// guardedRead reads, in one round trip inside tx, the entry at p and what
-// guard needs (the parent entry at dir, or the size of p's set of
-// children), and checks the guard.
-func (s *RedisStore) guardedRead(ctx context.Context, tx *redis.Tx, p, dir string, guard swapGuard) (*Entry, error) {
+// swapKeys are the keys a swap reads: the entry's, and the one its guard
+// checks (parent or children), "" when none.
+type swapKeys struct {
+	entry     string
+	parentDir string // the parent's path, for errors
+	parent    string // the parent directory's entry key
+	children  string // the entry's set of children
+}
+
+// guardedRead reads, in one round trip inside tx, the entry and the key
+// its guard checks, and checks it: the parent must be a directory, and a
+// directory must have no children.
+func guardedRead(ctx context.Context, tx *redis.Tx, k swapKeys) (*Entry, error) {
 	var entry, parent *redis.StringCmd
 	var children *redis.IntCmd
 	_, err := tx.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		entry = pipe.Get(ctx, s.entryKey(p))
-		switch {
-		case guard == swapNeedsParent && dir != "/":
-			parent = pipe.Get(ctx, s.entryKey(dir))
-		case guard == swapNeedsEmptyDir:
-			children = pipe.ZCard(ctx, s.dirKey(p))
+		entry = pipe.Get(ctx, k.entry)
+		if k.parent != "" {
+			parent = pipe.Get(ctx, k.parent)
+		}
+		if k.children != "" {
+			children = pipe.ZCard(ctx, k.children)
 		}
 		return nil
 	})
@@ -244,11 +254,11 @@ func (s *RedisStore) guardedRead(ctx context.Context, tx *redis.Tx, p, dir strin
 		e, err := redisEntry(parent)
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("%s: %w", dir, err)
+			return nil, fmt.Errorf("%s: %w", k.parentDir, err)
 		case e == nil:
-			return nil, fmt.Errorf("%s: %w", dir, ErrNoParent)
+			return nil, fmt.Errorf("%s: %w", k.parentDir, ErrNoParent)
 		case !e.IsDirectory:
-			return nil, fmt.Errorf("%s is a file: %w", dir, ErrNotDirectory)
+			return nil, fmt.Errorf("%s is a file: %w", k.parentDir, ErrNotDirectory)
 		}
 	}
 	if children != nil && old != nil && old.IsDirectory {
