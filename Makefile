@@ -9,7 +9,7 @@ FUZZ_TARGETS := \
 	./needle:FuzzParseFileID ./needle:FuzzParseURLPath ./needle:FuzzParseTTL \
 	./needle:FuzzParseRecord ./needle:FuzzWalkIdx ./needle:FuzzCompactMap \
 	./volume:FuzzLoadVolume ./volume:FuzzParseUpload ./volume:FuzzHandlerPath \
-	./volume:FuzzOnePartMatchesMultipart ./master:FuzzPlainQuery \
+	./volume:FuzzOnePartMatchesMultipart ./master:FuzzPlainQuery ./master:FuzzPlainFormBody \
 	./filer:FuzzCleanPath ./filer:FuzzFilerUpload ./client:FuzzParseChunkManifest \
 	./master:FuzzFSMRestore ./topology:FuzzHeartbeats ./internal/security:FuzzParse
 # Packages whose tests exercise concurrency run under the race detector.
@@ -61,12 +61,12 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./needle/ ./volume/ ./master/ ./internal/httpx/
 
 # weed against the ceiling of its benchmark client, medians of 3 runs
-# (benchmark/run.sh; knobs: RUNS, N, C, REPLICATION, FSYNC, SERVER_ENV).
+# (benchmark/run.sh; knobs: RUNS, N, C, REPLICATION, FSYNC, SERVER_ENV, CLIENT).
 bench-cluster:
 	benchmark/run.sh
 
 # CPU time per request of the client and of each server, per phase, for the
-# ceiling, the null cluster and weed (benchmark/cpu.sh; knobs: RUNS, N, C).
+# ceiling, the null cluster and weed (benchmark/cpu.sh; knobs: RUNS, N, C, CLIENT).
 bench-cpu:
 	benchmark/cpu.sh
 

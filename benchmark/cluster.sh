@@ -9,7 +9,8 @@
 # Knobs (environment): C=16 SIZE=1024 REPLICATION=000 PORT=29333 (master;
 # volume servers on VPORT1=28081, VPORT2=28082) KEEP=0 (1 keeps the temp
 # dir) WEED_SERVER_ARGS (extra global flags for the master and volume
-# servers).
+# servers) CLIENT=weed (weedfs: benchmark/weedfsclient, a client that spends
+# per request what weed-fs 0.70's benchmark did, instead of `weed benchmark`).
 C=${C:-16}
 SIZE=${SIZE:-1024}
 REPLICATION=${REPLICATION:-000}
@@ -17,6 +18,7 @@ PORT=${PORT:-29333}
 VPORT1=${VPORT1:-28081}
 VPORT2=${VPORT2:-28082}
 KEEP=${KEEP:-0}
+CLIENT=${CLIENT:-weed}
 WEED_SERVER_ARGS=${WEED_SERVER_ARGS:-}
 # The null servers answer reads with the mean size the benchmark writes
 # (SIZE plus 0 to 63 random bytes).
@@ -52,6 +54,22 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# build_client: sets CLIENT_CMD, the benchmark client CLIENT names (building
+# it if it is not bin/weed, which the caller builds).
+build_client() {
+	case $CLIENT in
+	weed) CLIENT_CMD=("$WEED" benchmark) ;;
+	weedfs)
+		go build -o bin/weedfsclient ./benchmark/weedfsclient
+		CLIENT_CMD=("$PWD/bin/weedfsclient")
+		;;
+	*)
+		echo "CLIENT=$CLIENT: weed or weedfs" >&2
+		exit 2
+		;;
+	esac
+}
 
 # start LOGNAME ARGS...: runs bin/weed ARGS in the background, with the
 # environment assignments in SERVER_ENV (such as GOMAXPROCS=1) if any. With

@@ -15,7 +15,7 @@
 #
 # Knobs (environment): RUNS=3 N=100000 C=16 SIZE=1024 REPLICATION=000
 # PORT=29333 (master; volume servers on 28081, 28082) KEEP=0
-# WEED_SERVER_ARGS. Usage: benchmark/cpu.sh   or   make bench-cpu
+# WEED_SERVER_ARGS CLIENT=weed (weedfs: benchmark/weedfsclient). Usage: benchmark/cpu.sh   or   make bench-cpu
 set -euo pipefail
 
 RUNS=${RUNS:-3}
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 . benchmark/cluster.sh
 go build -o bin/weed ./cmd/weed
 WEED=$PWD/bin/weed
-
+build_client
 
 HZ=$(getconf CLK_TCK)
 
@@ -60,7 +60,7 @@ phase() {
 	[ "$p2" = 0 ] || b2=$(ticks "$p2")
 	children_seconds
 	local c0=$CHILD_S
-	"$WEED" benchmark -server="127.0.0.1:$PORT" -c="$C" -n="$N" -size="$SIZE" \
+	"${CLIENT_CMD[@]}" -server="127.0.0.1:$PORT" -c="$C" -n="$N" -size="$SIZE" \
 		-replication="$REPLICATION" -list="$TMP/list.txt" "$@" >"$TMP/out.txt" 2>/dev/null
 	children_seconds
 	local c1=$CHILD_S
@@ -88,7 +88,7 @@ both() {
 }
 
 : >"$TMP/rows"
-echo "weed benchmark, CPU per request: $RUNS runs, -n=$N -c=$C -size=$SIZE -replication=$REPLICATION"
+echo "client ${CLIENT_CMD[*]##*/}, CPU per request: $RUNS runs, -n=$N -c=$C -size=$SIZE -replication=$REPLICATION"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(uname -r), $(go version | cut -d' ' -f3)"
 printf '%-6s %-5s %3s %10s %8s %8s %8s %8s %8s\n' "" phase run "req/s" client master vol1 vol2 total
 for i in $(seq "$RUNS"); do

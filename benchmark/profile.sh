@@ -16,7 +16,8 @@
 # -sample_index=alloc_space or alloc_objects).
 #
 # Knobs (environment): OUT=profiles N=200000 C=16 SIZE=1024 PROFILE_SECONDS=5
-# REPLICATION=000 PORT=29333 KEEP=0.
+# REPLICATION=000 PORT=29333 KEEP=0 CLIENT=weed (weedfs: the servers under
+# benchmark/weedfsclient, which is not profiled).
 set -euo pipefail
 
 OUT=${OUT:-profiles}
@@ -27,6 +28,7 @@ cd "$(dirname "$0")/.."
 . benchmark/cluster.sh
 go build -o bin/weed ./cmd/weed
 WEED=$PWD/bin/weed
+build_client
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
@@ -59,8 +61,11 @@ phase() {
 	for s in master volume1 volume2; do
 		snapshot "$s" "$name" before
 	done
-	"$WEED" -cpuprofile="$OUT/client.$name.cpu" -memprofile="$OUT/client.$name.alloc" \
-		benchmark -server="127.0.0.1:$PORT" -c="$C" -n="$N" -size="$SIZE" \
+	local client_cmd=("${CLIENT_CMD[@]}")
+	if [ "$CLIENT" = weed ]; then
+		client_cmd=("$WEED" -cpuprofile="$OUT/client.$name.cpu" -memprofile="$OUT/client.$name.alloc" benchmark)
+	fi
+	"${client_cmd[@]}" -server="127.0.0.1:$PORT" -c="$C" -n="$N" -size="$SIZE" \
 		-replication="$REPLICATION" -list="$TMP/list.txt" "$@" >"$OUT/client.$name.txt" 2>/dev/null &
 	local client=$!
 	PIDS+=("$client")
@@ -123,6 +128,7 @@ total() {
 	for name in write read; do
 		cat "$OUT/busy.$name.txt"
 		for s in master volume1 client; do
+			[ -f "$OUT/$s.$name.cpu" ] || continue
 			echo "=== $s, $name phase: CPU"
 			go tool pprof -top -nodecount=15 "$WEED" "$OUT/$s.$name.cpu" 2>/dev/null | sed -n '1,25p'
 			echo

@@ -93,3 +93,29 @@ func (r *report) write(out io.Writer) error {
 	}
 	return w.Flush()
 }
+
+// PhaseReport is the outcome of one phase measured by some other client
+// (benchmark/weedfsclient), for WriteReport.
+type PhaseReport struct {
+	Title                          string
+	Concurrency                    int
+	Elapsed                        time.Duration
+	Completed, Failed, Transferred int64
+	// Latencies of every counted request; WriteReport sorts them in place.
+	Latencies []time.Duration
+}
+
+// WriteReport prints p in the shape of Run's reports, so that the scripts
+// that read those (benchmark/run.sh) read it too.
+func WriteReport(out io.Writer, p PhaseReport) error {
+	r := report{
+		title:       p.Title,
+		concurrency: p.Concurrency,
+		elapsed:     p.Elapsed,
+		completed:   p.Completed,
+		failed:      p.Failed,
+		transferred: p.Transferred,
+		latencies:   p.Latencies,
+	}
+	return r.write(out)
+}

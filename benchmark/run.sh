@@ -21,7 +21,10 @@
 # NULL=1 (0 skips the ceiling and the null cluster) SERVER_BIN (another
 # weed binary for the master and volume servers, to compare two builds; the
 # client and the null servers stay bin/weed) BASE_BIN (a second build run as
-# a fourth row, "base", in the same turns). Usage: benchmark/run.sh   or   make bench-cluster
+# a fourth row, "base", in the same turns) CLIENT=weed (weedfs: every row
+# measured with benchmark/weedfsclient, a client that spends per request what
+# weed-fs 0.70's benchmark did, instead of `weed benchmark`).
+# Usage: benchmark/run.sh   or   make bench-cluster
 set -euo pipefail
 
 RUNS=${RUNS:-3}
@@ -33,11 +36,11 @@ cd "$(dirname "$0")/.."
 . benchmark/cluster.sh
 go build -o bin/weed ./cmd/weed
 WEED=$PWD/bin/weed
-
+build_client
 
 # bench OUT: runs the benchmark client against the master on PORT.
 bench() {
-	"$WEED" benchmark -server="127.0.0.1:$PORT" -c="$C" -n="$N" -size="$SIZE" \
+	"${CLIENT_CMD[@]}" -server="127.0.0.1:$PORT" -c="$C" -n="$N" -size="$SIZE" \
 		-replication="$REPLICATION" -list="$TMP/list.txt" 2>/dev/null | tee "$1"
 }
 
@@ -86,7 +89,7 @@ median() {
 	done | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-echo "weed benchmark: $RUNS runs, -n=$N -c=$C -size=$SIZE -replication=$REPLICATION, volume -fsync=$FSYNC"
+echo "client ${CLIENT_CMD[*]##*/}: $RUNS runs, -n=$N -c=$C -size=$SIZE -replication=$REPLICATION, volume -fsync=$FSYNC"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(uname -r), $(go version | cut -d' ' -f3)"
 for i in $(seq "$RUNS"); do
 	if [ "$NULL" = 1 ]; then

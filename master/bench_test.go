@@ -1,8 +1,10 @@
 package master
 
 import (
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +55,37 @@ func BenchmarkAssign(b *testing.B) {
 		w := httpxtest.NewDiscardWriter()
 		for pb.Next() {
 			r := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}, RemoteAddr: "127.0.0.1:40000"}
+			w.Reset()
+			h.ServeHTTP(w, r)
+			if w.Status != http.StatusOK {
+				b.Errorf("assign: status %d", w.Status)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkAssignPostForm is BenchmarkAssign as weed-fs's clients ask: a
+// POST of the urlencoded form (net/http's PostForm).
+func BenchmarkAssignPostForm(b *testing.B) {
+	s := benchMaster(b)
+	h := s.Handler()
+	u, err := url.Parse("http://127.0.0.1:9333/dir/assign")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const form = "collection=benchmark&count=1&replication=000"
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := httpxtest.NewDiscardWriter()
+		var body strings.Reader
+		for pb.Next() {
+			body.Reset(form)
+			r := &http.Request{Method: http.MethodPost, URL: u, Host: u.Host, RemoteAddr: "127.0.0.1:40000",
+				Header:        http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+				Body:          io.NopCloser(&body),
+				ContentLength: int64(len(form)),
+			}
 			w.Reset()
 			h.ServeHTTP(w, r)
 			if w.Status != http.StatusOK {

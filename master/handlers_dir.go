@@ -483,13 +483,19 @@ func (s *Server) growParams(w http.ResponseWriter, r *http.Request, def, max int
 }
 
 // assignParams decodes the parameters of /dir/assign as growParams does.
-// The usual GET with a plain query (plainQuery) is read without parsing a
-// form; anything else takes growParams.
+// The usual requests are read without parsing a form: a GET with a plain
+// query (plainQuery), and a POST of a short plain urlencoded form and no
+// query (plainFormBody), as weed-fs's clients send. Anything else takes
+// growParams.
 func (s *Server) assignParams(w http.ResponseWriter, r *http.Request) (growRequest, int64, bool) {
-	if r.Method != http.MethodGet {
-		return s.growParams(w, r, 1, MaxAssignCount)
+	var q plainQuery
+	plain := false
+	switch r.Method {
+	case http.MethodGet:
+		q, plain = parsePlainQuery(r.URL.RawQuery)
+	case http.MethodPost:
+		q, plain = plainFormBody(r)
 	}
-	q, plain := parsePlainQuery(r.URL.RawQuery)
 	if !plain {
 		return s.growParams(w, r, 1, MaxAssignCount)
 	}

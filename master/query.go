@@ -1,6 +1,11 @@
 package master
 
-import "strings"
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+)
 
 // plainQuery is a URL query of at most maxPlainParams parameters whose
 // keys and values need no unescaping (no '%', '+' or ';'): what clients
@@ -53,4 +58,38 @@ func (q *plainQuery) Get(key string) string {
 		}
 	}
 	return ""
+}
+
+// maxPlainFormBody bounds the POST bodies plainFormBody reads; an assign's
+// form is a few dozen bytes.
+const maxPlainFormBody = 512
+
+// plainFormBody reads the form of a POST that has no query, whose
+// Content-Type is exactly application/x-www-form-urlencoded and whose body,
+// of a declared length of at most maxPlainFormBody bytes, is a plain query.
+// ok is false otherwise; the body is then left for ParseForm to read as if
+// untouched (what was read of it is put back in front of the rest).
+func plainFormBody(r *http.Request) (q plainQuery, ok bool) {
+	if r.URL.RawQuery != "" || r.ContentLength <= 0 || r.ContentLength > maxPlainFormBody ||
+		len(r.Header["Content-Type"]) != 1 || r.Header["Content-Type"][0] != "application/x-www-form-urlencoded" {
+		return plainQuery{}, false
+	}
+	buf := make([]byte, r.ContentLength)
+	n, err := io.ReadFull(r.Body, buf)
+	if err != nil {
+		r.Body = rewound(buf[:n], r.Body)
+		return plainQuery{}, false
+	}
+	if q, ok = parsePlainQuery(string(buf)); !ok {
+		r.Body = rewound(buf, r.Body)
+	}
+	return q, ok
+}
+
+// rewound is body with read, the bytes already taken from it, in front.
+func rewound(read []byte, body io.ReadCloser) io.ReadCloser {
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(read), body), body}
 }
