@@ -3,8 +3,8 @@
 # benchmark/run.sh, benchmark/cpu.sh and benchmark/profile.sh (sourced, not
 # run, from the repository's root). Sets the shared knobs' defaults (below),
 # TMP, and a trap that stops every process started with start() and removes
-# TMP on exit. Its functions expect WEED (the weed binary), and read
-# SERVER_ENV and SERVER_BIN when set.
+# TMP on exit. Its functions expect WEED (the weed binary; build_binaries
+# sets it), and read SERVER_ENV and SERVER_BIN when set.
 
 # Knobs (environment): C=16 SIZE=1024 REPLICATION=000 PORT=29333 (master;
 # volume servers on VPORT1=28081, VPORT2=28082) KEEP=0 (1 keeps the temp
@@ -55,9 +55,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# build_client: sets CLIENT_CMD, the benchmark client CLIENT names (building
-# it if it is not bin/weed, which the caller builds).
-build_client() {
+# build_binaries: builds bin/weed and sets WEED to it, and sets CLIENT_CMD,
+# the benchmark client CLIENT names (building it if it is not bin/weed).
+# shellcheck disable=SC2034 # CLIENT_CMD is for the scripts that source this
+build_binaries() {
+	go build -o bin/weed ./cmd/weed
+	WEED=$PWD/bin/weed
 	case $CLIENT in
 	weed) CLIENT_CMD=("$WEED" benchmark) ;;
 	weedfs)

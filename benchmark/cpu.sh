@@ -23,9 +23,7 @@ N=${N:-100000}
 
 cd "$(dirname "$0")/.."
 . benchmark/cluster.sh
-go build -o bin/weed ./cmd/weed
-WEED=$PWD/bin/weed
-build_client
+build_binaries
 
 HZ=$(getconf CLK_TCK)
 

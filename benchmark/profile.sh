@@ -26,9 +26,7 @@ PROFILE_SECONDS=${PROFILE_SECONDS:-5}
 
 cd "$(dirname "$0")/.."
 . benchmark/cluster.sh
-go build -o bin/weed ./cmd/weed
-WEED=$PWD/bin/weed
-build_client
+build_binaries
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 

@@ -34,9 +34,7 @@ NULL=${NULL:-1}
 
 cd "$(dirname "$0")/.."
 . benchmark/cluster.sh
-go build -o bin/weed ./cmd/weed
-WEED=$PWD/bin/weed
-build_client
+build_binaries
 
 # bench OUT: runs the benchmark client against the master on PORT.
 bench() {
