@@ -25,6 +25,12 @@ const (
 	StatusPath = "/cluster/status"
 )
 
+// RemovePath is the endpoint that takes a master out of the group
+// (POST, form field peer=host:port). Unlike join it is an operator's
+// request: followers forward it to the leader like any leader endpoint, and
+// the white list guards it.
+const RemovePath = "/cluster/remove"
+
 // joinForwardedHeader marks a join a follower forwarded to the leader, so
 // that it is forwarded at most once.
 const joinForwardedHeader = "X-Weed-Join-Forwarded-By"
@@ -269,4 +275,48 @@ func (n *RaftNode) fetchStatus(addr string) (*peerStatus, error) {
 		st.members = slices.Sorted(slices.Values(strings.Split(h, ",")))
 	}
 	return &st, nil
+}
+
+// Errors of RemoveMember. Check them with errors.Is.
+var (
+	// ErrNotMember means the named master is not in the group. Servers
+	// answer 404.
+	ErrNotMember = errors.New("not a member of the group")
+	// ErrLastMember means the named master is the group's only member,
+	// which removing would leave without a group. Servers answer 409.
+	ErrLastMember = errors.New("the group's last member")
+)
+
+// RemoveMember takes the master named name ("host:port", as in -peers and
+// /cluster/status) out of the Raft group, for good: the way to retire a
+// master whose machine is gone, before or after its replacement joins. It
+// must run on the leader (ErrNotLeader otherwise) and returns once the new
+// configuration is committed. Removing the leader itself is allowed: it
+// steps down and the others elect. A removed master that still runs stops
+// taking part in Raft; restarted with a -peers list of the group and an
+// empty -mdir, it joins again.
+func (n *RaftNode) RemoveMember(name string) error {
+	r := n.leaderRaft()
+	if r == nil {
+		return ErrNotLeader
+	}
+	f := r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return raftErr("configuration", err)
+	}
+	servers := f.Configuration().Servers
+	i := slices.IndexFunc(servers, func(s raft.Server) bool {
+		return string(s.Address) == name || string(s.ID) == name
+	})
+	if i < 0 {
+		return fmt.Errorf("%s: %w", name, ErrNotMember)
+	}
+	if len(servers) == 1 {
+		return fmt.Errorf("%s: %w", name, ErrLastMember)
+	}
+	if err := r.RemoveServer(servers[i].ID, f.Index(), membershipTimeout).Error(); err != nil {
+		return raftErr("remove server", err)
+	}
+	glog.Infof("raft %s: removed %s from the group", n.self, name)
+	return nil
 }

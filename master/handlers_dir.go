@@ -104,6 +104,54 @@ func (s *Server) handleClusterStatus(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, r, http.StatusOK, ClusterStatus{IsLeader: s.lead.IsLeader(), Leader: s.lead.Leader(), Peers: peers})
 }
 
+// memberRemover is the part of a Leadership that can take a master out of
+// the group (RaftNode does).
+type memberRemover interface {
+	RemoveMember(name string) error
+}
+
+// RemoveResult is the reply of POST /cluster/remove.
+type RemoveResult struct {
+	Removed string `json:"removed"`
+}
+
+// handleClusterRemove answers POST /cluster/remove?peer=host:port on the
+// leader (followers forward it): the named master leaves the Raft group.
+// 400 without a host:port, 404 for a master not in the group, 409 for the
+// last member, 503 when leadership moved meanwhile.
+func (s *Server) handleClusterRemove(w http.ResponseWriter, r *http.Request) {
+	q, err := formValues(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	peer := strings.TrimPrefix(strings.TrimSpace(q.Get("peer")), "http://")
+	if _, _, err := net.SplitHostPort(peer); err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("peer=%q: want the master's host:port as -peers names it", peer))
+		return
+	}
+	rm, ok := s.lead.(memberRemover)
+	if !ok {
+		httpx.WriteError(w, r, http.StatusNotImplemented, "this master has no Raft group to remove members from")
+		return
+	}
+	err = rm.RemoveMember(peer)
+	switch {
+	case err == nil:
+		httpx.WriteJSON(w, r, http.StatusOK, RemoveResult{Removed: peer})
+		return
+	case errors.Is(err, ErrNotMember):
+		httpx.WriteError(w, r, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrLastMember):
+		httpx.WriteError(w, r, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrNotLeader):
+		httpx.WriteError(w, r, http.StatusServiceUnavailable, err.Error())
+	default:
+		httpx.WriteError(w, r, http.StatusInternalServerError, err.Error())
+	}
+	glog.Warningf("remove master %s: %v", peer, err)
+}
+
 // handleHeartbeat registers a volume server's heartbeat on the leader. A
 // follower does not look at it and names the leader in its reply.
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {

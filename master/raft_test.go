@@ -758,3 +758,76 @@ func TestRaftObserveFileKeyDuringRefill(t *testing.T) {
 	}
 	keys.checkDisjoint(t)
 }
+
+// TestRaftRemoveMember retires masters from a group of three: a follower,
+// then the leader itself. The group keeps electing and issuing keys above
+// every key issued before, a removed master that still runs leaves Raft
+// instead of disturbing the group, and the last member cannot be removed.
+func TestRaftRemoveMember(t *testing.T) {
+	ms := newTestMasters(t, 3)
+	for _, m := range ms {
+		m.start()
+	}
+	leader := waitLeader(t, ms)
+	var keys keyLog
+	issueKeys(t, ms, &keys, 2, 50)
+
+	for _, m := range ms {
+		if m != leader {
+			if err := m.node.RemoveMember(leader.addr); !errors.Is(err, ErrNotLeader) {
+				t.Fatalf("RemoveMember on follower %s = %v, want ErrNotLeader", m.addr, err)
+			}
+			break
+		}
+	}
+	mustOnLeader(t, ms, func(m *testMaster) error {
+		if err := m.node.RemoveMember("127.0.0.1:1"); !errors.Is(err, ErrNotMember) {
+			t.Fatalf("RemoveMember(unknown) = %v, want ErrNotMember", err)
+		}
+		return nil
+	})
+
+	// A follower goes while it still runs.
+	var gone *testMaster
+	leader = mustOnLeader(t, ms, func(m *testMaster) error {
+		for _, f := range ms {
+			if f != m {
+				gone = f
+				break
+			}
+		}
+		return m.node.RemoveMember(gone.addr)
+	})
+	rest := slices.DeleteFunc(slices.Clone(ms), func(m *testMaster) bool { return m == gone })
+	waitRaft(t, 10*time.Second, "the removed follower to learn it left", func() bool {
+		return !slices.Contains(leader.node.members(), gone.addr) && !slices.Contains(gone.node.members(), gone.addr)
+	})
+	// Past several election timeouts, it has not stood for election.
+	issueKeys(t, rest, &keys, 2, 50)
+	time.Sleep(3 * DefaultElectionTimeout)
+	issueKeys(t, rest, &keys, 2, 50)
+	if l := waitLeader(t, rest); len(l.node.members()) != 2 || gone.node.IsLeader() {
+		t.Fatalf("after removing %s: leader %s, members %v, removed one leads: %v", gone.addr, l.addr, l.node.members(), gone.node.IsLeader())
+	}
+	gone.stop()
+
+	// The leader removes itself; the last member elects itself.
+	old := mustOnLeader(t, rest, func(m *testMaster) error { return m.node.RemoveMember(m.addr) })
+	old.stop()
+	last := slices.DeleteFunc(rest, func(m *testMaster) bool { return m == old })
+	l := waitLeader(t, last)
+	if got := l.node.members(); !slices.Equal(got, []string{l.addr}) {
+		t.Fatalf("members after the leader left: %v, want only %s", got, l.addr)
+	}
+	endBefore := keys.end()
+	k, err := l.node.NextFileKeys(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(k) < endBefore {
+		t.Fatalf("key %d after the removals is below the %d issued before", k, endBefore)
+	}
+	if err := l.node.RemoveMember(l.addr); !errors.Is(err, ErrLastMember) {
+		t.Fatalf("removing the last member = %v, want ErrLastMember", err)
+	}
+}

@@ -239,6 +239,7 @@ func (s *Server) routes() *mux.Router {
 
 	local(StatusPath, s.handleClusterStatus, false, get, head)
 	local(HeartbeatPath, s.handleHeartbeat, true, post)
+	leader(RemovePath, s.handleClusterRemove, true, post)
 
 	s.assignHandler = s.guard.WrapTrusting(s.forward.wrap(http.HandlerFunc(s.handleAssign)), s.trustForwarded)
 	r.Handle("/dir/assign", s.assignHandler).Methods(get, post)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -116,6 +117,13 @@ type masterHarness struct {
 // otherwise) and stops it when the test ends.
 func startMaster(t *testing.T, opts Options, lead *fakeLead) *masterHarness {
 	t.Helper()
+	return startMasterAs(t, opts, lead, nil)
+}
+
+// startMasterAs is startMaster with as, which wraps lead, as the server's
+// Leadership (nil: lead itself).
+func startMasterAs(t *testing.T, opts Options, lead *fakeLead, as Leadership) *masterHarness {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +142,10 @@ func startMaster(t *testing.T, opts Options, lead *fakeLead) *masterHarness {
 	}
 	lead.mu.Unlock()
 	seq := &fakeSeq{}
-	s, err := NewServer(opts, seq, lead)
+	if as == nil {
+		as = lead
+	}
+	s, err := NewServer(opts, seq, as)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -765,5 +776,84 @@ func TestServerShutdownDrainsInFlight(t *testing.T) {
 	}
 	if status := <-result; status != http.StatusOK {
 		t.Fatalf("in-flight assign ended with %d, want 200", status)
+	}
+}
+
+// removingLead is a fakeLead whose RemoveMember records the names it is
+// given and answers err.
+type removingLead struct {
+	*fakeLead
+	mu      sync.Mutex
+	err     error
+	removed []string
+}
+
+func (l *removingLead) RemoveMember(name string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.removed = append(l.removed, name)
+	return l.err
+}
+
+func (l *removingLead) fail(err error) { l.mu.Lock(); l.err = err; l.mu.Unlock() }
+
+func (l *removingLead) calls() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.removed)
+}
+
+func TestServerClusterRemove(t *testing.T) {
+	const form = "application/x-www-form-urlencoded"
+	rl := &removingLead{fakeLead: &fakeLead{leader: true, since: time.Now().Add(-time.Hour)}}
+	m := startMasterAs(t, Options{}, rl.fakeLead, rl)
+
+	for _, c := range []struct {
+		name   string
+		query  string
+		body   string
+		err    error
+		status int
+		reply  string
+	}{
+		{"by query", "?peer=127.0.0.1:9335", "", nil, http.StatusOK, `{"removed":"127.0.0.1:9335"}`},
+		{"by form, with scheme", "", "peer=http://127.0.0.1:9336", nil, http.StatusOK, `{"removed":"127.0.0.1:9336"}`},
+		{"no peer", "", "", nil, http.StatusBadRequest, ""},
+		{"no port", "?peer=somehost", "", nil, http.StatusBadRequest, ""},
+		{"bad form", "?peer=%zz", "", nil, http.StatusBadRequest, ""},
+		{"not a member", "?peer=127.0.0.1:1", "", fmt.Errorf("127.0.0.1:1: %w", ErrNotMember), http.StatusNotFound, ""},
+		{"last member", "?peer=127.0.0.1:2", "", fmt.Errorf("x: %w", ErrLastMember), http.StatusConflict, ""},
+		{"leadership lost", "?peer=127.0.0.1:3", "", fmt.Errorf("raft remove server: %w", ErrNotLeader), http.StatusServiceUnavailable, ""},
+		{"raft failure", "?peer=127.0.0.1:4", "", errors.New("configuration changed"), http.StatusInternalServerError, ""},
+	} {
+		rl.fail(c.err)
+		status, _, body := m.do(http.MethodPost, RemovePath+c.query, strings.NewReader(c.body), form)
+		got := strings.TrimSpace(string(body))
+		if status != c.status || (c.reply != "" && got != c.reply) || (c.reply == "" && !strings.Contains(got, `"error"`)) {
+			t.Errorf("%s: %d %s, want %d %s", c.name, status, got, c.status, c.reply)
+		}
+	}
+	if got, want := rl.calls(), []string{"127.0.0.1:9335", "127.0.0.1:9336", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"}; !slices.Equal(got, want) {
+		t.Errorf("RemoveMember calls %v, want %v", got, want)
+	}
+
+	// A follower forwards the request to the leader.
+	rl.fail(nil)
+	follower := startMaster(t, Options{}, &fakeLead{})
+	follower.lead.follow(m.addr)
+	status, _, body := follower.do(http.MethodPost, RemovePath, strings.NewReader("peer=127.0.0.1:9337"), form)
+	if status != http.StatusOK || !slices.Contains(rl.calls(), "127.0.0.1:9337") {
+		t.Errorf("through a follower: %d %s, calls %v", status, body, rl.calls())
+	}
+
+	// A master without a Raft group cannot remove anyone; the white list
+	// guards the endpoint.
+	if status, _, _ := startMaster(t, Options{}, nil).do(http.MethodPost, RemovePath+"?peer=127.0.0.1:9335", nil, ""); status != http.StatusNotImplemented {
+		t.Errorf("without Raft: %d, want 501", status)
+	}
+	gl := &removingLead{fakeLead: &fakeLead{leader: true}}
+	guarded := startMasterAs(t, Options{WhiteList: []string{"10.1.2.3"}}, gl.fakeLead, gl)
+	if status, _, _ := guarded.do(http.MethodPost, RemovePath+"?peer=127.0.0.1:9335", nil, ""); status != http.StatusForbidden {
+		t.Errorf("from outside the white list: %d, want 403", status)
 	}
 }
