@@ -184,7 +184,8 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 		Pulse:           pulse,
 	})
 	transport := newVolumeTransport()
-	admin := newVolumeAdmin(transport)
+	signer := security.NewSigner(opts.Secret, opts.TokenTTL)
+	admin := newVolumeAdmin(transport, signer)
 	self := net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))
 	uploader, err := client.New(self, client.WithHTTPClient(&http.Client{Transport: transport}))
 	if err != nil {
@@ -203,7 +204,7 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 		forward:   newLeaderForwarder(lead, opts.LeaderWait),
 		uploader:  uploader,
 		guard:     guard,
-		signer:    security.NewSigner(opts.Secret, opts.TokenTTL),
+		signer:    signer,
 	}
 	s.initConsistency()
 	s.router = s.routes()
@@ -235,23 +236,32 @@ func (s *Server) routes() *mux.Router {
 		}
 		r.Handle(path, handler).Methods(methods...)
 	}
+	// admin guards a state-changing endpoint with the admin token (with a
+	// secret only), checked by the master that handles the request: the
+	// leader, for the endpoints a follower forwards with their headers.
+	admin := func(h http.HandlerFunc) http.HandlerFunc {
+		if s.signer == nil {
+			return h
+		}
+		return s.signer.RequireAdmin(h).ServeHTTP
+	}
 	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
 
 	local(StatusPath, s.handleClusterStatus, false, get, head)
-	local(HeartbeatPath, s.handleHeartbeat, true, post)
-	leader(RemovePath, s.handleClusterRemove, true, post)
+	local(HeartbeatPath, admin(s.handleHeartbeat), true, post)
+	leader(RemovePath, admin(s.handleClusterRemove), true, post)
 
 	s.assignHandler = s.guard.WrapTrusting(s.forward.wrap(http.HandlerFunc(s.handleAssign)), s.trustForwarded)
 	r.Handle("/dir/assign", s.assignHandler).Methods(get, post)
 	leader("/dir/lookup", s.handleLookup, false, get, head, post)
 	leader("/dir/status", s.handleDirStatus, false, get, head)
 	leader("/submit", s.handleSubmit, true, post)
-	leader("/vol/grow", s.handleVolGrow, true, get, post)
-	leader("/vol/vacuum", s.handleVolVacuum, true, get, post)
+	leader("/vol/grow", admin(s.handleVolGrow), true, get, post)
+	leader("/vol/vacuum", admin(s.handleVolVacuum), true, get, post)
 	leader("/vol/status", s.handleVolStatus, false, get, head)
-	leader("/col/delete", s.handleColDelete, true, get, post)
-	leader(StalePath, s.handleStale, true, get, post)
-	leader(SyncedPath, s.handleSynced, true, post)
+	leader("/col/delete", admin(s.handleColDelete), true, get, post)
+	leader(StalePath, admin(s.handleStale), true, get, post)
+	leader(SyncedPath, admin(s.handleSynced), true, post)
 	leader(StaleListPath, s.handleStaleList, false, get, head)
 	r.PathPrefix("/").Handler(s.forward.wrap(http.HandlerFunc(s.handleRedirect))).
 		Methods(get, head, http.MethodDelete)

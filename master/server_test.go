@@ -242,7 +242,9 @@ type fakeVolume struct {
 	queries map[string][]url.Values
 	fail    map[string]bool // admin path → answer 500
 	auths   []string        // the Authorization header of every upload
-	maxKey  needle.Key
+	// adminAuths is the Authorization header of every admin call.
+	adminAuths []string
+	maxKey     needle.Key
 	// gate, when set, holds assign_volume calls until it is closed.
 	gate chan struct{}
 }
@@ -291,6 +293,7 @@ func (v *fakeVolume) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	v.mu.Lock()
 	v.queries[path] = append(v.queries[path], q)
+	v.adminAuths = append(v.adminAuths, r.Header.Get("Authorization"))
 	gate := v.gate
 	v.mu.Unlock()
 	if gate != nil && path == AssignVolumePath {
@@ -433,7 +436,14 @@ func (v *fakeVolume) beat(addr string) (topology.HeartbeatReply, error) {
 	}
 	v.mu.Unlock()
 	body, _ := json.Marshal(hb)
-	resp, err := testHTTP.Post("http://"+addr+HeartbeatPath, "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+HeartbeatPath, bytes.NewReader(body))
+	if err != nil {
+		return topology.HeartbeatReply{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	// Masters with testSecret want an admin token; the others ignore it.
+	req.Header.Set("Authorization", "Bearer "+adminToken(testSecret, time.Minute))
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		return topology.HeartbeatReply{}, fmt.Errorf("heartbeat: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
@@ -87,10 +88,12 @@ func newVolumeTransport() *http.Transport {
 // concurrent use.
 type volumeAdmin struct {
 	hc *http.Client
+	// signer signs every call's admin token (nil: no secret).
+	signer *security.Signer
 }
 
-func newVolumeAdmin(rt http.RoundTripper) *volumeAdmin {
-	return &volumeAdmin{hc: &http.Client{
+func newVolumeAdmin(rt http.RoundTripper, signer *security.Signer) *volumeAdmin {
+	return &volumeAdmin{signer: signer, hc: &http.Client{
 		Transport: rt,
 		// Admin endpoints never redirect; a redirect is a misdirected call.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -165,6 +168,7 @@ func (a *volumeAdmin) call(ctx context.Context, method, node, path string, q url
 	if err != nil {
 		return fmt.Errorf("volume server %s%s: %w", node, path, err)
 	}
+	a.signer.AuthorizeAdmin(req)
 	glog.V(3).Infof("master → %s %s", method, target)
 	resp, err := a.hc.Do(req)
 	if err != nil {

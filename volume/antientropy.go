@@ -87,7 +87,7 @@ func (s *Server) antiEntropyVolume(ctx context.Context, v *Volume) (bool, error)
 	for _, key := range damaged {
 		repaired := false
 		for _, p := range healthy {
-			peer := syncPeer{hc: s.fanout.Client(), addr: p.URL, vid: v.ID()}
+			peer := syncPeer{hc: s.fanout.Client(), addr: p.URL, vid: v.ID(), signer: s.signer}
 			rec, err := peer.liveRecord(ctx, key)
 			if err != nil {
 				continue
@@ -107,7 +107,7 @@ func (s *Server) antiEntropyVolume(ctx context.Context, v *Volume) (bool, error)
 	}
 	role := sideRole{Trusted: true, Authority: true, Receives: true}
 	for _, p := range healthy {
-		peer := syncPeer{hc: s.fanout.Client(), addr: p.URL, vid: v.ID()}
+		peer := syncPeer{hc: s.fanout.Client(), addr: p.URL, vid: v.ID(), signer: s.signer}
 		st, err := reconcile(ctx, localSide{v}, peer, role, role, reconcileOptions{SkipSince: true, Rounds: 2, RoundPause: time.Second, Limit: s.aeLimit})
 		if err != nil {
 			glog.Warningf("anti-entropy: volume %d with %s: %v", v.ID(), p.URL, err)

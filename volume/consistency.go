@@ -245,7 +245,7 @@ func (s *Server) readRepair(ctx context.Context, vol *Volume, fid needle.FileID,
 		if !p.Healthy() {
 			continue
 		}
-		peer := syncPeer{hc: s.fanout.Client(), addr: p.URL, vid: vol.ID()}
+		peer := syncPeer{hc: s.fanout.Client(), addr: p.URL, vid: vol.ID(), signer: s.signer}
 		rec, err := peer.liveRecord(ctx, fid.Key)
 		if err != nil {
 			glog.V(1).Infof("read repair of %s: %v", fid, err)

@@ -155,7 +155,7 @@ func (s *Server) handleCopyVolume(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), copyTimeout)
 	defer cancel()
-	peer := syncPeer{hc: s.fanout.Client(), addr: source, vid: vid}
+	peer := syncPeer{hc: s.fanout.Client(), addr: source, vid: vid, signer: s.signer}
 	var copied int64
 	// Syncing before it is in the store: it must never serve before it
 	// has synced.

@@ -195,6 +195,7 @@ func (h *heartbeater) send(ctx context.Context, master string, body []byte) (top
 		return reply, fmt.Errorf("heartbeat to %s: %w", master, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	h.s.signer.AuthorizeAdmin(req)
 	resp, err := h.s.fanout.Client().Do(req)
 	if err != nil {
 		return reply, fmt.Errorf("heartbeat to %s: %w", master, err)

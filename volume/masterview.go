@@ -220,6 +220,10 @@ func (s *Server) callOneMaster(ctx context.Context, master, method, path string,
 	if err != nil {
 		return err
 	}
+	if strings.HasPrefix(path, "/admin/") {
+		// Stale marks, sync tickets and reports: admin calls.
+		s.signer.AuthorizeAdmin(req)
+	}
 	resp, err := s.fanout.Client().Do(req)
 	if err != nil {
 		return fmt.Errorf("master %s%s: %w", master, path, err)

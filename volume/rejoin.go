@@ -393,7 +393,7 @@ func (y *syncer) rejoin(ctx context.Context, v *Volume) error {
 		return errNotListed
 	}
 	for _, p := range peers {
-		peer := syncPeer{hc: y.s.fanout.Client(), addr: p.URL, vid: vid}
+		peer := syncPeer{hc: y.s.fanout.Client(), addr: p.URL, vid: vid, signer: y.s.signer}
 		if _, err := peer.do(ctx, http.MethodPost, SyncHelloPath, nil, "", nil); err != nil {
 			glog.V(1).Infof("volume %d: hello to %s: %v", vid, p.URL, err)
 		}
@@ -410,7 +410,7 @@ func (y *syncer) rejoin(ctx context.Context, v *Volume) error {
 	var healthySources, syncingSources []string
 	var errs []error
 	for _, p := range peers {
-		peer := syncPeer{hc: y.s.fanout.Client(), addr: p.URL, vid: vid}
+		peer := syncPeer{hc: y.s.fanout.Client(), addr: p.URL, vid: vid, signer: y.s.signer}
 		pst, err := peer.status(ctx)
 		if err != nil {
 			errs = append(errs, err)

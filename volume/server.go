@@ -232,8 +232,12 @@ func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	allowed := make(map[string]string) // admin path -> its method
 	admin := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.guard.Wrap(h))
 		method, path, _ := strings.Cut(pattern, " ")
+		var handler http.Handler = h
+		if changesState(method, path) {
+			handler = s.signer.RequireAdmin(handler)
+		}
+		mux.Handle(pattern, s.guard.Wrap(handler))
 		allowed[path] = method
 	}
 	mux.HandleFunc("GET /status", s.handleStatus)
@@ -255,6 +259,14 @@ func (s *Server) routes() *http.ServeMux {
 	})
 	mux.HandleFunc("/", s.handleFile)
 	return mux
+}
+
+// changesState reports whether the admin endpoint method path changes the
+// server's state: every POST but SyncRecordsPath, which only reads records
+// (it is a POST for its body of offsets). With a secret, those need an
+// admin token; the others read, as GET /<fid> does, and need none.
+func changesState(method, path string) bool {
+	return method == http.MethodPost && path != SyncRecordsPath
 }
 
 // handleFile dispatches a request for a file path by method.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
 )
 
@@ -35,6 +36,9 @@ type syncPeer struct {
 	hc   *http.Client
 	addr string
 	vid  needle.VolumeID
+	// signer signs the admin token of the calls that change the peer
+	// (nil: no secret, or weed backup, which only reads).
+	signer *security.Signer
 }
 
 func (p syncPeer) name() string { return p.addr }
@@ -63,6 +67,9 @@ func (p syncPeer) do(ctx context.Context, method, path string, q url.Values, con
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if changesState(method, path) {
+		p.signer.AuthorizeAdmin(req)
 	}
 	resp, err := p.hc.Do(req)
 	if err != nil {

@@ -1,11 +1,15 @@
 package security
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/golang/glog"
+
+	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
 )
 
@@ -100,4 +104,62 @@ func RequestToken(r *http.Request) string {
 		return r.URL.Query().Get(QueryParam)
 	}
 	return ""
+}
+
+// AdminFid is the fid claim of an admin token: the token a state-changing
+// admin request (a volume server's /admin/... POSTs, a master's /vol/grow,
+// /vol/vacuum, /col/delete, /cluster/remove, heartbeats and stale marks)
+// must carry in a cluster with a secret. It is not a file id, so an admin
+// token never allows a write or delete of a fid, and a fid's write token,
+// which any client the master assigns to holds, never allows an admin call.
+const AdminFid = "admin"
+
+// ErrNotAdmin means the token is valid but is a write token for a fid, not
+// an admin token.
+var ErrNotAdmin = errors.New("security: not an admin token")
+
+// SignAdmin returns an admin token that expires the Signer's ttl from now.
+func (s *Signer) SignAdmin() string {
+	return Sign(s.secret, Claims{Fid: AdminFid, Exp: time.Now().Add(s.ttl).Unix()})
+}
+
+// CheckAdmin parses token (see Parse) and reports whether it is an admin
+// token: nil, or an error wrapping ErrNoToken, ErrMalformed, ErrAlgorithm,
+// ErrSignature, ErrExpired or ErrNotAdmin.
+func (s *Signer) CheckAdmin(token string) error {
+	c, err := Parse(s.secret, token, time.Now())
+	if err != nil {
+		return err
+	}
+	if c.Fid != AdminFid {
+		return fmt.Errorf("%w: it is for fid %s", ErrNotAdmin, c.Fid)
+	}
+	return nil
+}
+
+// AuthorizeAdmin sets r's Authorization header to "Bearer <admin token>",
+// for the calls servers make to each other's admin endpoints. A nil Signer
+// (no secret) leaves r as it is.
+func (s *Signer) AuthorizeAdmin(r *http.Request) {
+	if s != nil {
+		r.Header.Set(AuthorizationHeader, "Bearer "+s.SignAdmin())
+	}
+}
+
+// RequireAdmin returns h guarded by admin tokens: a request without a valid
+// admin token (in its Authorization header or ?jwt=) gets 401 with a JSON
+// error saying why, and h is not called. A nil Signer returns h itself, so
+// that a server without a secret pays nothing.
+func (s *Signer) RequireAdmin(h http.Handler) http.Handler {
+	if s == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.CheckAdmin(RequestToken(r)); err != nil {
+			glog.V(1).Infof("%s %s from %s refused: %v", r.Method, r.URL.Path, r.RemoteAddr, err)
+			httpx.WriteError(w, r, http.StatusUnauthorized, "admin request needs an admin token: "+err.Error())
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
