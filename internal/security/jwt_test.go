@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +212,80 @@ func BenchmarkCheck(b *testing.B) {
 		if err := s.Check(tok, fid); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestAdminToken(t *testing.T) {
+	s := NewSigner("s3cret", 0)
+	fid, _ := needle.ParseFileID("7,0a12345678")
+	admin := s.SignAdmin()
+	for _, tc := range []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"admin token", admin, nil},
+		{"none", "", ErrNoToken},
+		{"write token", s.Sign("7,0a12345678", 1), ErrNotAdmin},
+		{"write token of many", s.Sign("7,0a12345678", 3), ErrNotAdmin},
+		{"another secret", NewSigner("other", 0).SignAdmin(), ErrSignature},
+		{"expired", Sign([]byte("s3cret"), Claims{Fid: AdminFid, Exp: time.Now().Add(-time.Second).Unix()}), ErrExpired},
+		{"alg none", forge([]byte("s3cret"), `{"alg":"none"}`, `{"fid":"admin","exp":`+strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)+`}`), ErrAlgorithm},
+		{"garbage", "a.b.c", ErrMalformed},
+	} {
+		if err := s.CheckAdmin(tc.token); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("%s: CheckAdmin = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// An admin token never allows a write or delete of a fid.
+	if err := s.Check(admin, fid); !errors.Is(err, ErrWrongFid) {
+		t.Fatalf("admin token for a write: %v", err)
+	}
+}
+
+func TestRequireAdmin(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	var nilSigner *Signer
+	if h := nilSigner.RequireAdmin(ok); reflect.ValueOf(h).Pointer() != reflect.ValueOf(ok).Pointer() {
+		t.Fatal("without a secret RequireAdmin must return the handler itself")
+	}
+	s := NewSigner("s3cret", 0)
+	h := s.RequireAdmin(ok)
+	for _, tc := range []struct {
+		name   string
+		auth   string
+		query  string
+		status int
+	}{
+		{"header", "Bearer " + s.SignAdmin(), "", http.StatusNoContent},
+		{"query", "", "?jwt=" + s.SignAdmin(), http.StatusNoContent},
+		{"none", "", "", http.StatusUnauthorized},
+		{"write token", "Bearer " + s.Sign("7,0a12345678", 1), "", http.StatusUnauthorized},
+		{"other secret", "Bearer " + NewSigner("x", 0).SignAdmin(), "", http.StatusUnauthorized},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/admin/delete_volume"+tc.query, nil)
+		if tc.auth != "" {
+			r.Header.Set(AuthorizationHeader, tc.auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, w.Code, w.Body, tc.status)
+		}
+		if tc.status == http.StatusUnauthorized && !strings.Contains(w.Body.String(), `"error"`) {
+			t.Errorf("%s: 401 without a JSON error: %s", tc.name, w.Body)
+		}
+	}
+	// AuthorizeAdmin signs a request RequireAdmin accepts; nil does nothing.
+	r := httptest.NewRequest(http.MethodPost, "/admin/sync/apply", nil)
+	nilSigner.AuthorizeAdmin(r)
+	if r.Header.Get(AuthorizationHeader) != "" {
+		t.Fatal("a nil Signer set a header")
+	}
+	s.AuthorizeAdmin(r)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusNoContent {
+		t.Fatalf("signed request: %d %s", w.Code, w.Body)
 	}
 }
