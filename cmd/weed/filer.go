@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 type filerFlags struct {
 	port          *int
 	ip            *string
+	bindIP        *string
 	dir           *string
 	master        *string
 	replication   *string
@@ -41,6 +41,7 @@ func (f *filerFlags) define(c *command, prefix string, standalone bool) {
 	f.maxMB = fs.Int(prefix+"maxMB", filer.DefaultMaxMB, "files larger than this many MB are stored as several chunks")
 	if standalone {
 		f.ip = fs.String("ip", "", "ip address to listen on (empty: every interface)")
+		f.bindIP = fs.String("ip.bind", "", bindUsage+"; empty: -ip")
 		f.master = fs.String("master", "localhost:9333", "masters, comma separated")
 		f.secret = fs.String("secure.secret", "", secretUsage)
 	}
@@ -82,7 +83,11 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(*f.ip, strconv.Itoa(*f.port)))
+	bind := *f.bindIP
+	if bind == "" {
+		bind = *f.ip
+	}
+	ln, err := net.Listen("tcp", listenAddr(bind, *f.port))
 	if err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

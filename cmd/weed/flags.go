@@ -10,6 +10,18 @@ import (
 // secretUsage is the help of -secure.secret, the same on every daemon.
 const secretUsage = "shared secret of the cluster (the same on masters, volume servers and filers): masters sign a short-lived token (JWT) for each fid they assign, volume servers refuse writes and deletes without a valid one; empty disables"
 
+// bindUsage is the help of -ip.bind, weed-fs 0.70's flag.
+const bindUsage = "ip address to bind to (0.0.0.0: every interface)"
+
+// listenAddr is the address a daemon listens on for -ip.bind and its port:
+// "0.0.0.0" and "" mean every interface (IPv4 and IPv6).
+func listenAddr(bind string, port int) string {
+	if bind == "0.0.0.0" {
+		bind = ""
+	}
+	return net.JoinHostPort(bind, strconv.Itoa(port))
+}
+
 // splitList splits a comma-separated flag value, dropping empty items.
 func splitList(s string) []string {
 	var out []string

@@ -19,6 +19,7 @@ import (
 type masterFlags struct {
 	port               *int
 	ip                 *string
+	bindIP             *string
 	mdir               *string
 	peers              *string
 	defaultReplication *string
@@ -33,12 +34,14 @@ type masterFlags struct {
 
 // define adds the master's flags to c with prefix. Standalone defines the
 // flags `weed server` shares between its parts (-ip, -pulseSeconds,
-// -whiteList, -secure.secret); the server sets those pointers itself.
+// -ip.bind, -whiteList, -secure.secret); the server sets those pointers
+// itself.
 func (f *masterFlags) define(c *command, prefix string, standalone bool) {
 	fs := c.flags
 	f.port = fs.Int(prefix+"port", master.DefaultPort, "http listen port")
 	if standalone {
 		f.ip = fs.String("ip", hostIP(), "ip address this master is reached at")
+		f.bindIP = fs.String("ip.bind", "0.0.0.0", bindUsage)
 		f.pulseSeconds = fs.Int("pulseSeconds", 5, "heartbeat interval of volume servers; a node silent for 3 pulses is dropped")
 		f.whiteList = fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write and administer; empty allows all")
 		f.secret = fs.String("secure.secret", "", secretUsage)
@@ -100,7 +103,7 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		_ = node.Shutdown()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(*f.port))
+	ln, err := net.Listen("tcp", listenAddr(*f.bindIP, *f.port))
 	if err != nil {
 		_ = node.Shutdown()
 		return nil, fmt.Errorf("listen on port %d: %w", *f.port, err)

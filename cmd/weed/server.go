@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,7 @@ in -dir/master and the filer's index in -dir/filer unless told otherwise.`,
 	})
 	fs := c.flags
 	ip := fs.String("ip", hostIP(), "ip address the servers are reached at")
+	bindIP := fs.String("ip.bind", "0.0.0.0", bindUsage+", for the master, the volume server and the filer")
 	dir := fs.String("dir", os.TempDir(), "data directory: volumes, and the master's and filer's state in subdirectories")
 	dataCenter := fs.String("dataCenter", "", "data center of the volume server")
 	rack := fs.String("rack", "", "rack of the volume server")
@@ -52,7 +54,13 @@ in -dir/master and the filer's index in -dir/filer unless told otherwise.`,
 		}
 		m.ip, m.pulseSeconds, m.whiteList, m.secret = ip, pulseSeconds, whiteList, secret
 		v.ip, v.dir, v.dataCenter, v.rack, v.pulseSeconds, v.whiteList, v.secret = ip, dir, dataCenter, rack, pulseSeconds, whiteList, secret
-		masterAddr := "localhost:" + strconv.Itoa(*m.port)
+		m.bindIP, v.bindIP, f.bindIP = bindIP, bindIP, bindIP
+		// The volume server and the filer reach the master where it listens.
+		masterHost := "localhost"
+		if *bindIP != "" && *bindIP != "0.0.0.0" {
+			masterHost = *bindIP
+		}
+		masterAddr := net.JoinHostPort(masterHost, strconv.Itoa(*m.port))
 		v.mserver = &masterAddr
 		f.ip, f.master, f.secret = new(string), &masterAddr, secret
 

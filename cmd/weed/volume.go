@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/golang/glog"
@@ -20,6 +19,7 @@ import (
 type volumeFlags struct {
 	port         *int
 	ip           *string
+	bindIP       *string
 	publicURL    *string
 	dir          *string
 	max          *string
@@ -48,6 +48,7 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 	f.copyRateMB = fs.Int(prefix+"replication.copyRateMB", volume.DefaultCopyBytesPerSecond>>20, "MB per second this server sends when a volume is copied from it (re-replication, weed backup)")
 	if standalone {
 		f.ip = fs.String("ip", "", "ip address this server is reached at (empty: the address the master sees its heartbeats come from)")
+		f.bindIP = fs.String("ip.bind", "0.0.0.0", bindUsage)
 		f.dir = fs.String("dir", os.TempDir(), "directories to store volumes in, comma separated")
 		f.mserver = fs.String("mserver", "localhost:9333", "masters, comma separated; heartbeats follow the leader")
 		f.dataCenter = fs.String("dataCenter", "", "data center of this server")
@@ -117,7 +118,7 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		_ = store.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(*f.port))
+	ln, err := net.Listen("tcp", listenAddr(*f.bindIP, *f.port))
 	if err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("listen on port %d: %w", *f.port, err)
