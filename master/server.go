@@ -84,7 +84,10 @@ type Options struct {
 	// /submit sends one with its upload, and /dir/lookup?fileId= answers
 	// one to clients the white list admits (so that they can delete).
 	// Volume servers given the same secret refuse writes and deletes
-	// without a valid token. Empty: no tokens.
+	// without a valid token. /vol/grow, /vol/vacuum, /col/delete,
+	// /cluster/remove, heartbeats and stale marks need an admin token
+	// (security.Signer.CheckAdmin), and the master signs its calls to the
+	// volume servers' admin endpoints. Empty: no tokens.
 	Secret string
 	// TokenTTL is how long a token stays valid (zero:
 	// security.DefaultTokenTTL).

@@ -89,8 +89,11 @@ type ServerOptions struct {
 	// DELETE of a fid (replicated ones included) needs a valid token for
 	// that fid in "Authorization: Bearer <jwt>" or ?jwt=, else 401. This
 	// server signs the tokens of the writes and deletes it sends to the
-	// other replicas. Reads and /admin (behind WhiteList) need none. Empty:
-	// no tokens.
+	// other replicas. The /admin endpoints that change state (changesState)
+	// need an admin token (security.Signer.CheckAdmin), and this server signs
+	// its own admin calls to the masters and the other replicas. Reads and
+	// the read-only /admin endpoints (behind WhiteList) need none. Empty: no
+	// tokens.
 	Secret string
 }
 

@@ -4,7 +4,9 @@
 // requests without one get 401), reads do not; /submit, weed upload, weed
 // benchmark and the filer work unchanged; a volume server with another
 // secret refuses replicated writes; weed server shares one flag among its
-// parts.
+// parts; state-changing admin requests need an admin token, which the
+// servers' own calls carry (admin_test.go); -ip.bind keeps a daemon on one
+// address (bind_test.go).
 package secure
 
 import (
@@ -236,7 +238,7 @@ func TestSecuredCluster(t *testing.T) {
 	}
 
 	// A delete that misses a replica (stopped) reaches it through the
-	// rejoin sync once it is back: the sync paths need no token.
+	// rejoin sync once it is back: the servers sign their own admin calls.
 	a = assign(t, m, "")
 	bearer := map[string]string{"Authorization": a.auth}
 	if r := testcluster.PostFile(t, "http://"+a.URL+"/"+a.Fid, "missed.txt", []byte("deleted while v2 is down"), bearer); r.Status != http.StatusCreated {
