@@ -126,6 +126,8 @@ func TestLookupTokenBehindWhiteList(t *testing.T) {
 	})
 	req, _ := http.NewRequest(http.MethodPost, leader.base+HeartbeatPath, bytes.NewReader(hb))
 	req.Header.Set(ForwardedByHeader, follower.addr)
+	// With a secret a heartbeat carries an admin token, as volume servers sign it.
+	req.Header.Set("Authorization", "Bearer "+adminToken(testSecret, time.Minute))
 	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
