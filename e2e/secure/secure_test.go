@@ -3,10 +3,10 @@
 // sharing a secret. Writes and deletes need the master's token (curl-style
 // requests without one get 401), reads do not; /submit, weed upload, weed
 // benchmark and the filer work unchanged; a volume server with another
-// secret cannot join (its heartbeats are refused); weed server shares one flag among its
-// parts; state-changing admin requests need an admin token, which the
-// servers' own calls carry (admin_test.go); -ip.bind keeps a daemon on one
-// address (bind_test.go).
+// secret cannot join (its heartbeats are refused); weed server shares one
+// flag among its parts; state-changing admin requests need an admin token,
+// which the servers' own calls carry (admin_test.go); -ip.bind keeps a
+// daemon on one address (bind_test.go).
 package secure
 
 import (
