@@ -20,12 +20,14 @@ import (
 	"github.com/weedfs/weed/volume"
 )
 
-// env is one test's cluster: a master and volume servers.
+// env is one test's cluster: a master (or a Raft group of masters) and
+// volume servers.
 type env struct {
-	t      *testing.T
-	c      *testcluster.Cluster
-	master *testcluster.Process
-	vols   []*testcluster.Process
+	t       *testing.T
+	c       *testcluster.Cluster
+	master  *testcluster.Process   // the master tests talk to
+	masters []*testcluster.Process // every master; just master for a one-node group
+	vols    []*testcluster.Process
 }
 
 // newEnv starts a master with replication rep (and extra flags) and n
@@ -34,7 +36,7 @@ func newEnv(t *testing.T, rep string, n int, masterExtra []string, volumeExtra .
 	t.Helper()
 	c := testcluster.New(t)
 	m := c.StartMaster(testcluster.MasterOptions{DefaultReplication: rep, Extra: masterExtra})
-	e := &env{t: t, c: c, master: m}
+	e := &env{t: t, c: c, master: m, masters: []*testcluster.Process{m}}
 	for range n {
 		e.addVolume(volumeExtra...)
 	}
@@ -42,11 +44,34 @@ func newEnv(t *testing.T, rep string, n int, masterExtra []string, volumeExtra .
 	return e
 }
 
+// newEnvGroup is newEnv with a Raft group of nm masters; every volume
+// server is given all of them, and master is the first leader.
+func newEnvGroup(t *testing.T, rep string, nm, n int, masterExtra []string, volumeExtra ...string) *env {
+	t.Helper()
+	c := testcluster.New(t)
+	ms := c.StartMasters(nm, testcluster.MasterOptions{DefaultReplication: rep, Extra: masterExtra})
+	e := &env{t: t, c: c, master: c.WaitForLeader(ms, testcluster.StartTimeout), masters: ms}
+	for range n {
+		e.addVolume(volumeExtra...)
+	}
+	c.WaitForNodes(e.master, n)
+	return e
+}
+
+// masterList returns the -mserver value naming every master.
+func (e *env) masterList() string {
+	addrs := make([]string, len(e.masters))
+	for i, m := range e.masters {
+		addrs[i] = m.Addr()
+	}
+	return strings.Join(addrs, ",")
+}
+
 // addVolume starts one more volume server.
 func (e *env) addVolume(extra ...string) *testcluster.Process {
 	e.t.Helper()
 	args := append([]string{"-replication.antiEntropyInterval=0"}, extra...)
-	p := e.c.StartVolume(testcluster.VolumeOptions{Masters: e.master.Addr(), Max: 20, Extra: args})
+	p := e.c.StartVolume(testcluster.VolumeOptions{Masters: e.masterList(), Max: 20, Extra: args})
 	e.vols = append(e.vols, p)
 	return p
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 )
 
 // chaosFor is how long the randomized test mixes operations and failures.
-const chaosFor = 35 * time.Second
+const chaosFor = 40 * time.Second
 
 // ledger records what the cluster acknowledged.
 type ledger struct {
@@ -61,13 +62,15 @@ func (l *ledger) pickDeleted(rng *rand.Rand) (string, bool) {
 	return keys[rng.IntN(len(keys))], true
 }
 
-// TestRandomized mixes writes, deletes, reads, volume server stops, kills
-// and restarts for a bounded time (seeded: WEED_SEED replays a run), then
-// lets the cluster settle and checks that every replica of every volume
-// holds the same live set, that every acknowledged write that was not
-// deleted reads back from every replica, and that every acknowledged
-// delete reads 404 everywhere. During the run, no read of a file whose
-// delete was acknowledged may succeed by any path.
+// TestRandomized mixes writes, deletes, reads, volume server stops, kills,
+// restarts and pauses (SIGSTOP), and pauses of the leader master, for a
+// bounded time (seeded: WEED_SEED replays a run), over three masters and
+// three volume servers with replication 001. Then it lets the cluster
+// settle and checks that every replica of every volume holds the same live
+// set, that every acknowledged write that was not deleted reads back from
+// every replica, and that every acknowledged delete reads 404 everywhere.
+// During the run, no read of a file whose delete was acknowledged may
+// succeed by any path.
 func TestRandomized(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("WEED_SEED"); s != "" {
@@ -78,134 +81,30 @@ func TestRandomized(t *testing.T) {
 		seed = v
 	}
 	t.Logf("seed %d (replay with WEED_SEED=%d)", seed, seed)
-	e := newEnv(t, "001", 3, []string{"-replication.repairAfter=8s"})
+	e := newEnvGroup(t, "001", 3, 3, []string{"-replication.repairAfter=8s"})
 	l := &ledger{live: map[string][]byte{}, deleted: map[string]bool{}, uncertain: map[string]bool{}}
+	ch := newChaos(e)
 
-	var chaosMu sync.Mutex // guards the processes' running state
-	running := func() []*testcluster.Process {
-		chaosMu.Lock()
-		defer chaosMu.Unlock()
-		var out []*testcluster.Process
-		for _, v := range e.vols {
-			if v.Running() {
-				out = append(out, v)
-			}
-		}
-		return out
-	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 2 {
 		rng := rand.New(rand.NewPCG(seed, uint64(w)+1))
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				switch p := rng.IntN(100); {
-				case p < 55:
-					data := make([]byte, 20+rng.IntN(3000))
-					for j := range data {
-						data[j] = byte(rng.Uint32())
-					}
-					fid, err := submit(e.master.Addr(), "x.bin", data)
-					l.mu.Lock()
-					if err != nil {
-						l.writeFails++
-					} else {
-						l.writes++
-						l.live[fid] = data
-					}
-					l.mu.Unlock()
-				case p < 80:
-					fid, _, ok := l.pickLive(rng)
-					if !ok {
-						continue
-					}
-					r, err := deleteThroughMaster(e.master.Addr(), fid)
-					l.mu.Lock()
-					if _, still := l.live[fid]; still {
-						delete(l.live, fid)
-						if err == nil && r.Status == http.StatusAccepted {
-							l.deleted[fid] = true
-							l.deletes++
-						} else {
-							l.uncertain[fid] = true
-							l.delFails++
-						}
-					}
-					l.mu.Unlock()
-				default:
-					fid, ok := l.pickDeleted(rng)
-					if !ok {
-						continue
-					}
-					targets := []string{e.master.Addr()}
-					for _, v := range running() {
-						targets = append(targets, v.Addr())
-					}
-					for _, addr := range targets {
-						if r, err := readFollow(addr, fid); err == nil && r.Status == http.StatusOK {
-							l.mu.Lock()
-							l.violations = append(l.violations, fmt.Sprintf("%s returned the deleted %s", addr, fid))
-							l.mu.Unlock()
-						}
-					}
-					l.mu.Lock()
-					l.reads++
-					l.mu.Unlock()
-				}
-				time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
-			}
-		})
+		wg.Go(func() { l.work(rng, ch, stop) })
 	}
 
 	crng := rand.New(rand.NewPCG(seed, 99))
 	start := time.Now()
-	var events []string
 	for time.Since(start) < chaosFor {
 		time.Sleep(time.Duration(1500+crng.IntN(2500)) * time.Millisecond)
-		chaosMu.Lock()
-		var up, down []*testcluster.Process
-		for _, v := range e.vols {
-			if v.Running() {
-				up = append(up, v)
-			} else {
-				down = append(down, v)
-			}
-		}
-		chaosMu.Unlock()
-		act := crng.IntN(3)
-		switch {
-		case len(down) > 0 && (act == 0 || len(up) == 1):
-			v := down[crng.IntN(len(down))]
-			v.Start()
-			events = append(events, fmt.Sprintf("%v start %s", time.Since(start).Round(time.Second), v.Name))
-		case act == 1:
-			v := up[crng.IntN(len(up))]
-			chaosMu.Lock()
-			v.Kill()
-			chaosMu.Unlock()
-			events = append(events, fmt.Sprintf("%v kill -9 %s", time.Since(start).Round(time.Second), v.Name))
-		default:
-			v := up[crng.IntN(len(up))]
-			chaosMu.Lock()
-			v.Stop()
-			chaosMu.Unlock()
-			events = append(events, fmt.Sprintf("%v stop %s", time.Since(start).Round(time.Second), v.Name))
-		}
+		ch.step(crng, time.Since(start))
 	}
 	close(stop)
+	ch.resumeAll(time.Since(start)) // a client may wait on a paused process
 	wg.Wait()
-	for _, v := range e.vols {
-		if !v.Running() {
-			v.Start()
-			events = append(events, fmt.Sprintf("%v start %s", time.Since(start).Round(time.Second), v.Name))
-		}
-	}
-	t.Logf("events: %v", events)
+	ch.startAll(time.Since(start))
+	t.Logf("events: %v", ch.events)
+	t.Logf("faults: %d (%d volume server kills, %d stops, %d pauses, %d leader pauses)",
+		ch.kills+ch.stops+ch.pauses+ch.leaderPauses, ch.kills, ch.stops, ch.pauses, ch.leaderPauses)
 	t.Logf("acknowledged: %d writes (%d failed), %d deletes (%d failed), %d checks of deleted files", l.writes, l.writeFails, l.deletes, l.delFails, l.reads)
 	for _, v := range l.violations {
 		t.Error(v)
@@ -278,4 +177,227 @@ func TestRandomized(t *testing.T) {
 		}
 	}
 	t.Logf("checked %d live and %d deleted files on every replica", len(l.live), len(l.deleted))
+}
+
+// work is one client of the randomized test until stop closes: it writes,
+// deletes and reads deleted files through the chaos's front master, and
+// records what was acknowledged in l.
+func (l *ledger) work(rng *rand.Rand, ch *chaos, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		master := ch.frontMaster().Addr()
+		switch p := rng.IntN(100); {
+		case p < 55:
+			data := make([]byte, 20+rng.IntN(3000))
+			for j := range data {
+				data[j] = byte(rng.Uint32())
+			}
+			fid, err := submit(master, "x.bin", data)
+			l.mu.Lock()
+			if err != nil {
+				l.writeFails++
+			} else {
+				l.writes++
+				l.live[fid] = data
+			}
+			l.mu.Unlock()
+		case p < 80:
+			fid, _, ok := l.pickLive(rng)
+			if !ok {
+				continue
+			}
+			r, err := deleteThroughMaster(master, fid)
+			l.mu.Lock()
+			if _, still := l.live[fid]; still {
+				delete(l.live, fid)
+				if err == nil && r.Status == http.StatusAccepted {
+					l.deleted[fid] = true
+					l.deletes++
+				} else {
+					l.uncertain[fid] = true
+					l.delFails++
+				}
+			}
+			l.mu.Unlock()
+		default:
+			fid, ok := l.pickDeleted(rng)
+			if !ok {
+				continue
+			}
+			for _, addr := range append([]string{master}, ch.answering()...) {
+				if r, err := readFollow(addr, fid); err == nil && r.Status == http.StatusOK {
+					l.mu.Lock()
+					l.violations = append(l.violations, fmt.Sprintf("%s returned the deleted %s", addr, fid))
+					l.mu.Unlock()
+				}
+			}
+			l.mu.Lock()
+			l.reads++
+			l.mu.Unlock()
+		}
+		time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
+	}
+}
+
+// chaos injects the randomized test's faults: it stops, kills, restarts
+// and pauses volume servers, and pauses the leader master, keeping at
+// least one volume server answering. Clients talk to the front master,
+// which is never a paused one.
+type chaos struct {
+	e      *env
+	mu     sync.Mutex                             // guards paused and the processes' running state
+	paused map[*testcluster.Process]time.Duration // paused process -> when to resume it
+	front  atomic.Pointer[testcluster.Process]
+	events []string
+
+	kills, stops, pauses, leaderPauses int
+}
+
+func newChaos(e *env) *chaos {
+	ch := &chaos{e: e, paused: map[*testcluster.Process]time.Duration{}}
+	ch.front.Store(e.master)
+	return ch
+}
+
+// frontMaster returns the master clients talk to.
+func (ch *chaos) frontMaster() *testcluster.Process { return ch.front.Load() }
+
+// answering returns the volume servers that run and are not paused.
+func (ch *chaos) answering() []string {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	var out []string
+	for _, v := range ch.e.vols {
+		if _, p := ch.paused[v]; !p && v.Running() {
+			out = append(out, v.Addr())
+		}
+	}
+	return out
+}
+
+// leader returns the leader that the answering masters name, or nil.
+func (ch *chaos) leader() *testcluster.Process {
+	for _, m := range ch.e.masters {
+		if _, p := ch.paused[m]; p {
+			continue
+		}
+		st, err := m.Status()
+		if err != nil || st.Leader == "" {
+			continue
+		}
+		for _, l := range ch.e.masters {
+			if l.Addr() == st.Leader {
+				return l
+			}
+		}
+	}
+	return nil
+}
+
+func (ch *chaos) logf(at time.Duration, format string, args ...any) {
+	ch.events = append(ch.events, at.Round(time.Second).String()+" "+fmt.Sprintf(format, args...))
+}
+
+// step resumes the processes whose pause is over, then injects one fault
+// or repairs one.
+func (ch *chaos) step(rng *rand.Rand, at time.Duration) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for p, until := range ch.paused {
+		if at >= until {
+			p.Resume()
+			delete(ch.paused, p)
+			ch.logf(at, "resume %s", p.Name)
+		}
+	}
+	var up, down []*testcluster.Process
+	for _, v := range ch.e.vols {
+		_, p := ch.paused[v]
+		switch {
+		case p:
+		case v.Running():
+			up = append(up, v)
+		default:
+			down = append(down, v)
+		}
+	}
+	act := rng.IntN(5)
+	switch {
+	case len(down) > 0 && (act == 0 || len(up) == 1):
+		v := down[rng.IntN(len(down))]
+		v.Start()
+		ch.logf(at, "start %s", v.Name)
+	case len(up) == 1:
+		// Nothing to do but wait for a pause to end.
+	case act == 1:
+		v := up[rng.IntN(len(up))]
+		v.Kill()
+		ch.kills++
+		ch.logf(at, "kill -9 %s", v.Name)
+	case act == 2:
+		v := up[rng.IntN(len(up))]
+		v.Stop()
+		ch.stops++
+		ch.logf(at, "stop %s", v.Name)
+	case act == 3:
+		v := up[rng.IntN(len(up))]
+		v.Pause()
+		ch.paused[v] = at + time.Duration(2000+rng.IntN(4000))*time.Millisecond
+		ch.pauses++
+		ch.logf(at, "pause %s", v.Name)
+	default:
+		ch.pauseLeader(rng, at)
+	}
+}
+
+// pauseLeader pauses the leader master for 4 to 10 s (an election takes
+// place meanwhile), first moving the clients to another master. It does
+// nothing while a master is paused already.
+func (ch *chaos) pauseLeader(rng *rand.Rand, at time.Duration) {
+	for _, m := range ch.e.masters {
+		if _, p := ch.paused[m]; p {
+			return
+		}
+	}
+	l := ch.leader()
+	if l == nil {
+		return
+	}
+	for _, m := range ch.e.masters {
+		if m != l {
+			ch.front.Store(m)
+			break
+		}
+	}
+	l.Pause()
+	ch.paused[l] = at + time.Duration(4000+rng.IntN(6000))*time.Millisecond
+	ch.leaderPauses++
+	ch.logf(at, "pause leader %s", l.Name)
+}
+
+// resumeAll resumes every paused process.
+func (ch *chaos) resumeAll(at time.Duration) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for p := range ch.paused {
+		p.Resume()
+		delete(ch.paused, p)
+		ch.logf(at, "resume %s", p.Name)
+	}
+}
+
+// startAll starts every volume server that is down.
+func (ch *chaos) startAll(at time.Duration) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for _, v := range ch.e.vols {
+		if !v.Running() {
+			v.Start()
+			ch.logf(at, "start %s", v.Name)
+		}
+	}
 }
