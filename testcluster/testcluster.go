@@ -166,7 +166,11 @@ type Process struct {
 	// Dir is the daemon's data directory (-dir or -mdir).
 	Dir string
 	// Args are the weed arguments, glog flags first.
-	Args      []string
+	Args []string
+	// Wrap, when set, is a command the binary runs under, such as
+	// {"prlimit", "--nofile=256:256", "--"}: Wrap[0] is started with the
+	// rest of Wrap, the binary and Args as its arguments.
+	Wrap      []string
 	readyPath string
 	logPath   string
 
@@ -223,6 +227,9 @@ func (p *Process) StartNoWait() {
 	}
 	fmt.Fprintf(logf, "==== start %s %s ====\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.Args, " "))
 	cmd := exec.Command(p.c.bin, p.Args...)
+	if len(p.Wrap) > 0 {
+		cmd = exec.Command(p.Wrap[0], append(append(p.Wrap[1:len(p.Wrap):len(p.Wrap)], p.c.bin), p.Args...)...)
+	}
 	cmd.Dir = p.c.Dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
