@@ -51,7 +51,7 @@ type uploadRequest struct {
 	// front, once, instead of growing it by doubling (which holds up to
 	// three times the body for a while).
 	Admitted int64
-	Body   io.Reader
+	Body     io.Reader
 }
 
 // maxPresizedBody bounds the buffer parseUpload sizes from a claimed
