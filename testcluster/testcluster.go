@@ -325,6 +325,16 @@ func (p *Process) signal(sig syscall.Signal, wait time.Duration) bool {
 	}
 }
 
+// PID returns the process id of the last start, 0 before any.
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // ExitCode returns the exit code of the last run, or -1 while it runs.
 func (p *Process) ExitCode() int {
 	p.mu.Lock()
