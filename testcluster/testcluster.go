@@ -166,7 +166,11 @@ type Process struct {
 	// Dir is the daemon's data directory (-dir or -mdir).
 	Dir string
 	// Args are the weed arguments, glog flags first.
-	Args      []string
+	Args []string
+	// Wrap, when set, is a command the binary runs under, such as
+	// {"prlimit", "--nofile=256:256", "--"}: Wrap[0] is started with the
+	// rest of Wrap, the binary and Args as its arguments.
+	Wrap      []string
 	readyPath string
 	logPath   string
 
@@ -223,6 +227,9 @@ func (p *Process) StartNoWait() {
 	}
 	fmt.Fprintf(logf, "==== start %s %s ====\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.Args, " "))
 	cmd := exec.Command(p.c.bin, p.Args...)
+	if len(p.Wrap) > 0 {
+		cmd = exec.Command(p.Wrap[0], append(append(p.Wrap[1:len(p.Wrap):len(p.Wrap)], p.c.bin), p.Args...)...)
+	}
 	cmd.Dir = p.c.Dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
@@ -316,6 +323,16 @@ func (p *Process) signal(sig syscall.Signal, wait time.Duration) bool {
 	case <-time.After(wait):
 		return false
 	}
+}
+
+// PID returns the process id of the last start, 0 before any.
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 // ExitCode returns the exit code of the last run, or -1 while it runs.

@@ -94,6 +94,12 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 		s.writeTooLarge(w, r)
 		return
 	}
+	charge := s.uploadCharge(r.ContentLength, vol)
+	if !s.uploads.acquire(r.Context(), charge, s.uploadWait) {
+		s.writeBusy(w, r)
+		return
+	}
+	defer s.uploads.release(charge)
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload)
 	body := s.bodyBufs.get()
 	defer s.bodyBufs.put(body)
@@ -102,6 +108,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 		ContentEncoding: r.Header.Get("Content-Encoding"),
 		Filename:        q.Get("filename"),
 		Length:          r.ContentLength,
+		Admitted:        charge,
 		Body:            r.Body,
 	}, body)
 	if err != nil {
@@ -273,8 +280,18 @@ func (s *Server) handleReplicatedWrite(w http.ResponseWriter, r *http.Request, f
 		s.writeTooLarge(w, r)
 		return
 	}
+	// The primary admitted this upload already: counted, never refused.
+	charge := r.ContentLength
+	if charge < 0 {
+		charge = limit
+	}
+	s.uploads.force(charge)
+	defer s.uploads.release(charge)
 	body := s.bodyBufs.get()
 	defer s.bodyBufs.put(body)
+	if r.ContentLength > 0 {
+		body.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
 	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
 		s.writeBodyError(w, r, bodyError(err))
 		return
@@ -369,6 +386,28 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, fid needle.F
 	glog.V(1).Infof("%s %s from %s refused: %v", r.Method, r.URL.Path, r.RemoteAddr, err)
 	httpx.WriteError(w, r, http.StatusUnauthorized, err.Error())
 	return false
+}
+
+// uploadCharge is what an upload of length bytes (-1: unknown) to vol is
+// counted for in the in-flight budget: its body, twice for a replicated
+// volume (the record sent to the other replicas is a copy), and the upload
+// limit when the length is unknown.
+func (s *Server) uploadCharge(length int64, vol *Volume) int64 {
+	if length < 0 {
+		length = s.maxUpload
+	}
+	if vol.Placement().CopyCount() > 1 {
+		length *= 2
+	}
+	return length
+}
+
+// writeBusy answers 503 with Retry-After for an upload that found the
+// in-flight budget (-concurrentUploadLimitMB) full for the whole wait.
+func (s *Server) writeBusy(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", uploadRetryAfter)
+	httpx.WriteError(w, r, http.StatusServiceUnavailable,
+		fmt.Sprintf("uploads in flight fill the budget of %d bytes; retry later", s.uploads.limit))
 }
 
 // writeTooLarge answers 413 for a body over MaxUploadBytes.

@@ -67,8 +67,18 @@ type ServerOptions struct {
 	// delete and call /admin; others get 403. Empty allows everyone. Other
 	// volume servers (replication) and the masters must be on it.
 	WhiteList []string
-	// MaxUploadBytes bounds a request body; larger ones get 413.
+	// MaxUploadBytes bounds a request body; larger ones get 413
+	// (-fileSizeLimitMB).
 	MaxUploadBytes int64
+	// ConcurrentUploadBytes bounds the bytes of upload bodies held in
+	// memory at once (-concurrentUploadLimitMB; 0: the default, negative:
+	// no bound). An upload that does not fit waits up to UploadWait for
+	// others to finish, then gets 503 with Retry-After; one upload alone
+	// always goes through. Replicated writes are counted but never wait.
+	ConcurrentUploadBytes int64
+	// UploadWait is how long an upload waits for room in the budget
+	// (-inflightUploadDataTimeout; 0: DefaultUploadWait).
+	UploadWait time.Duration
 	// LookupTTL is how long volume locations are cached (negative disables
 	// the cache; every lookup then asks a master).
 	LookupTTL time.Duration
@@ -108,6 +118,8 @@ type Server struct {
 	id           atomic.Pointer[identity]
 	readRedirect bool
 	maxUpload    int64
+	uploads      *uploadLimiter // bytes of upload bodies in memory
+	uploadWait   time.Duration
 	client       *client.Client
 	fanout       *replication.Fanout
 	hb           *heartbeater
@@ -162,6 +174,15 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 	if opts.LookupTTL == 0 {
 		opts.LookupTTL = DefaultLookupTTL
 	}
+	if opts.ConcurrentUploadBytes == 0 {
+		opts.ConcurrentUploadBytes = DefaultConcurrentUploadBytes
+	}
+	if opts.UploadWait == 0 {
+		opts.UploadWait = DefaultUploadWait
+	}
+	if opts.UploadWait < 0 {
+		return nil, fmt.Errorf("volume: upload wait %v is negative", opts.UploadWait)
+	}
 	var masters []string
 	for _, m := range opts.Masters {
 		m = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(m), "http://"), "/")
@@ -189,6 +210,8 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 		opts:         opts,
 		readRedirect: opts.ReadRedirect == nil || *opts.ReadRedirect,
 		maxUpload:    opts.MaxUploadBytes,
+		uploads:      newUploadLimiter(opts.ConcurrentUploadBytes),
+		uploadWait:   opts.UploadWait,
 		client:       cl,
 		fanout:       fanout,
 		guard:        guard,

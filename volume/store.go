@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang/glog"
 
+	"github.com/weedfs/weed/internal/rlimit"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
@@ -98,7 +99,10 @@ func listVolumes(dir string) ([]volumeFile, error) {
 // every volume in them, in parallel. dirs and maxVolumes pair up. A volume
 // that fails to load is logged and skipped, as is a second volume with an
 // id already loaded; neither stops the others. Errors: mismatched or empty
-// lists, a negative max, an unusable directory, bad options.
+// lists, a negative max, an unusable directory, bad options, and
+// ErrOpenFilesLimit when the open-files limit cannot hold every volume
+// found (counted before any is loaded) or a load runs out of descriptors
+// anyway: the store never serves part of its volumes for want of them.
 func NewStore(dirs []string, maxVolumes []int, opts Options) (*Store, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
@@ -134,7 +138,17 @@ func NewStore(dirs []string, maxVolumes []int, opts Options) (*Store, error) {
 		}
 	}
 
+	// Count before loading: a store that runs out of descriptors halfway
+	// would serve half a disk (and then accept no connections).
+	if err := checkOpenFiles(len(todo), opts.MapKind); err != nil {
+		return nil, fmt.Errorf("volume store: %w", err)
+	}
+	if err := checkOpenFiles(s.MaxVolumeCount(), opts.MapKind); err != nil {
+		glog.Warningf("volume store: -max allows %d volumes, more than the open files limit holds (new volumes past it will fail): %v", s.MaxVolumeCount(), err)
+	}
+
 	opened := make([]*Volume, len(todo))
+	errs := make([]error, len(todo))
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), max(len(todo), 1)) {
@@ -145,7 +159,7 @@ func NewStore(dirs []string, maxVolumes []int, opts Options) (*Store, error) {
 				f := todo[i]
 				v, err := Open(f.loc.dir, f.vf.collection, f.vf.id, opts)
 				if err != nil {
-					glog.Errorf("volume store: skipping volume %d in %s: %v", f.vf.id, f.loc.dir, err)
+					errs[i] = err
 					continue
 				}
 				opened[i] = v
@@ -157,8 +171,23 @@ func NewStore(dirs []string, maxVolumes []int, opts Options) (*Store, error) {
 	}
 	close(work)
 	wg.Wait()
+	for i, err := range errs {
+		if err != nil && rlimit.IsTooManyOpenFiles(err) {
+			for _, v := range opened {
+				if v != nil {
+					_ = v.Close()
+				}
+			}
+			return nil, fmt.Errorf("volume store: %w: out of file descriptors loading volume %d in %s (%w); raise the limit with `ulimit -n` and start again",
+				ErrOpenFilesLimit, todo[i].vf.id, todo[i].loc.dir, err)
+		}
+	}
 
 	for i, v := range opened {
+		if err := errs[i]; err != nil {
+			glog.Errorf("volume store: skipping volume %d in %s: %v", todo[i].vf.id, todo[i].loc.dir, err)
+			continue
+		}
 		if v == nil {
 			continue
 		}

@@ -46,12 +46,18 @@ type uploadRequest struct {
 	// Length is the body's length when known (Content-Length), else -1; a
 	// hint for the buffer.
 	Length int64
-	Body   io.Reader
+	// Admitted is the bytes the request was admitted for by the server's
+	// in-flight upload budget: a Length within it sizes the buffer up
+	// front, once, instead of growing it by doubling (which holds up to
+	// three times the body for a while).
+	Admitted int64
+	Body     io.Reader
 }
 
 // maxPresizedBody bounds the buffer parseUpload sizes from a claimed
-// Content-Length before any byte arrives; longer bodies grow it as they
-// come, so a false length cannot make the server allocate up front.
+// Content-Length before any byte arrives, unless the length was admitted
+// by the upload budget; longer bodies grow it as they come, so a false
+// length cannot make the server allocate more than the budget allows.
 const maxPresizedBody = 1 << 20
 
 // parseUpload reads a client's file from req into buf (which it resets)
@@ -83,7 +89,7 @@ func parseUpload(req uploadRequest, buf *bytes.Buffer) (upload, error) {
 			}
 		}
 	}
-	if req.Length > 0 && req.Length <= maxPresizedBody {
+	if req.Length > 0 && (req.Length <= maxPresizedBody || req.Length <= req.Admitted) {
 		buf.Grow(int(req.Length) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(req.Body); err != nil {

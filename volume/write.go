@@ -43,6 +43,9 @@ func (v *Volume) Write(n *needle.Needle) (size uint32, err error) {
 	if n.AppendAtNs == 0 {
 		n.AppendAtNs = uint64(time.Now().UnixNano())
 	}
+	if len(n.Data) > maxPooledRecord {
+		return v.writeLarge(n)
+	}
 	bp := recordPool.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= maxPooledRecord {
@@ -67,19 +70,53 @@ func (v *Volume) Write(n *needle.Needle) (size uint32, err error) {
 	return uint32(len(n.Data)), nil
 }
 
+// writeLarge is Write for a file too large to copy into a record buffer:
+// the record goes to the .dat in three writes (the bytes before the data,
+// the caller's data, the bytes after it), so the file is held in memory once.
+// A crash between them leaves a torn record at the end, which a load cuts
+// like any other.
+func (v *Volume) writeLarge(n *needle.Needle) (uint32, error) {
+	parts, at, err := n.AppendRecordParts(nil, v.version)
+	if err != nil {
+		return 0, fmt.Errorf("volume %d: encode needle %x: %w", v.id, uint64(n.Key), err)
+	}
+	v.mu.Lock()
+	var seq uint64
+	if err = v.writableLocked(); err == nil {
+		seq, err = v.appendPartsLocked(parts[:at], n.Data, parts[at:], needle.IdxEntry{Key: n.Key, Size: n.Size}, "write:dat")
+	}
+	v.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if err := v.waitSynced(seq); err != nil {
+		return 0, err
+	}
+	return uint32(len(n.Data)), nil
+}
+
 // writeLocked checks that the volume takes writes, then appends a live
 // record; the caller holds mu.
 func (v *Volume) writeLocked(rec []byte, e needle.IdxEntry) (uint64, error) {
-	if v.closed {
-		return 0, fmt.Errorf("volume %d: %w", v.id, ErrClosed)
-	}
-	if v.readOnly.Load() {
-		return 0, fmt.Errorf("volume %d: %w", v.id, ErrReadOnly)
-	}
-	if limit := v.sizeLimit.Load(); limit > 0 && uint64(v.end.Load()) >= limit {
-		return 0, fmt.Errorf("volume %d: %w: size %d reached the limit %d", v.id, ErrReadOnly, v.end.Load(), limit)
+	if err := v.writableLocked(); err != nil {
+		return 0, err
 	}
 	return v.appendLocked(rec, e, "write:dat")
+}
+
+// writableLocked returns why the volume takes no writes now, or nil; the
+// caller holds mu.
+func (v *Volume) writableLocked() error {
+	if v.closed {
+		return fmt.Errorf("volume %d: %w", v.id, ErrClosed)
+	}
+	if v.readOnly.Load() {
+		return fmt.Errorf("volume %d: %w", v.id, ErrReadOnly)
+	}
+	if limit := v.sizeLimit.Load(); limit > 0 && uint64(v.end.Load()) >= limit {
+		return fmt.Errorf("volume %d: %w: size %d reached the limit %d", v.id, ErrReadOnly, v.end.Load(), limit)
+	}
+	return nil
 }
 
 // appendLocked writes rec at the end of the .dat with one WriteAt, then
@@ -90,16 +127,30 @@ func (v *Volume) writeLocked(rec []byte, e needle.IdxEntry) (uint64, error) {
 // If the WriteAt or the map fails, the end offset does not move: the next
 // append overwrites whatever was written, and a load cuts it.
 func (v *Volume) appendLocked(rec []byte, e needle.IdxEntry, point string) (uint64, error) {
+	return v.appendPartsLocked(rec, nil, nil, e, point)
+}
+
+// appendPartsLocked is appendLocked of the record head+data+tail, written
+// with one WriteAt per part that is not empty.
+func (v *Volume) appendPartsLocked(head, data, tail []byte, e needle.IdxEntry, point string) (uint64, error) {
 	off := v.end.Load()
-	if off+int64(len(rec)) > needle.MaxVolumeBytes {
-		return 0, fmt.Errorf("volume %d: %w: %d bytes, a record of %d does not fit", v.id, ErrVolumeFull, off, len(rec))
+	recLen := int64(len(head)) + int64(len(data)) + int64(len(tail))
+	if off+recLen > needle.MaxVolumeBytes {
+		return 0, fmt.Errorf("volume %d: %w: %d bytes, a record of %d does not fit", v.id, ErrVolumeFull, off, recLen)
 	}
 	units, err := needle.OffsetUnits(off)
 	if err != nil {
 		return 0, fmt.Errorf("volume %d: %w", v.id, err)
 	}
-	if _, err := v.dat.WriteAt(rec, off); err != nil {
-		return 0, fmt.Errorf("volume %d: append to .dat: %w", v.id, err)
+	at := off
+	for _, part := range [3][]byte{head, data, tail} {
+		if len(part) == 0 {
+			continue
+		}
+		if _, err := v.dat.WriteAt(part, at); err != nil {
+			return 0, fmt.Errorf("volume %d: append to .dat: %w", v.id, err)
+		}
+		at += int64(len(part))
 	}
 	if err := failAt(point); err != nil {
 		return 0, err
@@ -107,7 +158,7 @@ func (v *Volume) appendLocked(rec []byte, e needle.IdxEntry, point string) (uint
 	e.Offset = units
 	// The end moves before the entry is visible: a reader that finds the
 	// entry finds the record inside the end (Read checks it).
-	v.end.Store(off + int64(len(rec)))
+	v.end.Store(off + recLen)
 	old, had, err := needle.Apply(v.nm, e)
 	if err != nil {
 		v.end.Store(off)

@@ -34,6 +34,10 @@ type volumeFlags struct {
 	antiEntropy  *time.Duration
 	copyRateMB   *int
 	secret       *string
+
+	fileSizeLimitMB *int
+	uploadLimitMB   *int
+	uploadWait      *time.Duration
 }
 
 func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
@@ -46,6 +50,9 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 	f.readRedirect = fs.Bool(prefix+"read.redirect", true, "answer reads of volumes held elsewhere with a 301 to a holder")
 	f.antiEntropy = fs.Duration(prefix+"replication.antiEntropyInterval", volume.DefaultAntiEntropyInterval, "time between passes comparing this server's replicated volumes with their other replicas (0 disables)")
 	f.copyRateMB = fs.Int(prefix+"replication.copyRateMB", volume.DefaultCopyBytesPerSecond>>20, "MB per second this server sends when a volume is copied from it (re-replication, weed backup)")
+	f.fileSizeLimitMB = fs.Int(prefix+"fileSizeLimitMB", volume.DefaultMaxUploadBytes>>20, "largest upload body in MB; larger ones get 413")
+	f.uploadLimitMB = fs.Int(prefix+"concurrentUploadLimitMB", volume.DefaultConcurrentUploadBytes>>20, "MB of upload bodies held in memory at once; past it an upload waits, then gets 503 with Retry-After (0: no limit)")
+	f.uploadWait = fs.Duration(prefix+"inflightUploadDataTimeout", volume.DefaultUploadWait, "how long an upload waits for room under -concurrentUploadLimitMB before its 503")
 	if standalone {
 		f.ip = fs.String("ip", "", "ip address this server is reached at (empty: the address the master sees its heartbeats come from)")
 		f.bindIP = fs.String("ip.bind", "0.0.0.0", bindUsage)
@@ -93,6 +100,19 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 	if len(masters) == 0 {
 		return nil, badUsage("-mserver is empty")
 	}
+	if *f.fileSizeLimitMB < 1 {
+		return nil, badUsage("-fileSizeLimitMB must be at least 1")
+	}
+	if *f.uploadLimitMB < 0 {
+		return nil, badUsage("-concurrentUploadLimitMB must not be negative")
+	}
+	if *f.uploadWait <= 0 {
+		return nil, badUsage("-inflightUploadDataTimeout must be positive")
+	}
+	uploadLimit := int64(*f.uploadLimitMB) << 20
+	if uploadLimit == 0 {
+		uploadLimit = -1 // no limit
+	}
 	start := time.Now()
 	store, err := volume.NewStore(dirs, maxes, volume.Options{MapKind: volume.MapKind(*f.index), Fsync: *f.fsync})
 	if err != nil {
@@ -113,6 +133,10 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		AntiEntropyInterval: disabledAtZero(*f.antiEntropy),
 		CopyBytesPerSecond:  int64(*f.copyRateMB) << 20,
 		Secret:              *f.secret,
+
+		MaxUploadBytes:        int64(*f.fileSizeLimitMB) << 20,
+		ConcurrentUploadBytes: uploadLimit,
+		UploadWait:            *f.uploadWait,
 	})
 	if err != nil {
 		_ = store.Close()
