@@ -240,7 +240,9 @@ type fakeVolume struct {
 	files   map[string][]byte // fid → content
 	names   map[string]string // fid → file name
 	queries map[string][]url.Values
-	fail    map[string]bool // admin path → answer 500
+	fail    map[string]bool // admin path → answer 500 (or failCode's status)
+	// failCode, when set for a failing path, is the status it answers.
+	failCode map[string]int
 	auths   []string        // the Authorization header of every upload
 	maxKey  needle.Key
 	// gate, when set, holds assign_volume calls until it is closed.
@@ -299,7 +301,11 @@ func (v *fakeVolume) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.fail[path] {
-		v.reply(w, http.StatusInternalServerError, map[string]string{"error": "injected failure"})
+		status := http.StatusInternalServerError
+		if c := v.failCode[path]; c != 0 {
+			status = c
+		}
+		v.reply(w, status, map[string]string{"error": "injected failure"})
 		return
 	}
 	var vid needle.VolumeID

@@ -79,6 +79,9 @@ func (v *Volume) writeLocked(rec []byte, e needle.IdxEntry) (uint64, error) {
 	if limit := v.sizeLimit.Load(); limit > 0 && uint64(v.end.Load()) >= limit {
 		return 0, fmt.Errorf("volume %d: %w: size %d reached the limit %d", v.id, ErrReadOnly, v.end.Load(), limit)
 	}
+	if v.lowOnSpace() {
+		return 0, fmt.Errorf("volume %d: %w: %w in %s", v.id, ErrReadOnly, ErrNoSpace, v.dir)
+	}
 	return v.appendLocked(rec, e, "write:dat")
 }
 
@@ -88,7 +91,8 @@ func (v *Volume) writeLocked(rec []byte, e needle.IdxEntry) (uint64, error) {
 // It returns the write's sequence number for group commit.
 //
 // If the WriteAt or the map fails, the end offset does not move: the next
-// append overwrites whatever was written, and a load cuts it.
+// append overwrites whatever was written, and a load cuts it. A WriteAt that
+// fails for lack of space makes the store directory low on space at once.
 func (v *Volume) appendLocked(rec []byte, e needle.IdxEntry, point string) (uint64, error) {
 	off := v.end.Load()
 	if off+int64(len(rec)) > needle.MaxVolumeBytes {
@@ -98,7 +102,16 @@ func (v *Volume) appendLocked(rec []byte, e needle.IdxEntry, point string) (uint
 	if err != nil {
 		return 0, fmt.Errorf("volume %d: %w", v.id, err)
 	}
-	if _, err := v.dat.WriteAt(rec, off); err != nil {
+	if fault := appendFault.Load(); fault != nil {
+		err = (*fault)()
+	}
+	if err == nil {
+		_, err = v.dat.WriteAt(rec, off)
+	}
+	if err != nil {
+		if v.space != nil && isNoSpace(err) {
+			v.space.outOfSpace(len(rec), err)
+		}
 		return 0, fmt.Errorf("volume %d: append to .dat: %w", v.id, err)
 	}
 	if err := failAt(point); err != nil {

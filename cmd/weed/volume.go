@@ -34,6 +34,7 @@ type volumeFlags struct {
 	antiEntropy  *time.Duration
 	copyRateMB   *int
 	secret       *string
+	minFreeSpace *string
 }
 
 func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
@@ -45,6 +46,7 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 	f.fsync = fs.Bool(prefix+"fsync", false, "fsync every write before acknowledging it (concurrent writers share one fsync)")
 	f.readRedirect = fs.Bool(prefix+"read.redirect", true, "answer reads of volumes held elsewhere with a 301 to a holder")
 	f.antiEntropy = fs.Duration(prefix+"replication.antiEntropyInterval", volume.DefaultAntiEntropyInterval, "time between passes comparing this server's replicated volumes with their other replicas (0 disables)")
+	f.minFreeSpace = fs.String(prefix+"minFreeSpace", "1", "free disk space of a -dir below which its volumes turn read-only and no volume is created there: a percentage (1, 5%) or, above 100, a size (10GiB, 500MB); 0 leaves only a full disk to stop writes")
 	f.copyRateMB = fs.Int(prefix+"replication.copyRateMB", volume.DefaultCopyBytesPerSecond>>20, "MB per second this server sends when a volume is copied from it (re-replication, weed backup)")
 	if standalone {
 		f.ip = fs.String("ip", "", "ip address this server is reached at (empty: the address the master sees its heartbeats come from)")
@@ -92,8 +94,12 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 	if len(masters) == 0 {
 		return nil, badUsage("-mserver is empty")
 	}
+	minFree, err := volume.ParseMinFreeSpace(*f.minFreeSpace)
+	if err != nil {
+		return nil, badUsage("-minFreeSpace: %v", err)
+	}
 	start := time.Now()
-	store, err := volume.NewStore(dirs, maxes, volume.Options{MapKind: volume.MapKind(*f.index), Fsync: *f.fsync})
+	store, err := volume.NewStore(dirs, maxes, volume.Options{MapKind: volume.MapKind(*f.index), Fsync: *f.fsync, MinFreeSpace: minFree})
 	if err != nil {
 		return nil, err
 	}
