@@ -243,8 +243,8 @@ type fakeVolume struct {
 	fail    map[string]bool // admin path → answer 500 (or failCode's status)
 	// failCode, when set for a failing path, is the status it answers.
 	failCode map[string]int
-	auths   []string        // the Authorization header of every upload
-	maxKey  needle.Key
+	auths    []string // the Authorization header of every upload
+	maxKey   needle.Key
 	// gate, when set, holds assign_volume calls until it is closed.
 	gate chan struct{}
 }
