@@ -241,12 +241,12 @@ type fakeVolume struct {
 	names   map[string]string // fid → file name
 	queries map[string][]url.Values
 	fail    map[string]bool // admin path → answer 500 (or failCode's status)
-	// failCode, when set for a failing path, is the status it answers.
-	failCode map[string]int
-	auths    []string // the Authorization header of every upload
-	maxKey   needle.Key
+	auths   []string        // the Authorization header of every upload
+	maxKey  needle.Key
 	// gate, when set, holds assign_volume calls until it is closed.
 	gate chan struct{}
+	// failCode, when set for a failing path, is the status it answers.
+	failCode map[string]int
 }
 
 func newFakeVolume(t *testing.T, dc, rack string, maxVolumes int) *fakeVolume {
