@@ -9,7 +9,7 @@ FUZZ_TARGETS := \
 	./needle:FuzzParseFileID ./needle:FuzzParseURLPath ./needle:FuzzParseTTL \
 	./needle:FuzzParseRecord ./needle:FuzzWalkIdx ./needle:FuzzCompactMap \
 	./volume:FuzzLoadVolume ./volume:FuzzParseUpload ./volume:FuzzHandlerPath \
-	./volume:FuzzOnePartMatchesMultipart ./master:FuzzPlainQuery ./master:FuzzPlainFormBody \
+	./volume:FuzzOnePartMatchesMultipart ./volume:FuzzParseMinFreeSpace ./master:FuzzPlainQuery ./master:FuzzPlainFormBody \
 	./filer:FuzzCleanPath ./filer:FuzzFilerUpload ./client:FuzzParseChunkManifest \
 	./master:FuzzFSMRestore ./topology:FuzzHeartbeats ./internal/security:FuzzParse
 # Packages whose tests exercise concurrency run under the race detector.

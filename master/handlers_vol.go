@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/golang/glog"
@@ -54,7 +55,8 @@ func (s *Server) handleVolGrow(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleVolVacuum answers /vol/vacuum?garbageThreshold=: it vacuums now and
-// replies with /dir/status.
+// replies with /dir/status, or 507 with a JSON error naming the volumes and
+// servers when a volume's vacuum failed for lack of disk space.
 func (s *Server) handleVolVacuum(w http.ResponseWriter, r *http.Request) {
 	q, err := formValues(w, r)
 	if err != nil {
@@ -66,8 +68,19 @@ func (s *Server) handleVolVacuum(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := s.vacuum.Run(r.Context(), threshold); err != nil {
+	_, failed, err := s.vacuum.Run(r.Context(), threshold)
+	if err != nil {
 		httpx.WriteError(w, r, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	var noSpace []string
+	for _, f := range failed {
+		if f.noSpace() {
+			noSpace = append(noSpace, fmt.Sprintf("volume %d: %v", f.vid, f.err))
+		}
+	}
+	if len(noSpace) > 0 {
+		httpx.WriteError(w, r, http.StatusInsufficientStorage, "vacuum failed for lack of disk space: "+strings.Join(noSpace, "; "))
 		return
 	}
 	s.handleDirStatus(w, r)

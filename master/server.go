@@ -319,7 +319,7 @@ func (s *Server) Run(ctx context.Context) {
 			if !s.lead.IsLeader() {
 				continue
 			}
-			if _, err := s.vacuum.Run(ctx, s.opts.GarbageThreshold); err != nil {
+			if _, _, err := s.vacuum.Run(ctx, s.opts.GarbageThreshold); err != nil {
 				glog.Warningf("automatic vacuum: %v", err)
 			}
 		}

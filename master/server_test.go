@@ -240,13 +240,15 @@ type fakeVolume struct {
 	files   map[string][]byte // fid → content
 	names   map[string]string // fid → file name
 	queries map[string][]url.Values
-	fail    map[string]bool // admin path → answer 500
+	fail    map[string]bool // admin path → answer 500 (or failCode's status)
 	auths   []string        // the Authorization header of every upload
 	// adminAuths is the Authorization header of every admin call.
 	adminAuths []string
 	maxKey     needle.Key
 	// gate, when set, holds assign_volume calls until it is closed.
 	gate chan struct{}
+	// failCode, when set for a failing path, is the status it answers.
+	failCode map[string]int
 }
 
 func newFakeVolume(t *testing.T, dc, rack string, maxVolumes int) *fakeVolume {
@@ -302,7 +304,11 @@ func (v *fakeVolume) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.fail[path] {
-		v.reply(w, http.StatusInternalServerError, map[string]string{"error": "injected failure"})
+		status := http.StatusInternalServerError
+		if c := v.failCode[path]; c != 0 {
+			status = c
+		}
+		v.reply(w, status, map[string]string{"error": "injected failure"})
 		return
 	}
 	var vid needle.VolumeID

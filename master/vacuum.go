@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 
@@ -31,24 +32,26 @@ func newVacuumer(topo *topology.Topology, admin *volumeAdmin) *vacuumer {
 // Run checks every volume and compacts those above threshold. It waits for
 // a run in progress to end first. ctx is checked between volumes; once a
 // volume's compaction started it is carried to its end (commit or cleanup)
-// even if ctx ends. It returns the ids of the volumes it compacted.
-func (v *vacuumer) Run(ctx context.Context, threshold float64) ([]needle.VolumeID, error) {
+// even if ctx ends. It returns the ids of the volumes it compacted and
+// the volumes whose vacuum failed, with why; err is only for a run that
+// did not go through (ctx ended).
+func (v *vacuumer) Run(ctx context.Context, threshold float64) (done []needle.VolumeID, failed []vacuumFailure, err error) {
 	select {
 	case v.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a vacuum in progress: %w", ctx.Err())
+		return nil, nil, fmt.Errorf("waiting for a vacuum in progress: %w", ctx.Err())
 	}
 	defer func() { <-v.sem }()
 
 	glog.V(1).Infof("vacuum: checking volumes, garbage threshold %v", threshold)
-	var done []needle.VolumeID
 	for _, vol := range v.topo.Volumes() {
 		if err := ctx.Err(); err != nil {
-			return done, fmt.Errorf("vacuum stopped: %w", err)
+			return done, failed, fmt.Errorf("vacuum stopped: %w", err)
 		}
 		compacted, err := v.vacuumVolume(context.WithoutCancel(ctx), vol, threshold)
 		if err != nil {
 			glog.Warningf("vacuum: volume %d: %v", vol.ID, err)
+			failed = append(failed, vacuumFailure{vid: vol.ID, err: err})
 			continue
 		}
 		if compacted {
@@ -60,7 +63,43 @@ func (v *vacuumer) Run(ctx context.Context, threshold float64) ([]needle.VolumeI
 	} else {
 		glog.V(1).Infof("vacuum: no volume above garbage threshold %v", threshold)
 	}
-	return done, nil
+	return done, failed, nil
+}
+
+// vacuumFailure is a volume whose vacuum failed.
+type vacuumFailure struct {
+	vid needle.VolumeID
+	err error
+}
+
+// noSpace reports whether a volume server answered 507 Insufficient
+// Storage (its disk is full or below its -minFreeSpace).
+func (f vacuumFailure) noSpace() bool {
+	// Not errors.As: it finds only the first of several joined answers.
+	var found bool
+	walkErrors(f.err, func(e error) {
+		if vse, ok := e.(*VolumeServerError); ok && vse.StatusCode == http.StatusInsufficientStorage {
+			found = true
+		}
+	})
+	return found
+}
+
+// walkErrors calls fn on err and every error it wraps, joined ones
+// included.
+func walkErrors(err error, fn func(error)) {
+	if err == nil {
+		return
+	}
+	fn(err)
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			walkErrors(e, fn)
+		}
+	case interface{ Unwrap() error }:
+		walkErrors(u.Unwrap(), fn)
+	}
 }
 
 // vacuumVolume compacts one volume if any replica's garbage ratio is above

@@ -2,8 +2,10 @@ package master
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,4 +163,49 @@ func TestAutomaticVacuum(t *testing.T) {
 	eventually(t, 10*time.Second, "automatic vacuum of volume 6", func() bool {
 		return holders[6][0].calls(VacuumCommitPath, 6) > 0 && holders[6][1].calls(VacuumCommitPath, 6) > 0
 	})
+}
+
+// TestVacuumReportsLackOfSpace: a vacuum whose compaction a volume server
+// refuses with 507 (its disk is full) answers 507 with a JSON error naming
+// the volume and the server, not 200 with the topology; the compaction is
+// cleaned up and the volume is writable again.
+func TestVacuumReportsLackOfSpace(t *testing.T) {
+	m, _, holders := vacuumCluster(t, Options{})
+	setGarbage(holders[5], 5, 0.9)
+	full := holders[5][1]
+	full.mu.Lock()
+	full.failCode = map[string]int{VacuumCompactPath: http.StatusInsufficientStorage}
+	full.mu.Unlock()
+	full.setFail(VacuumCompactPath, true)
+
+	status, body := m.get("/vol/vacuum")
+	if status != http.StatusInsufficientStorage {
+		t.Fatalf("vacuum with a full disk: %d %s, want 507", status, body)
+	}
+	var reply struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(body, &reply); err != nil {
+		t.Fatalf("vacuum reply %q: %v", body, err)
+	}
+	for _, want := range []string{"volume 5", full.addr(), "disk space"} {
+		if !strings.Contains(reply.Error, want) {
+			t.Errorf("vacuum error %q does not name %q", reply.Error, want)
+		}
+	}
+	for _, v := range holders[5] {
+		if n := v.calls(VacuumCleanupPath, 5); n != 1 {
+			t.Errorf("%s: %d cleanups, want 1", v.addr(), n)
+		}
+	}
+	if w := m.dirStatus().Topology.Layouts[0].Writables; !slices.Contains(w, 5) {
+		t.Errorf("writables %v after a failed vacuum, want volume 5 back", w)
+	}
+
+	// Any other failure still answers with the topology.
+	full.setFail(VacuumCompactPath, false)
+	holders[5][0].setFail(VacuumCommitPath, true)
+	if status, body := m.get("/vol/vacuum"); status != http.StatusOK {
+		t.Errorf("vacuum with a failed commit: %d %s, want 200", status, body)
+	}
 }

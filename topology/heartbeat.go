@@ -18,7 +18,7 @@ const HeartbeatVersion = 1
 //
 //	{"version":1,"ip":"127.0.0.1","port":8080,"publicUrl":"127.0.0.1:8080",
 //	 "dataCenter":"dc1","rack":"","maxVolumeCount":7,"maxFileKey":42,
-//	 "volumes":[VolumeInfo...]}
+//	 "volumes":[VolumeInfo...],"disks":[DiskInfo...]}
 //
 // Volumes is the complete list of volumes the server holds: the master
 // replaces what it knew about the node with it.
@@ -44,6 +44,9 @@ type Heartbeat struct {
 	MaxFileKey needle.Key `json:"maxFileKey"`
 	// Volumes lists every volume on the node.
 	Volumes []VolumeInfo `json:"volumes"`
+	// Disks lists the node's directories with their free and total bytes
+	// (left out by servers that predate it).
+	Disks []DiskInfo `json:"disks,omitempty"`
 }
 
 // URL returns the node's identity, "ip:port" (IPv6 addresses bracketed).

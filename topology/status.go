@@ -48,6 +48,9 @@ type DataNodeStatus struct {
 	// marks name. Both are left out when empty.
 	Syncing []needle.VolumeID `json:"Syncing,omitempty"`
 	Stale   []needle.VolumeID `json:"Stale,omitempty"`
+	// Disks lists the node's directories with their free and total bytes
+	// as its last heartbeat reported them (left out when it reported none).
+	Disks []DiskInfo `json:"Disks,omitempty"`
 }
 
 // LayoutStatus is one volume layout of DirStatus with its writable volume
@@ -85,6 +88,7 @@ func (t *Topology) DirStatus() DirStatus {
 					Volumes:   len(n.volumes),
 					Free:      n.free(),
 					Max:       n.max,
+					Disks:     slices.Clone(n.disks),
 				}
 				for vid, v := range n.volumes {
 					if v.Syncing {

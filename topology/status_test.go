@@ -69,6 +69,25 @@ func TestDirStatusGolden(t *testing.T) {
 				`{"collection":"","replication":"000","ttl":"1d","writables":[3]},` +
 				`{"collection":"picture","replication":"000","ttl":"","writables":[2]}]}`,
 		},
+		{
+			name: "disks as the node reported them; a volume on a full disk (read-only) not writable",
+			build: func(t *testing.T) *Topology {
+				topo := New(Config{})
+				full := vol(2, "000")
+				full.ReadOnly = true
+				hb := beat(node{port: 8080, max: 2}, vol(1, "000"), full)
+				hb.Disks = []DiskInfo{
+					{Dir: "/a", Free: 5 << 30, Total: 10 << 30},
+					{Dir: "/b", Free: 1024, Total: 20 << 20, LowSpace: true},
+				}
+				mustBeat(t, topo, hb, t0)
+				return topo
+			},
+			want: `{"DataCenters":[{"Id":"DefaultDataCenter","Free":0,"Max":2,"Racks":[{"Id":"DefaultRack","Free":0,"Max":2,"DataNodes":[` +
+				`{"Url":"127.0.0.1:8080","PublicUrl":"127.0.0.1:8080","Volumes":2,"Free":0,"Max":2,"Disks":[` +
+				`{"dir":"/a","free":5368709120,"total":10737418240},{"dir":"/b","free":1024,"total":20971520,"lowSpace":true}]}]}]}],` +
+				`"Free":0,"Max":2,"layouts":[{"collection":"","replication":"000","ttl":"","writables":[1]}]}`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,6 +149,7 @@ type dataNode struct {
 	reserved  int // slots held by uncommitted reservations
 	volumes   map[needle.VolumeID]VolumeInfo
 	fresh     map[needle.VolumeID]int // committed volumes: heartbeats they may still miss
+	disks     []DiskInfo              // as the last heartbeat reported them
 	lastSeen  time.Time
 }
 
@@ -238,6 +239,7 @@ func (t *Topology) ProcessHeartbeat(hb *Heartbeat, now time.Time) (HeartbeatResu
 		relocate = true
 	}
 	n.max = hb.MaxVolumeCount
+	n.disks = slices.Clone(hb.Disks)
 	n.lastSeen = now
 
 	reported := make(map[needle.VolumeID]bool, len(infos))

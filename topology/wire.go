@@ -79,3 +79,16 @@ type VacuumCheckReply struct {
 	// overwritten needles, between 0 and 1.
 	GarbageRatio float64 `json:"garbageRatio"`
 }
+
+// DiskInfo is one -dir of a volume server in its heartbeat and in the
+// master's /dir/status: the free and total bytes of the file system that
+// holds it at the server's last check, and whether it is low on space (an
+// append failed for lack of space, or the free space is below the server's
+// -minFreeSpace): then its volumes report ReadOnly and take no new needles
+// until space returns.
+type DiskInfo struct {
+	Dir      string `json:"dir"`
+	Free     uint64 `json:"free"`
+	Total    uint64 `json:"total"`
+	LowSpace bool   `json:"lowSpace,omitempty"`
+}

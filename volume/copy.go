@@ -36,15 +36,11 @@ func (s *Store) ImportVolume(id needle.VolumeID, collection string, fill func(da
 		s.mu.Unlock()
 		return nil, fmt.Errorf("import volume %d: %w", id, ErrVolumeExists)
 	}
-	var loc *location
-	for _, l := range s.locations {
-		if free := l.max - l.count; free > 0 && (loc == nil || free > loc.max-loc.count) {
-			loc = l
-		}
-	}
+	loc := s.roomiestLocked()
 	if loc == nil {
+		note := s.lowSpaceNoteLocked()
 		s.mu.Unlock()
-		return nil, fmt.Errorf("import volume %d: %w", id, ErrNoFreeSlot)
+		return nil, fmt.Errorf("import volume %d: %w%s", id, ErrNoFreeSlot, note)
 	}
 	loc.count++ // held for the import
 	s.mu.Unlock()
@@ -92,6 +88,7 @@ func (s *Store) ImportVolume(id needle.VolumeID, collection string, fill func(da
 		_ = v.Destroy()
 		return nil, fmt.Errorf("import volume %d: %w", id, ErrVolumeExists)
 	}
+	v.space = loc.space
 	v.SetSizeLimit(s.sizeLimit)
 	s.volumes[id] = v
 	s.where[id] = loc

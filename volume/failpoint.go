@@ -22,6 +22,11 @@ import "sync/atomic"
 //	commit:renamed-dat   .cpd is now the .dat; .cpx not yet renamed to .idx
 var failpoint atomic.Pointer[func(point string) error]
 
+// appendFault, when a test sets it, is called by every append to a .dat
+// instead of the WriteAt when it returns an error, which stands for the
+// WriteAt's (ENOSPC, say). Production code never sets it.
+var appendFault atomic.Pointer[func() error]
+
 // failAt runs the hook for point, if one is installed.
 func failAt(point string) error {
 	if fn := failpoint.Load(); fn != nil {

@@ -430,13 +430,16 @@ func (s *Server) writeBodyError(w http.ResponseWriter, r *http.Request, err erro
 }
 
 // writeStoreError answers a failure of the store with the fitting status:
-// 404 volume gone, 409 volume read-only or full, 503 out of file
-// descriptors or volume closing, 500 otherwise.
+// 404 volume gone, 507 no space left on the disk (or below -minFreeSpace),
+// 409 volume read-only or full, 503 out of file descriptors or volume
+// closing, 500 otherwise.
 func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, ErrVolumeNotFound):
 		status = http.StatusNotFound
+	case isNoSpace(err):
+		status = http.StatusInsufficientStorage
 	case errors.Is(err, ErrReadOnly), errors.Is(err, ErrVolumeFull):
 		status = http.StatusConflict
 	case errors.Is(err, needle.ErrTooLarge):

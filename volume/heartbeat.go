@@ -223,6 +223,8 @@ var errHeartbeatVersion = errors.New("unsupported heartbeat protocol")
 
 // heartbeat describes the server and every volume it holds.
 func (s *Server) heartbeat() *topology.Heartbeat {
+	// Measured first, so that the volumes' ReadOnly matches the disks.
+	disks := s.store.CheckSpace()
 	vols := s.store.Status()
 	if vols == nil {
 		vols = []topology.VolumeInfo{}
@@ -238,5 +240,6 @@ func (s *Server) heartbeat() *topology.Heartbeat {
 		MaxVolumeCount: s.store.MaxVolumeCount(),
 		MaxFileKey:     s.store.MaxFileKey(),
 		Volumes:        vols,
+		Disks:          disks,
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,4 +221,56 @@ func TestHeartbeatKeepsConfiguredIP(t *testing.T) {
 	if self, known := ts.knownSelf(); !known || self != ts.addr {
 		t.Fatalf("self %q known %v, want %s", self, known, ts.addr)
 	}
+}
+
+// TestHeartbeatOnSpaceChange: an upload that fails for lack of disk space
+// answers 507 and makes the server beat at once (the pulse here is an
+// hour) with the volume read-only and its directory low on space; when a
+// space check (each second) finds room again, another beat reports it
+// writable.
+func TestHeartbeatOnSpaceChange(t *testing.T) {
+	m := newFakeMaster(t)
+	ts := startServer(t, []string{m.addr()})
+	ts.addVolume(t, 1, "")
+	disk := &fakeDisk{free: 500 << 20, total: 1 << 30}
+	ts.store.statfs = disk.statfs
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ts.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	wait := func(what string, ok func(topology.Heartbeat) bool) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case hb := <-m.beatCh:
+				if ok(hb) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no heartbeat %s", what)
+			}
+		}
+	}
+	writable := func(hb topology.Heartbeat) bool {
+		return len(hb.Volumes) == 1 && !hb.Volumes[0].ReadOnly &&
+			len(hb.Disks) == 1 && !hb.Disks[0].LowSpace && hb.Disks[0].Total > 0 && hb.Disks[0].Free > 0
+	}
+	wait("at start", writable)
+
+	disk.set(4096)
+	stop := injectAppendError(t, &os.PathError{Op: "write", Path: "1.dat", Err: syscall.ENOSPC})
+	body, ct := multipartBody(t, "file", "a.txt", "text/plain", []byte("hello"), nil)
+	r := do(t, http.MethodPost, ts.url+"/1,2a637037d6", body, map[string]string{"Content-Type": ct})
+	stop()
+	if r.status != http.StatusInsufficientStorage || !strings.Contains(string(r.body), "no space left") {
+		t.Fatalf("upload to a full disk = %d %s, want 507 no space left", r.status, r.body)
+	}
+	wait("with the volume read-only", func(hb topology.Heartbeat) bool {
+		return len(hb.Volumes) == 1 && hb.Volumes[0].ReadOnly && len(hb.Disks) == 1 && hb.Disks[0].LowSpace
+	})
+	disk.set(100 << 20)
+	wait("with the volume writable again", writable)
+	uploadFile(t, ts.url, "1,2a637037d6", "a.txt", "text/plain", []byte("hello"))
 }

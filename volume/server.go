@@ -224,6 +224,7 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 		s.id.Store(&identity{addr: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port)), known: true})
 	}
 	s.hb = newHeartbeater(s, masters, time.Duration(opts.PulseSeconds)*time.Second)
+	store.OnSpaceChange(s.hb.beatSoon)
 	s.initConsistency()
 	s.guardedWrite = guard.Wrap(http.HandlerFunc(s.handleWrite))
 	s.guardedDelete = guard.Wrap(http.HandlerFunc(s.handleDelete))
@@ -349,10 +350,33 @@ func (s *Server) Store() *Store { return s.store }
 // every pulse and after every volume created or deleted. Master failures
 // and leader changes are handled inside; Run returns only when ctx ends.
 // It also runs the rejoin syncs of syncing replicas and the periodic
-// anti-entropy passes.
+// anti-entropy passes, and measures the disks' free space every second
+// (a directory that runs low on space, or has space again, is reported to
+// the master at once).
 func (s *Server) Run(ctx context.Context) {
 	s.runConsistency(ctx)
+	go s.watchSpace(ctx)
 	s.hb.run(ctx)
+}
+
+// spaceCheckInterval is how often the store's free disk space is measured
+// between heartbeats.
+const spaceCheckInterval = time.Second
+
+// watchSpace measures the store's free space every spaceCheckInterval
+// until ctx ends; a change of a directory's state triggers a heartbeat
+// (Store.OnSpaceChange).
+func (s *Server) watchSpace(ctx context.Context) {
+	t := time.NewTicker(spaceCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.store.CheckSpace()
+		}
+	}
 }
 
 // ListenAndServe listens on BindIP:Port and serves until Shutdown. It

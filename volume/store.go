@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/golang/glog"
 
@@ -31,14 +32,22 @@ type Store struct {
 	volumes   map[needle.VolumeID]*Volume
 	where     map[needle.VolumeID]*location
 	sizeLimit uint64
+
+	statfs      statfsFunc             // statfs, or a test's
+	spaceNotify atomic.Pointer[func()] // OnSpaceChange's function
 }
 
 // location is one -dir with its -max.
 type location struct {
 	dir   string
 	max   int
-	count int // volumes held; under Store.mu
+	count int       // volumes held; under Store.mu
+	space *dirSpace // shared with its volumes
 }
+
+// hasRoom reports whether a new volume may go to the location: a free slot
+// and not low on disk space. The caller holds Store.mu.
+func (l *location) hasRoom() bool { return l.max > l.count && !l.space.low.Load() }
 
 // volumeFile names a volume found in a directory.
 type volumeFile struct {
@@ -114,6 +123,7 @@ func NewStore(dirs []string, maxVolumes []int, opts Options) (*Store, error) {
 		opts:    opts,
 		volumes: make(map[needle.VolumeID]*Volume),
 		where:   make(map[needle.VolumeID]*location),
+		statfs:  statfs,
 	}
 	type found struct {
 		loc *location
@@ -127,7 +137,7 @@ func NewStore(dirs []string, maxVolumes []int, opts Options) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("volume store: %w", err)
 		}
-		loc := &location{dir: dir, max: maxVolumes[i]}
+		loc := &location{dir: dir, max: maxVolumes[i], space: &dirSpace{dir: dir, notify: &s.spaceNotify}}
 		s.locations = append(s.locations, loc)
 		vfs, err := listVolumes(dir)
 		if err != nil {
@@ -199,10 +209,12 @@ func NewStore(dirs []string, maxVolumes []int, opts Options) (*Store, error) {
 			}
 			continue
 		}
+		v.space = loc.space
 		s.volumes[v.id] = v
 		s.where[v.id] = loc
 		loc.count++
 	}
+	s.CheckSpace()
 	for _, loc := range s.locations {
 		if loc.count > loc.max {
 			glog.Warningf("volume store: %s holds %d volumes, more than its max %d", loc.dir, loc.count, loc.max)
@@ -246,25 +258,48 @@ func (s *Store) AddVolume(id needle.VolumeID, collection string, rp replication.
 	if _, ok := s.volumes[id]; ok {
 		return fmt.Errorf("add volume %d: %w", id, ErrVolumeExists)
 	}
-	var best *location
-	for _, loc := range s.locations {
-		if free := loc.max - loc.count; free > 0 && (best == nil || free > best.max-best.count) {
-			best = loc
-		}
-	}
+	best := s.roomiestLocked()
 	if best == nil {
-		return fmt.Errorf("add volume %d: %w", id, ErrNoFreeSlot)
+		return fmt.Errorf("add volume %d: %w%s", id, ErrNoFreeSlot, s.lowSpaceNoteLocked())
 	}
 	v, err := Create(best.dir, collection, id, rp, ttl, s.opts)
 	if err != nil {
 		return err
 	}
+	v.space = best.space
 	v.SetSizeLimit(s.sizeLimit)
 	s.volumes[id] = v
 	s.where[id] = best
 	best.count++
 	glog.Infof("volume store: added volume %d (collection %q, replication %s, ttl %q) in %s", id, collection, rp, ttl, best.dir)
 	return nil
+}
+
+// roomiestLocked returns the location with the most free slots among those
+// with room (hasRoom), or nil. The caller holds mu.
+func (s *Store) roomiestLocked() *location {
+	var best *location
+	for _, loc := range s.locations {
+		if loc.hasRoom() && (best == nil || loc.max-loc.count > best.max-best.count) {
+			best = loc
+		}
+	}
+	return best
+}
+
+// lowSpaceNoteLocked explains ErrNoFreeSlot when directories with free
+// slots are low on disk space. The caller holds mu.
+func (s *Store) lowSpaceNoteLocked() string {
+	n := 0
+	for _, loc := range s.locations {
+		if loc.max > loc.count && loc.space.low.Load() {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d dirs with free slots are low on disk space: %v)", n, ErrNoSpace)
 }
 
 // DeleteVolume destroys the volume with id and removes its files.
@@ -317,11 +352,19 @@ func (s *Store) DeleteCollection(collection string) error {
 	return err
 }
 
-// MaxVolumeCount returns the sum of the locations' -max.
+// MaxVolumeCount returns the sum of the locations' -max, except that a
+// location low on disk space counts only the volumes it holds: the master
+// grows no volume there.
 func (s *Store) MaxVolumeCount() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	n := 0
 	for _, loc := range s.locations {
-		n += loc.max
+		if loc.space.low.Load() {
+			n += min(loc.count, loc.max)
+		} else {
+			n += loc.max
+		}
 	}
 	return n
 }

@@ -25,7 +25,8 @@ import (
 // needle.ErrCRC.
 var (
 	// ErrReadOnly means the volume takes no writes: it reached the size
-	// limit, is version 1, or was marked read-only.
+	// limit, is version 1, was marked read-only, or its directory is low
+	// on disk space (then the error wraps ErrNoSpace too).
 	ErrReadOnly = errors.New("volume is read-only")
 	// ErrVolumeNotFound means the store has no volume with that id.
 	ErrVolumeNotFound = errors.New("volume not found")
@@ -65,14 +66,19 @@ type Options struct {
 	// Fsync makes Write/Delete return only after the .dat record is on disk;
 	// concurrent writers share one fsync (group commit).
 	Fsync bool
+	// MinFreeSpace is the free space of a store directory below which its
+	// volumes take no new needles (-minFreeSpace); the zero value sets no
+	// threshold. Volumes outside a store ignore it.
+	MinFreeSpace MinFreeSpace
 }
 
 func (o Options) check() error {
 	switch o.MapKind {
 	case "", MapMemory, MapBolt:
-		return nil
+	default:
+		return fmt.Errorf("%w: map kind %q (want %q or %q)", ErrBadOptions, o.MapKind, MapMemory, MapBolt)
 	}
-	return fmt.Errorf("%w: map kind %q (want %q or %q)", ErrBadOptions, o.MapKind, MapMemory, MapBolt)
+	return o.MinFreeSpace.check()
 }
 
 // idxFlushInterval is how long an .idx entry may wait in memory before it
@@ -151,6 +157,10 @@ type Volume struct {
 
 	readOnly  atomic.Bool   // marked read-only by SetReadOnly
 	sizeLimit atomic.Uint64 // 0: none
+	// space is the store directory's space state (nil outside a store):
+	// while it is low the volume takes no new needles. Set before the
+	// volume is shared.
+	space *dirSpace
 
 	gsync *groupSync // nil unless Options.Fsync
 
@@ -191,14 +201,19 @@ func (v *Volume) Version() uint8 { return v.version }
 func (v *Volume) Size() uint64 { return uint64(v.end.Load()) }
 
 // ReadOnly reports whether writes are refused: version 1, marked with
-// SetReadOnly, or at or above the size limit.
+// SetReadOnly, at or above the size limit, or in a store directory low on
+// disk space (which clears by itself when space returns).
 func (v *Volume) ReadOnly() bool {
-	if v.version == needle.Version1 || v.readOnly.Load() {
+	if v.version == needle.Version1 || v.readOnly.Load() || v.lowOnSpace() {
 		return true
 	}
 	limit := v.sizeLimit.Load()
 	return limit > 0 && uint64(v.end.Load()) >= limit
 }
+
+// lowOnSpace reports whether the volume's store directory is low on disk
+// space.
+func (v *Volume) lowOnSpace() bool { return v.space != nil && v.space.low.Load() }
 
 // SetReadOnly marks the volume read-only (or clears the mark). A version 1
 // volume stays read-only, and the size limit still applies.

@@ -101,6 +101,9 @@ func (v *Volume) writeLocked(rec []byte, e needle.IdxEntry) (uint64, error) {
 	if err := v.writableLocked(); err != nil {
 		return 0, err
 	}
+	if v.lowOnSpace() {
+		return 0, fmt.Errorf("volume %d: %w: %w in %s", v.id, ErrReadOnly, ErrNoSpace, v.dir)
+	}
 	return v.appendLocked(rec, e, "write:dat")
 }
 
@@ -125,7 +128,8 @@ func (v *Volume) writableLocked() error {
 // It returns the write's sequence number for group commit.
 //
 // If the WriteAt or the map fails, the end offset does not move: the next
-// append overwrites whatever was written, and a load cuts it.
+// append overwrites whatever was written, and a load cuts it. A WriteAt that
+// fails for lack of space makes the store directory low on space at once.
 func (v *Volume) appendLocked(rec []byte, e needle.IdxEntry, point string) (uint64, error) {
 	return v.appendPartsLocked(rec, nil, nil, e, point)
 }
@@ -142,15 +146,25 @@ func (v *Volume) appendPartsLocked(head, data, tail []byte, e needle.IdxEntry, p
 	if err != nil {
 		return 0, fmt.Errorf("volume %d: %w", v.id, err)
 	}
+	if fault := appendFault.Load(); fault != nil {
+		err = (*fault)()
+	}
 	at := off
 	for _, part := range [3][]byte{head, data, tail} {
+		if err != nil {
+			break
+		}
 		if len(part) == 0 {
 			continue
 		}
-		if _, err := v.dat.WriteAt(part, at); err != nil {
-			return 0, fmt.Errorf("volume %d: append to .dat: %w", v.id, err)
-		}
+		_, err = v.dat.WriteAt(part, at)
 		at += int64(len(part))
+	}
+	if err != nil {
+		if v.space != nil && isNoSpace(err) {
+			v.space.outOfSpace(int(recLen), err)
+		}
+		return 0, fmt.Errorf("volume %d: append to .dat: %w", v.id, err)
 	}
 	if err := failAt(point); err != nil {
 		return 0, err

@@ -34,6 +34,7 @@ type volumeFlags struct {
 	antiEntropy  *time.Duration
 	copyRateMB   *int
 	secret       *string
+	minFreeSpace *string
 
 	fileSizeLimitMB *int
 	uploadLimitMB   *int
@@ -49,6 +50,7 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 	f.fsync = fs.Bool(prefix+"fsync", false, "fsync every write before acknowledging it (concurrent writers share one fsync)")
 	f.readRedirect = fs.Bool(prefix+"read.redirect", true, "answer reads of volumes held elsewhere with a 301 to a holder")
 	f.antiEntropy = fs.Duration(prefix+"replication.antiEntropyInterval", volume.DefaultAntiEntropyInterval, "time between passes comparing this server's replicated volumes with their other replicas (0 disables)")
+	f.minFreeSpace = fs.String(prefix+"minFreeSpace", "1", "free disk space of a -dir below which its volumes turn read-only and no volume is created there: a percentage (1, 5%) or, above 100, a size (10GiB, 500MB); 0 leaves only a full disk to stop writes")
 	f.copyRateMB = fs.Int(prefix+"replication.copyRateMB", volume.DefaultCopyBytesPerSecond>>20, "MB per second this server sends when a volume is copied from it (re-replication, weed backup)")
 	f.fileSizeLimitMB = fs.Int(prefix+"fileSizeLimitMB", volume.DefaultMaxUploadBytes>>20, "largest upload body in MB; larger ones get 413")
 	f.uploadLimitMB = fs.Int(prefix+"concurrentUploadLimitMB", volume.DefaultConcurrentUploadBytes>>20, "MB of upload bodies held in memory at once; past it an upload waits, then gets 503 with Retry-After (0: no limit)")
@@ -113,8 +115,12 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 	if uploadLimit == 0 {
 		uploadLimit = -1 // no limit
 	}
+	minFree, err := volume.ParseMinFreeSpace(*f.minFreeSpace)
+	if err != nil {
+		return nil, badUsage("-minFreeSpace: %v", err)
+	}
 	start := time.Now()
-	store, err := volume.NewStore(dirs, maxes, volume.Options{MapKind: volume.MapKind(*f.index), Fsync: *f.fsync})
+	store, err := volume.NewStore(dirs, maxes, volume.Options{MapKind: volume.MapKind(*f.index), Fsync: *f.fsync, MinFreeSpace: minFree})
 	if err != nil {
 		return nil, err
 	}

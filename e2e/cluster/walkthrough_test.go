@@ -268,7 +268,9 @@ func checkDirStatusShape(t *testing.T, m *testcluster.Process) {
 			var rk struct{ DataNodes []json.RawMessage }
 			_ = json.Unmarshal(rack, &rk)
 			for _, n := range rk.DataNodes {
-				requireKeys(t, "data node", n, "Url", "PublicUrl", "Volumes", "Free", "Max")
+				// weed-fs's keys, plus Disks (each -dir's free and total
+				// bytes), which this implementation adds.
+				requireKeys(t, "data node", n, "Url", "PublicUrl", "Volumes", "Free", "Max", "Disks")
 			}
 		}
 	}

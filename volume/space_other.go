@@ -1,0 +1,19 @@
+//go:build !unix
+
+package volume
+
+import (
+	"errors"
+	"syscall"
+)
+
+// statfs is not implemented here: no directory is ever low by
+// -minFreeSpace, only by a failed append.
+func statfs(dir string) (free, total uint64, err error) {
+	return 0, 0, errors.ErrUnsupported
+}
+
+// isNoSpace reports whether err is a file system's "no space left".
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrNoSpace)
+}
