@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,26 +14,6 @@ import (
 	"github.com/weedfs/weed/testcluster"
 	"github.com/weedfs/weed/topology"
 )
-
-// mountSmallDisk mounts a tmpfs of sizeMB MiB on a fresh directory and
-// unmounts it when the test ends. It must be called before newCluster, so
-// that the unmount runs after the volume servers were stopped and checked.
-// Without the right to mount (not root), the test is skipped.
-func mountSmallDisk(t *testing.T, sizeMB int) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", sizeMB), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		t.Skipf("cannot mount a %d MiB tmpfs (needs root): %v: %s", sizeMB, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			_ = exec.Command("umount", "-l", dir).Run()
-		}
-	})
-	return dir
-}
 
 // writeFiller writes a file of n bytes at path (the disk space a test
 // takes away and gives back).
@@ -162,7 +141,7 @@ func assignedNodes(t *testing.T, m *testcluster.Process, n int) map[string]int {
 // answers 507 naming the volume and the server, and succeeds once space
 // is back.
 func TestFullDiskTurnsVolumesReadOnly(t *testing.T) {
-	disk := mountSmallDisk(t, 20)
+	disk := testcluster.MountTmpfs(t, 20)
 	filler := filepath.Join(disk, "filler")
 	writeFiller(t, filler, 6<<20)
 
@@ -294,7 +273,7 @@ func TestFullDiskTurnsVolumesReadOnly(t *testing.T) {
 // within seconds without any write failing for lack of space, and
 // writable again when space returns.
 func TestMinFreeSpaceStopsWritesBeforeTheDiskIsFull(t *testing.T) {
-	disk := mountSmallDisk(t, 20)
+	disk := testcluster.MountTmpfs(t, 20)
 	filler := filepath.Join(disk, "filler")
 	writeFiller(t, filler, 16<<20)
 

@@ -44,17 +44,18 @@ func newEnv(t *testing.T, rep string, n int, masterExtra []string, volumeExtra .
 	return e
 }
 
-// newEnvGroup is newEnv with a Raft group of nm masters; every volume
-// server is given all of them, and master is the first leader.
-func newEnvGroup(t *testing.T, rep string, nm, n int, masterExtra []string, volumeExtra ...string) *env {
+// newEnvGroup is newEnv with a Raft group of nm masters and one volume
+// server per entry of dirs, its -dir (empty: a fresh directory); every
+// volume server is given all the masters, and master is the first leader.
+func newEnvGroup(t *testing.T, rep string, nm int, dirs []string, masterExtra []string, volumeExtra ...string) *env {
 	t.Helper()
 	c := testcluster.New(t)
 	ms := c.StartMasters(nm, testcluster.MasterOptions{DefaultReplication: rep, Extra: masterExtra})
 	e := &env{t: t, c: c, master: c.WaitForLeader(ms, testcluster.StartTimeout), masters: ms}
-	for range n {
-		e.addVolume(volumeExtra...)
+	for _, dir := range dirs {
+		e.addVolumeIn(dir, volumeExtra...)
 	}
-	c.WaitForNodes(e.master, n)
+	c.WaitForNodes(e.master, len(dirs))
 	return e
 }
 
@@ -70,8 +71,15 @@ func (e *env) masterList() string {
 // addVolume starts one more volume server.
 func (e *env) addVolume(extra ...string) *testcluster.Process {
 	e.t.Helper()
+	return e.addVolumeIn("", extra...)
+}
+
+// addVolumeIn starts one more volume server on -dir=dir (empty: a fresh
+// directory).
+func (e *env) addVolumeIn(dir string, extra ...string) *testcluster.Process {
+	e.t.Helper()
 	args := append([]string{"-replication.antiEntropyInterval=0"}, extra...)
-	p := e.c.StartVolume(testcluster.VolumeOptions{Masters: e.masterList(), Max: 20, Extra: args})
+	p := e.c.StartVolume(testcluster.VolumeOptions{Masters: e.masterList(), Max: 20, Dir: dir, Extra: args})
 	e.vols = append(e.vols, p)
 	return p
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -63,7 +64,8 @@ func (l *ledger) pickDeleted(rng *rand.Rand) (string, bool) {
 }
 
 // TestRandomized mixes writes, deletes, reads, volume server stops, kills,
-// restarts and pauses (SIGSTOP), and pauses of the leader master, for a
+// restarts, pauses (SIGSTOP) and full disks, and pauses of the leader
+// master, for a
 // bounded time (seeded: WEED_SEED replays a run), over three masters and
 // three volume servers with replication 001. Then it lets the cluster
 // settle and checks that every replica of every volume holds the same live
@@ -81,7 +83,9 @@ func TestRandomized(t *testing.T) {
 		seed = v
 	}
 	t.Logf("seed %d (replay with WEED_SEED=%d)", seed, seed)
-	e := newEnvGroup(t, "001", 3, 3, []string{"-replication.repairAfter=8s"})
+	// Each volume server on a small disk of its own, which the chaos fills.
+	disks := []string{testcluster.MountTmpfs(t, 64), testcluster.MountTmpfs(t, 64), testcluster.MountTmpfs(t, 64)}
+	e := newEnvGroup(t, "001", 3, disks, []string{"-replication.repairAfter=8s"})
 	l := &ledger{live: map[string][]byte{}, deleted: map[string]bool{}, uncertain: map[string]bool{}}
 	ch := newChaos(e)
 
@@ -102,9 +106,10 @@ func TestRandomized(t *testing.T) {
 	ch.resumeAll(time.Since(start)) // a client may wait on a paused process
 	wg.Wait()
 	ch.startAll(time.Since(start))
+	ch.emptyAll(time.Since(start))
 	t.Logf("events: %v", ch.events)
-	t.Logf("faults: %d (%d volume server kills, %d stops, %d pauses, %d leader pauses)",
-		ch.kills+ch.stops+ch.pauses+ch.leaderPauses, ch.kills, ch.stops, ch.pauses, ch.leaderPauses)
+	t.Logf("faults: %d (%d volume server kills, %d stops, %d pauses, %d full disks, %d leader pauses)",
+		ch.kills+ch.stops+ch.pauses+ch.fills+ch.leaderPauses, ch.kills, ch.stops, ch.pauses, ch.fills, ch.leaderPauses)
 	t.Logf("acknowledged: %d writes (%d failed), %d deletes (%d failed), %d checks of deleted files", l.writes, l.writeFails, l.deletes, l.delFails, l.reads)
 	for _, v := range l.violations {
 		t.Error(v)
@@ -249,16 +254,17 @@ func (l *ledger) work(rng *rand.Rand, ch *chaos, stop <-chan struct{}) {
 // which is never a paused one.
 type chaos struct {
 	e      *env
-	mu     sync.Mutex                             // guards paused and the processes' running state
+	mu     sync.Mutex                             // guards paused, full and the processes' running state
 	paused map[*testcluster.Process]time.Duration // paused process -> when to resume it
+	full   map[string]time.Duration               // filler file -> when to remove it
 	front  atomic.Pointer[testcluster.Process]
 	events []string
 
-	kills, stops, pauses, leaderPauses int
+	kills, stops, pauses, fills, leaderPauses int
 }
 
 func newChaos(e *env) *chaos {
-	ch := &chaos{e: e, paused: map[*testcluster.Process]time.Duration{}}
+	ch := &chaos{e: e, paused: map[*testcluster.Process]time.Duration{}, full: map[string]time.Duration{}}
 	ch.front.Store(e.master)
 	return ch
 }
@@ -314,6 +320,11 @@ func (ch *chaos) step(rng *rand.Rand, at time.Duration) {
 			ch.logf(at, "resume %s", p.Name)
 		}
 	}
+	for filler, until := range ch.full {
+		if at >= until {
+			ch.empty(at, filler)
+		}
+	}
 	var up, down []*testcluster.Process
 	for _, v := range ch.e.vols {
 		_, p := ch.paused[v]
@@ -325,7 +336,7 @@ func (ch *chaos) step(rng *rand.Rand, at time.Duration) {
 			down = append(down, v)
 		}
 	}
-	act := rng.IntN(5)
+	act := rng.IntN(6)
 	switch {
 	case len(down) > 0 && (act == 0 || len(up) == 1):
 		v := down[rng.IntN(len(down))]
@@ -349,8 +360,37 @@ func (ch *chaos) step(rng *rand.Rand, at time.Duration) {
 		ch.paused[v] = at + time.Duration(2000+rng.IntN(4000))*time.Millisecond
 		ch.pauses++
 		ch.logf(at, "pause %s", v.Name)
+	case act == 4:
+		v := up[rng.IntN(len(up))]
+		filler, err := testcluster.FillDisk(v.Dir, 0)
+		if err != nil {
+			ch.logf(at, "fill the disk of %s: %v", v.Name, err)
+		}
+		if filler != "" {
+			ch.full[filler] = at + time.Duration(3000+rng.IntN(5000))*time.Millisecond
+			ch.fills++
+			ch.logf(at, "fill the disk of %s", v.Name)
+		}
 	default:
 		ch.pauseLeader(rng, at)
+	}
+}
+
+// empty removes a filler file, giving its disk's space back.
+func (ch *chaos) empty(at time.Duration, filler string) {
+	if err := os.Remove(filler); err != nil && !os.IsNotExist(err) {
+		ch.logf(at, "remove %s: %v", filler, err)
+	}
+	delete(ch.full, filler)
+	ch.logf(at, "free the disk %s", filepath.Dir(filler))
+}
+
+// emptyAll gives every filled disk its space back.
+func (ch *chaos) emptyAll(at time.Duration) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for filler := range ch.full {
+		ch.empty(at, filler)
 	}
 }
 
