@@ -28,6 +28,12 @@ const DefaultLookupTTL = 10 * time.Minute
 // which the Client starts with a master that answered.
 const DefaultMasterTimeout = 6 * time.Second
 
+// LastMasterTimeout is how long the last master a call tries (the only one,
+// with a single master) may take to start answering: with no other master
+// to move on to, it is given time for what an assign may wait for, a new
+// leader's settling and a volume growth (up to 2 minutes).
+const LastMasterTimeout = 3 * time.Minute
+
 // Client talks to a weed cluster. It is safe for concurrent use; create one
 // per cluster and share it, so that its lookup cache and its HTTP
 // connections are shared too.
@@ -38,8 +44,9 @@ type Client struct {
 
 	hc *http.Client
 	// mc sends the calls to masters: hc with a bound on the wait for a
-	// master's answer (masterTimeout).
-	mc            *http.Client
+	// master's answer (masterTimeout); mcLast those to the last master a
+	// call tries (LastMasterTimeout).
+	mc, mcLast    *http.Client
 	masterTimeout time.Duration
 	// noRedirect shares hc's transport but does not follow redirects, so
 	// that a DELETE answered with 301 is re-sent as a DELETE.
@@ -70,9 +77,10 @@ func WithHTTPClient(hc *http.Client) Option {
 // WithMasterTimeout bounds how long a master may take to start answering
 // (its response headers, after the request was sent) before the call moves
 // on to the next master (default DefaultMasterTimeout; d <= 0: no bound
-// but the context's). The bound is applied to a copy of the transport when
-// it is an *http.Transport (the default); another RoundTripper keeps its
-// own timeouts.
+// but the context's). The last master a call tries gets LastMasterTimeout
+// instead, when that is longer. The bounds are applied to copies of the
+// transport when it is an *http.Transport (the default); another
+// RoundTripper keeps its own timeouts.
 func WithMasterTimeout(d time.Duration) Option {
 	return func(c *Client) { c.masterTimeout = d }
 }
@@ -125,6 +133,10 @@ func New(masters string, opts ...Option) (*Client, error) {
 	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.noRedirect = &nr
 	c.mc = boundedClient(c.hc, c.masterTimeout)
+	c.mcLast = c.mc
+	if c.masterTimeout > 0 && c.masterTimeout < LastMasterTimeout {
+		c.mcLast = boundedClient(c.hc, LastMasterTimeout)
+	}
 	return c, nil
 }
 
@@ -171,8 +183,8 @@ func (c *Client) HTTPClient() *http.Client { return c.hc }
 // doMaster sends the request built by newReq to the masters in turn,
 // starting with the one that answered last, until one answers with a status
 // below 500. A network error, a master that does not start answering
-// within the master timeout (paused, hung) or a 5xx moves on to the next
-// master; the
+// within the master timeout (paused, hung; LastMasterTimeout for the last
+// one) or a 5xx moves on to the next master; the
 // master that answers is remembered. newReq is called once per attempt; an
 // error from it stops the loop (a request body that cannot be sent again).
 // The caller owns the returned response's body.
@@ -189,7 +201,11 @@ func (c *Client) doMaster(ctx context.Context, newReq func(master string) (*http
 			}
 			return nil, err
 		}
-		resp, err := c.mc.Do(req)
+		hc := c.mc
+		if i == n-1 {
+			hc = c.mcLast
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("weed: master %s: %w", c.masters[idx], ctx.Err())

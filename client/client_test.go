@@ -312,3 +312,19 @@ func TestPausedMasterIsLeftBehind(t *testing.T) {
 		})
 	}
 }
+
+// TestLastMasterMayTakeLonger: the last master a call tries is not cut off
+// by the master timeout (an assign may wait there for a growth).
+func TestLastMasterMayTakeLonger(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(500 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"fid":"3,01637037d6","url":"127.0.0.1:8080","count":1}`)
+	}))
+	defer slow.Close()
+	c := newClient(t, hungAddr(t)+","+slow.Listener.Addr().String(), client.WithMasterTimeout(200*time.Millisecond))
+	a, err := c.Assign(context.Background(), client.AssignRequest{})
+	if err != nil || a.Fid != "3,01637037d6" {
+		t.Fatalf("assign from a slow last master: %+v %v", a, err)
+	}
+}

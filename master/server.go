@@ -186,9 +186,7 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 	transport := newVolumeTransport()
 	admin := newVolumeAdmin(transport)
 	self := net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))
-	// The uploader assigns through this master itself, which may wait on a
-	// growth; a leader that stops answering is left by the forwarder.
-	uploader, err := client.New(self, client.WithHTTPClient(&http.Client{Transport: transport}), client.WithMasterTimeout(0))
+	uploader, err := client.New(self, client.WithHTTPClient(&http.Client{Transport: transport}))
 	if err != nil {
 		return nil, fmt.Errorf("master: %w", err)
 	}
