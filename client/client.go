@@ -19,6 +19,21 @@ import (
 // WithLookupTTL option is given.
 const DefaultLookupTTL = 10 * time.Minute
 
+// DefaultMasterTimeout is how long a master may take to start answering a
+// call (assign, lookup, delete token, submit once its body is sent) before
+// the Client moves on to the next master, when no WithMasterTimeout option
+// is given. It is above the 5 s a follower holds a request while the
+// masters elect a leader, so that an election is ridden over rather than
+// cut short; a master that is paused or hung costs one such wait, after
+// which the Client starts with a master that answered.
+const DefaultMasterTimeout = 6 * time.Second
+
+// LastMasterTimeout is how long the last master a call tries (the only one,
+// with a single master) may take to start answering: with no other master
+// to move on to, it is given time for what an assign may wait for, a new
+// leader's settling and a volume growth (up to 2 minutes).
+const LastMasterTimeout = 3 * time.Minute
+
 // Client talks to a weed cluster. It is safe for concurrent use; create one
 // per cluster and share it, so that its lookup cache and its HTTP
 // connections are shared too.
@@ -28,6 +43,11 @@ type Client struct {
 	current atomic.Int32
 
 	hc *http.Client
+	// mc sends the calls to masters: hc with a bound on the wait for a
+	// master's answer (masterTimeout); mcLast those to the last master a
+	// call tries (LastMasterTimeout).
+	mc, mcLast    *http.Client
+	masterTimeout time.Duration
 	// noRedirect shares hc's transport but does not follow redirects, so
 	// that a DELETE answered with 301 is re-sent as a DELETE.
 	noRedirect *http.Client
@@ -52,6 +72,17 @@ type Option func(*Client)
 // http.DefaultTransport without a timeout: bound calls with the context.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) { c.hc = hc }
+}
+
+// WithMasterTimeout bounds how long a master may take to start answering
+// (its response headers, after the request was sent) before the call moves
+// on to the next master (default DefaultMasterTimeout; d <= 0: no bound
+// but the context's). The last master a call tries gets LastMasterTimeout
+// instead, when that is longer. The bounds are applied to copies of the
+// transport when it is an *http.Transport (the default); another
+// RoundTripper keeps its own timeouts.
+func WithMasterTimeout(d time.Duration) Option {
+	return func(c *Client) { c.masterTimeout = d }
 }
 
 // WithLookupTTL sets how long volume locations stay cached. A ttl <= 0
@@ -80,7 +111,7 @@ func WithSecret(secret string) Option {
 // "host:port" addresses separated by commas (an "http://" prefix is
 // accepted). It does no I/O.
 func New(masters string, opts ...Option) (*Client, error) {
-	c := &Client{lookupTTL: DefaultLookupTTL}
+	c := &Client{lookupTTL: DefaultLookupTTL, masterTimeout: DefaultMasterTimeout}
 	for _, m := range strings.Split(masters, ",") {
 		m = strings.TrimSuffix(strings.TrimSpace(m), "/")
 		m = strings.TrimPrefix(m, "http://")
@@ -101,7 +132,37 @@ func New(masters string, opts ...Option) (*Client, error) {
 	nr := *c.hc
 	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.noRedirect = &nr
+	c.mc = boundedClient(c.hc, c.masterTimeout)
+	c.mcLast = c.mc
+	if c.masterTimeout > 0 && c.masterTimeout < LastMasterTimeout {
+		c.mcLast = boundedClient(c.hc, LastMasterTimeout)
+	}
 	return c, nil
+}
+
+// boundedClient returns hc with its transport's wait for response headers
+// bounded by d: a copy of hc over a clone of its *http.Transport (its own
+// pool of connections). It returns hc itself when d <= 0 or the transport
+// is not an *http.Transport.
+func boundedClient(hc *http.Client, d time.Duration) *http.Client {
+	if d <= 0 {
+		return hc
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	t, ok := rt.(*http.Transport)
+	if !ok {
+		return hc
+	}
+	t = t.Clone()
+	if t.ResponseHeaderTimeout <= 0 || t.ResponseHeaderTimeout > d {
+		t.ResponseHeaderTimeout = d
+	}
+	bc := *hc
+	bc.Transport = t
+	return &bc
 }
 
 // Masters returns the master addresses the Client was built with, the one
@@ -121,7 +182,9 @@ func (c *Client) HTTPClient() *http.Client { return c.hc }
 
 // doMaster sends the request built by newReq to the masters in turn,
 // starting with the one that answered last, until one answers with a status
-// below 500. A network error or a 5xx moves on to the next master; the
+// below 500. A network error, a master that does not start answering
+// within the master timeout (paused, hung; LastMasterTimeout for the last
+// one) or a 5xx moves on to the next master; the
 // master that answers is remembered. newReq is called once per attempt; an
 // error from it stops the loop (a request body that cannot be sent again).
 // The caller owns the returned response's body.
@@ -138,7 +201,11 @@ func (c *Client) doMaster(ctx context.Context, newReq func(master string) (*http
 			}
 			return nil, err
 		}
-		resp, err := c.hc.Do(req)
+		hc := c.mc
+		if i == n-1 {
+			hc = c.mcLast
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("weed: master %s: %w", c.masters[idx], ctx.Err())

@@ -260,3 +260,71 @@ func TestAssignSendsParameters(t *testing.T) {
 		t.Fatalf("default assign sent %s", q)
 	}
 }
+
+// hungAddr returns the address of a master that accepts connections (the
+// kernel completes the handshake) and never answers, as one stopped with
+// SIGSTOP does.
+func hungAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String()
+}
+
+func TestPausedMasterIsLeftBehind(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []client.Option
+		maxWait time.Duration // the first call's bound on the paused master
+	}{
+		{name: "default bound", maxWait: 8 * time.Second},
+		{name: "WithMasterTimeout", opts: []client.Option{client.WithMasterTimeout(200 * time.Millisecond)}, maxWait: 2 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := startCluster(t, clienttest.Options{})
+			c := newClient(t, hungAddr(t)+","+cl.MasterAddr(), tc.opts...)
+			// The caller's context is longer than the pause: only the
+			// Client's own bound moves it on.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			if _, err := c.Assign(ctx, client.AssignRequest{}); err != nil {
+				t.Fatalf("assign with the first master paused: %v", err)
+			}
+			if took := time.Since(start); took > tc.maxWait {
+				t.Fatalf("assign took %v with the first master paused, want at most %v", took, tc.maxWait)
+			}
+			// The master that answered is asked first from then on.
+			start = time.Now()
+			if _, err := c.Lookup(ctx, 1); err != nil && !errors.Is(err, client.ErrNotFound) {
+				t.Fatalf("lookup after the failover: %v", err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Fatalf("lookup after the failover took %v: it waited on the paused master again", took)
+			}
+			if got := c.Masters()[0]; got != cl.MasterAddr() {
+				t.Fatalf("current master %s, want %s", got, cl.MasterAddr())
+			}
+		})
+	}
+}
+
+// TestLastMasterMayTakeLonger: the last master a call tries is not cut off
+// by the master timeout (an assign may wait there for a growth).
+func TestLastMasterMayTakeLonger(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(500 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"fid":"3,01637037d6","url":"127.0.0.1:8080","count":1}`)
+	}))
+	defer slow.Close()
+	c := newClient(t, hungAddr(t)+","+slow.Listener.Addr().String(), client.WithMasterTimeout(200*time.Millisecond))
+	a, err := c.Assign(context.Background(), client.AssignRequest{})
+	if err != nil || a.Fid != "3,01637037d6" {
+		t.Fatalf("assign from a slow last master: %+v %v", a, err)
+	}
+}

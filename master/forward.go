@@ -6,12 +6,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/rlimit"
+	"github.com/weedfs/weed/topology"
 )
 
 // ForwardedByHeader is set on every request a follower forwards to the
@@ -28,6 +30,17 @@ const leaderPoll = 100 * time.Millisecond
 
 type forwardKey struct{}
 
+// errLeaderChanged is the message of the 503 answered when the leader a
+// request with a body was forwarded to stopped leading before it answered.
+const errLeaderChanged = "the leader changed before it answered; send the request again"
+
+// States of a forwardAttempt while it waits for the leader's answer.
+const (
+	attemptWaiting   int32 = iota // no response headers yet
+	attemptAnswered               // headers came: the body is streamed
+	attemptAbandoned              // this master stopped naming the leader
+)
+
 // forwardAttempt is one try at forwarding a request, shared with the
 // proxy's hooks through the request context.
 type forwardAttempt struct {
@@ -35,8 +48,13 @@ type forwardAttempt struct {
 	// mayRetry lets proxyError leave the answer to wrap when the leader
 	// could not be reached at all.
 	mayRetry bool
+	// resendable: the request has no body and can be sent again.
+	resendable bool
 	// unreachable is set by proxyError instead of answering.
 	unreachable bool
+	// state is attemptWaiting until the leader's headers come
+	// (attemptAnswered) or the leader changes first (attemptAbandoned).
+	state atomic.Int32
 }
 
 // leaderForwarder forwards requests to the leader with a reverse proxy over
@@ -60,11 +78,53 @@ func newLeaderForwarder(lead Leadership, wait time.Duration) *leaderForwarder {
 		ExpectContinueTimeout: time.Second,
 	}
 	f.proxy = &httputil.ReverseProxy{
-		Rewrite:      f.rewrite,
-		Transport:    transport,
-		ErrorHandler: f.proxyError,
+		Rewrite:        f.rewrite,
+		Transport:      transport,
+		ModifyResponse: f.answered,
+		ErrorHandler:   f.proxyError,
 	}
 	return f
+}
+
+// answered runs when the leader's response headers came: from then on the
+// attempt is no longer abandoned on a leader change (its body is being
+// streamed), and the answer names the leader that gave it
+// (topology.LeaderHeader), so that a volume server calling a follower
+// learns where the leader is.
+func (f *leaderForwarder) answered(resp *http.Response) error {
+	a, ok := resp.Request.Context().Value(forwardKey{}).(*forwardAttempt)
+	if !ok {
+		return nil
+	}
+	if !a.state.CompareAndSwap(attemptWaiting, attemptAnswered) {
+		return errors.New("leader " + a.leader + " was replaced before it answered")
+	}
+	resp.Header.Set(topology.LeaderHeader, a.leader)
+	return nil
+}
+
+// watchLeader abandons attempt a (through cancel) once this master no
+// longer names a.leader as the leader while a waits for its answer: a
+// leader that was paused or cut off never answers, and its followers elect
+// another. It returns when done is closed or a is answered or abandoned.
+func (f *leaderForwarder) watchLeader(a *forwardAttempt, cancel context.CancelFunc, done <-chan struct{}) {
+	t := time.NewTicker(leaderPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if a.state.Load() != attemptWaiting {
+			return
+		}
+		if now := f.lead.Leader(); now != a.leader && a.state.CompareAndSwap(attemptWaiting, attemptAbandoned) {
+			glog.V(1).Infof("forward to %s abandoned: the leader is now %q", a.leader, now)
+			cancel()
+			return
+		}
+	}
 }
 
 // rewrite points the outgoing request at the leader chosen by wrap.
@@ -84,6 +144,14 @@ func (f *leaderForwarder) proxyError(w http.ResponseWriter, r *http.Request, err
 	var leader string
 	if a, ok := r.Context().Value(forwardKey{}).(*forwardAttempt); ok {
 		leader = a.leader
+		if a.state.Load() == attemptAbandoned {
+			if a.resendable {
+				a.unreachable = true
+				return
+			}
+			httpx.WriteError(w, r, http.StatusServiceUnavailable, errLeaderChanged)
+			return
+		}
 		var oe *net.OpError
 		if a.mayRetry && errors.As(err, &oe) && oe.Op == "dial" && !rlimit.IsTooManyOpenFiles(err) {
 			glog.V(1).Infof("forward %s %s: leader %s unreachable (%v); waiting for a leader", r.Method, r.URL.Path, leader, err)
@@ -108,8 +176,11 @@ func (f *leaderForwarder) proxyError(w http.ResponseWriter, r *http.Request, err
 // to the leader on a follower. While no leader is known, or the known one
 // cannot be reached (then only requests without a body, which can be sent
 // again), it waits up to f.wait for one; after that it answers 503
-// {"error":"no leader"}, or 502 for an unreachable leader. A forwarded
-// request reaching a follower is answered 503 at once.
+// {"error":"no leader"}, or 502 for an unreachable leader. A forward whose
+// leader is replaced before it answers (it was paused, or cut off) is
+// abandoned: a request without a body goes to the new leader (the wait
+// for one starts again, once), one with a body is answered 503. A
+// forwarded request reaching a follower is answered 503 at once.
 func (f *leaderForwarder) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !f.lead.IsLeader() && r.Header.Get(ForwardedByHeader) != "" {
@@ -118,7 +189,7 @@ func (f *leaderForwarder) wrap(h http.Handler) http.Handler {
 		}
 		deadline := time.Now().Add(f.wait)
 		resendable := r.Body == nil || r.Body == http.NoBody
-		waited := false
+		waited, extended := false, false
 		for {
 			if f.lead.IsLeader() {
 				h.ServeHTTP(w, r)
@@ -126,11 +197,22 @@ func (f *leaderForwarder) wrap(h http.Handler) http.Handler {
 			}
 			leader := f.lead.Leader()
 			if leader != "" && leader != f.lead.Self() {
-				a := &forwardAttempt{leader: leader, mayRetry: resendable && time.Now().Add(leaderPoll).Before(deadline)}
+				a := &forwardAttempt{leader: leader, resendable: resendable, mayRetry: resendable && time.Now().Add(leaderPoll).Before(deadline)}
 				glog.V(3).Infof("forward %s %s to leader %s", r.Method, r.URL.Path, leader)
-				f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardKey{}, a)))
+				f.forward(w, r, a)
 				if !a.unreachable {
 					return
+				}
+				if a.state.Load() == attemptAbandoned {
+					if !extended {
+						// The time spent on a leader that stopped
+						// answering does not count against the wait for
+						// the next one.
+						deadline, extended = time.Now().Add(f.wait), true
+					} else if !time.Now().Before(deadline) {
+						httpx.WriteError(w, r, http.StatusServiceUnavailable, errNoLeader)
+						return
+					}
 				}
 			} else if !time.Now().Add(leaderPoll).Before(deadline) {
 				httpx.WriteError(w, r, http.StatusServiceUnavailable, errNoLeader)
@@ -150,6 +232,17 @@ func (f *leaderForwarder) wrap(h http.Handler) http.Handler {
 			}
 		}
 	})
+}
+
+// forward sends r to a.leader through the proxy, abandoning it (see
+// watchLeader) if the leader changes before it answers.
+func (f *leaderForwarder) forward(w http.ResponseWriter, r *http.Request, a *forwardAttempt) {
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), forwardKey{}, a))
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go f.watchLeader(a, cancel, done)
+	f.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // close drops the idle connections to the leader.

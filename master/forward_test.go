@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/topology"
 )
 
 // leaderAndFollower starts two masters: a leader and a follower of it.
@@ -203,5 +204,88 @@ func TestFollowerHoldsRequestsDuringAnElection(t *testing.T) {
 	status, _, body := patient.do(http.MethodPost, "/dir/assign", strings.NewReader("count=1"), "application/x-www-form-urlencoded")
 	if status != http.StatusBadGateway {
 		t.Errorf("POST with a body to a gone leader: %d %s, want 502", status, body)
+	}
+}
+
+// hungLeader returns the address of a leader that accepts connections
+// (the kernel completes the handshake) and never answers, as a leader
+// stopped with SIGSTOP does.
+func hungLeader(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+func TestFollowerAbandonsAPausedLeader(t *testing.T) {
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		wantStatus int
+		wantBody   string
+	}{
+		// Sent again to the new leader.
+		{name: "without a body", method: http.MethodGet, path: "/dir/status", wantStatus: http.StatusOK, wantBody: `"Topology"`},
+		// Cannot be sent twice: the client is told to send it again.
+		{name: "with a body", method: http.MethodPost, path: "/dir/assign", body: "count=1", wantStatus: http.StatusServiceUnavailable, wantBody: "leader changed"},
+	}
+	leader := startMaster(t, Options{}, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lead := &fakeLead{addr: hungLeader(t)}
+			follower := startMaster(t, Options{}, lead)
+			type answer struct {
+				status int
+				body   string
+				err    error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				var body io.Reader
+				if tc.body != "" {
+					body = strings.NewReader(tc.body)
+				}
+				req, err := http.NewRequest(tc.method, follower.base+tc.path, body)
+				if err != nil {
+					done <- answer{err: err}
+					return
+				}
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				resp, err := testHTTP.Do(req)
+				if err != nil {
+					done <- answer{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				done <- answer{status: resp.StatusCode, body: string(b), err: err}
+			}()
+			time.Sleep(300 * time.Millisecond)
+			changed := time.Now()
+			lead.follow(leader.addr)
+			select {
+			case a := <-done:
+				took := time.Since(changed)
+				if a.err != nil || a.status != tc.wantStatus || !strings.Contains(a.body, tc.wantBody) {
+					t.Fatalf("%s through a follower of a paused leader: %d %q %v, want %d with %q", tc.method, a.status, a.body, a.err, tc.wantStatus, tc.wantBody)
+				}
+				t.Logf("answered %d %v after the leader changed", a.status, took.Round(time.Millisecond))
+			case <-time.After(3 * time.Second):
+				t.Fatalf("%s through a follower still waits on the paused leader 3 s after the leader changed", tc.method)
+			}
+		})
+	}
+}
+
+func TestForwardedAnswerNamesTheLeader(t *testing.T) {
+	leader, follower := leaderAndFollower(t, Options{}, Options{})
+	status, h, body := follower.do(http.MethodGet, "/dir/lookup?volumeId=9999", nil, "")
+	if status != http.StatusNotFound || h.Get(topology.LeaderHeader) != leader.addr {
+		t.Fatalf("lookup through the follower: %d %s=%q %s, want 404 naming leader %s", status, topology.LeaderHeader, h.Get(topology.LeaderHeader), body, leader.addr)
 	}
 }

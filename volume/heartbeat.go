@@ -29,10 +29,21 @@ const maxLeaderHops = 3
 // maxHeartbeatReply bounds how much of a master's reply is read.
 const maxHeartbeatReply = 64 << 10
 
+// Bounds of one heartbeat request: a pulse, but at least
+// minHeartbeatTimeout (a busy leader answers late) and at most
+// maxHeartbeatTimeout, so that a paused or hung master is left for the
+// next one quickly.
+const (
+	minHeartbeatTimeout = 2 * time.Second
+	maxHeartbeatTimeout = 3 * time.Second
+)
+
 // heartbeater posts the server's state to the leading master: every pulse,
 // and right away when triggered (a volume was created or deleted). It starts
-// with the first master of the list, follows the leader a follower names,
-// and on failures rotates through the list and the last known leader.
+// with the first master of the list, follows the leader a follower names
+// (in a heartbeat reply, or on an answer it forwarded: leaderHint), and when
+// a master does not answer moves on at once through the list and the last
+// known leader.
 type heartbeater struct {
 	s       *Server
 	masters []string
@@ -46,6 +57,10 @@ type heartbeater struct {
 	connected string // the leader of the last successful beat
 	failing   bool   // the last beat failed (to log a failure streak once)
 	sizeLimit uint64 // the volume size limit applied last
+	// inflight is the master a heartbeat request is waiting on, and
+	// cancelBeat abandons that request (a leader hint named another).
+	inflight   string
+	cancelBeat context.CancelFunc
 }
 
 func newHeartbeater(s *Server, masters []string, pulse time.Duration) *heartbeater {
@@ -53,7 +68,7 @@ func newHeartbeater(s *Server, masters []string, pulse time.Duration) *heartbeat
 		s:       s,
 		masters: masters,
 		pulse:   pulse,
-		timeout: min(max(pulse, 2*time.Second), 30*time.Second),
+		timeout: min(max(pulse, minHeartbeatTimeout), maxHeartbeatTimeout),
 		trigger: make(chan struct{}, 1),
 		current: masters[0],
 	}
@@ -66,6 +81,36 @@ func (h *heartbeater) beatSoon() {
 	case h.trigger <- struct{}{}:
 	default:
 	}
+}
+
+// leaderHint moves the heartbeats to leader, named by a master's answer
+// (a follower forwarded a call to it), at once: a heartbeat waiting on
+// another master is abandoned and a new one sent. It is cheap when leader
+// is already the target.
+func (h *heartbeater) leaderHint(leader string) {
+	h.mu.Lock()
+	if leader == "" || (h.current == leader && h.leader == leader) {
+		h.mu.Unlock()
+		return
+	}
+	from := h.current
+	h.current, h.leader = leader, leader
+	if h.cancelBeat != nil && h.inflight != leader {
+		h.cancelBeat()
+	}
+	h.mu.Unlock()
+	glog.V(0).Infof("a master names %s as the leader; moving heartbeats there from %s", leader, from)
+	h.beatSoon()
+}
+
+// unanswered moves the heartbeats off master when it did not answer a call
+// and another master did, unless they have moved already.
+func (h *heartbeater) unanswered(master string) {
+	if h.master() != master {
+		return
+	}
+	h.rotate(master)
+	h.beatSoon()
 }
 
 // master returns the master the next beat goes to.
@@ -102,6 +147,8 @@ func (h *heartbeater) run(ctx context.Context) {
 }
 
 // beat sends one heartbeat, following a follower's pointer to the leader.
+// A master that cannot be reached or does not answer in time is left for
+// the next candidate within the same beat, each candidate tried once.
 func (h *heartbeater) beat(ctx context.Context) error {
 	hb := h.s.heartbeat()
 	body, err := json.Marshal(hb)
@@ -109,14 +156,33 @@ func (h *heartbeater) beat(ctx context.Context) error {
 		return fmt.Errorf("encode heartbeat: %w", err)
 	}
 	master := h.master()
-	for hop := 0; hop < maxLeaderHops; hop++ {
+	unreachable := 0
+	for hop := 0; hop < maxLeaderHops; {
 		reply, err := h.send(ctx, master, body)
 		if err != nil {
-			if ctx.Err() == nil {
-				h.rotate(master)
+			if ctx.Err() != nil {
+				return err
 			}
-			return err
+			if next := h.master(); next != master {
+				// A leader hint moved the heartbeats while this one
+				// waited.
+				unreachable++
+				if unreachable > h.candidates() {
+					return err
+				}
+				master = next
+				continue
+			}
+			h.rotate(master)
+			var ue *unreachableError
+			if unreachable++; !errors.As(err, &ue) || unreachable >= h.candidates() {
+				return err
+			}
+			glog.V(1).Infof("heartbeat: %v; trying %s", err, h.master())
+			master = h.master()
+			continue
 		}
+		hop++
 		h.s.sync.masterAnswered()
 		if reply.IsLeader {
 			h.connectedTo(master, reply)
@@ -184,11 +250,39 @@ func (h *heartbeater) rotate(failed string) {
 	}
 }
 
-// send posts one encoded heartbeat to master and decodes the reply.
+// candidates returns how many masters a beat may try: the -mserver list,
+// plus the last known leader when it is not in the list.
+func (h *heartbeater) candidates() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.leader != "" && !slices.Contains(h.masters, h.leader) {
+		return len(h.masters) + 1
+	}
+	return len(h.masters)
+}
+
+// unreachableError is a master that could not be reached or did not answer
+// in time (as opposed to one that answered with an error).
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// send posts one encoded heartbeat to master and decodes the reply. It
+// waits at most h.timeout, less if leaderHint abandons it; an
+// *unreachableError means no answer came.
 func (h *heartbeater) send(ctx context.Context, master string, body []byte) (topology.HeartbeatReply, error) {
 	var reply topology.HeartbeatReply
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
+	h.mu.Lock()
+	h.inflight, h.cancelBeat = master, cancel
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.inflight, h.cancelBeat = "", nil
+		h.mu.Unlock()
+	}()
 	target := "http://" + master + HeartbeatPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
@@ -198,12 +292,12 @@ func (h *heartbeater) send(ctx context.Context, master string, body []byte) (top
 	h.s.signer.AuthorizeAdmin(req)
 	resp, err := h.s.fanout.Client().Do(req)
 	if err != nil {
-		return reply, fmt.Errorf("heartbeat to %s: %w", master, err)
+		return reply, &unreachableError{fmt.Errorf("heartbeat to %s: %w", master, err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxHeartbeatReply))
 	if err != nil {
-		return reply, fmt.Errorf("heartbeat to %s: read reply: %w", master, err)
+		return reply, &unreachableError{fmt.Errorf("heartbeat to %s: read reply: %w", master, err)}
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg := httpx.ErrorMessage(data)

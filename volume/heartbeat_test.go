@@ -91,14 +91,13 @@ func TestHeartbeatRotatesOnFailure(t *testing.T) {
 	brokenAddr := strings.TrimPrefix(broken.URL, "http://")
 	ts := startServer(t, []string{dead, brokenAddr, good.addr()})
 	ctx := t.Context()
-	if err := ts.hb.beat(ctx); err == nil {
-		t.Fatal("beat to a dead master succeeded")
-	}
-	if ts.hb.master() != brokenAddr {
-		t.Fatalf("after %s failed the next beat goes to %s", dead, ts.hb.master())
-	}
+	// The dead master is left within the beat; the broken one answers, with
+	// an error that ends the beat.
 	if err := ts.hb.beat(ctx); err == nil || !strings.Contains(err.Error(), "raft is sad") {
-		t.Fatalf("beat to a broken master = %v", err)
+		t.Fatalf("beat to a dead, then a broken master = %v", err)
+	}
+	if ts.hb.master() != good.addr() {
+		t.Fatalf("after %s and %s failed the next beat goes to %s", dead, brokenAddr, ts.hb.master())
 	}
 	if err := ts.hb.beat(ctx); err != nil {
 		t.Fatalf("beat to the good master: %v", err)
@@ -273,4 +272,104 @@ func TestHeartbeatOnSpaceChange(t *testing.T) {
 	disk.set(100 << 20)
 	wait("with the volume writable again", writable)
 	uploadFile(t, ts.url, "1,2a637037d6", "a.txt", "text/plain", []byte("hello"))
+}
+
+// hungMaster returns the address of a master that accepts connections
+// (the kernel completes the handshake) and never answers, as one stopped
+// with SIGSTOP does.
+func hungMaster(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+// TestHeartbeatLeavesAPausedMaster: a beat whose master does not answer
+// moves on to the next master within the same beat, after a short wait.
+func TestHeartbeatLeavesAPausedMaster(t *testing.T) {
+	good := newFakeMaster(t)
+	ts := startServer(t, []string{hungMaster(t), good.addr()})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := ts.hb.beat(ctx); err != nil {
+		t.Fatalf("beat with the first master paused: %v", err)
+	}
+	if took := time.Since(start); took > maxHeartbeatTimeout+time.Second {
+		t.Errorf("beat took %v with the first master paused", took)
+	}
+	if len(good.heartbeats()) != 1 || ts.hb.master() != good.addr() {
+		t.Fatalf("the answering master got %d beats; next beat goes to %s", len(good.heartbeats()), ts.hb.master())
+	}
+}
+
+// TestMasterCallsLeaveAPausedMaster: a fan-out view lookup whose first
+// master (the heartbeats' one) does not answer is answered by the next
+// after masterLookupTimeout, and the heartbeats move off the silent one.
+func TestMasterCallsLeaveAPausedMaster(t *testing.T) {
+	good := newFakeMaster(t)
+	ts := startServer(t, []string{hungMaster(t), good.addr()})
+	good.setLocations(5, ts.addr, "127.0.0.1:1")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	locs, err := ts.view.get(ctx, 5)
+	if err != nil || len(locs) != 2 {
+		t.Fatalf("view of volume 5 with the first master paused: %v %v", locs, err)
+	}
+	if took := time.Since(start); took > masterLookupTimeout+time.Second {
+		t.Errorf("view lookup took %v with the first master paused", took)
+	}
+	if ts.hb.master() != good.addr() {
+		t.Errorf("heartbeats still go to the silent master %s", ts.hb.master())
+	}
+}
+
+// TestForwardedAnswerMovesHeartbeats: an answer a follower forwarded names
+// the leader (topology.LeaderHeader); the heartbeats move there at once.
+func TestForwardedAnswerMovesHeartbeats(t *testing.T) {
+	leader := newFakeMaster(t)
+	follower := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(topology.LeaderHeader, leader.addr())
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"volumeId not found."}`))
+	}))
+	defer follower.Close()
+	ts := startServer(t, []string{strings.TrimPrefix(follower.URL, "http://")})
+	if _, err := ts.view.get(t.Context(), 5); err != nil {
+		t.Fatal(err)
+	}
+	if ts.hb.master() != leader.addr() {
+		t.Fatalf("after an answer naming leader %s the heartbeats go to %s", leader.addr(), ts.hb.master())
+	}
+}
+
+// TestLeaderHintAbandonsAWaitingBeat: a beat waiting on a paused master is
+// abandoned when a leader hint names another, and sent there.
+func TestLeaderHintAbandonsAWaitingBeat(t *testing.T) {
+	good := newFakeMaster(t)
+	ts := startServer(t, []string{hungMaster(t)})
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- ts.hb.beat(t.Context()) }()
+	time.Sleep(200 * time.Millisecond)
+	ts.hb.leaderHint(good.addr())
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("beat after the hint: %v", err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("beat took %v: it waited on the paused master", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("beat still waits on the paused master")
+	}
+	if len(good.heartbeats()) != 1 {
+		t.Fatalf("the hinted leader got %d beats", len(good.heartbeats()))
+	}
 }

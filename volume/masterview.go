@@ -37,6 +37,19 @@ const (
 // errNoMaster means no master answered a call.
 var errNoMaster = errors.New("no master answered")
 
+// Bounds of one call to one master (callMaster moves on to the next one
+// after it). A lookup is a map read on the leader; a POST records a mark
+// through Raft, and a follower holds it up to the masters' -leaderWait
+// (5 s) during an election. A paused master costs one such wait, after
+// which calls and heartbeats start with another master.
+const (
+	masterLookupTimeout = 3 * time.Second
+	masterRecordTimeout = 8 * time.Second
+	// viewLookupBudget bounds one refresh of the fan-out view, every
+	// master tried.
+	viewLookupBudget = 12 * time.Second
+)
+
 // ReplicaLocation is one replica of a volume in the master's fan-out view
 // (/dir/lookup?syncing=true): every replica the master knows, with whether
 // it is syncing or marked stale.
@@ -80,7 +93,7 @@ func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]ReplicaLoc
 		return e.locs, nil
 	}
 	ch := f.flights.DoChan(vid.String()+"@"+strconv.FormatUint(gen, 10), func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), viewLookupBudget)
 		defer cancel()
 		var reply topology.FanoutView
 		q := url.Values{"volumeId": {vid.String()}, "syncing": {"true"}}
@@ -182,24 +195,39 @@ func (e *masterError) Error() string { return fmt.Sprintf("master: %d %s", e.sta
 // callMaster sends one request to the masters, the current leader first,
 // and decodes a 2xx JSON reply into out. Followers forward these calls to
 // the leader, so any master that answers will do; a master's error answer
-// is returned as a *masterError without trying the others.
+// is returned as a *masterError without trying the others. Each master is
+// given masterLookupTimeout (GET) or masterRecordTimeout to answer; when
+// the heartbeats' master gave none and another did, the heartbeats move
+// off it, and an answer that names the leader (forwarded by a follower)
+// moves them to that leader.
 func (s *Server) callMaster(ctx context.Context, method, path string, q url.Values, out any) error {
 	first := s.hb.master()
 	cands := append([]string{first}, s.opts.Masters...)
+	timeout := masterRecordTimeout
+	if method == http.MethodGet {
+		timeout = masterLookupTimeout
+	}
 	var errs []error
 	tried := map[string]bool{}
+	firstSilent := false
 	for _, m := range cands {
 		if tried[m] {
 			continue
 		}
 		tried[m] = true
-		err := s.callOneMaster(ctx, m, method, path, q, out)
+		err := s.callOneMaster(ctx, m, method, path, q, out, timeout)
 		if err == nil {
+			if firstSilent {
+				s.hb.unanswered(first)
+			}
 			return nil
 		}
 		var me *masterError
 		if errors.As(err, &me) && me.status != http.StatusServiceUnavailable && me.status != http.StatusBadGateway {
 			return err
+		}
+		if me == nil && m == first {
+			firstSilent = true
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil {
@@ -209,8 +237,8 @@ func (s *Server) callMaster(ctx context.Context, method, path string, q url.Valu
 	return fmt.Errorf("%w: %s: %w", errNoMaster, path, errors.Join(errs...))
 }
 
-func (s *Server) callOneMaster(ctx context.Context, master, method, path string, q url.Values, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+func (s *Server) callOneMaster(ctx context.Context, master, method, path string, q url.Values, out any, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	target := "http://" + master + path
 	if len(q) > 0 {
@@ -229,6 +257,9 @@ func (s *Server) callOneMaster(ctx context.Context, master, method, path string,
 		return fmt.Errorf("master %s%s: %w", master, path, err)
 	}
 	defer resp.Body.Close()
+	if leader := resp.Header.Get(topology.LeaderHeader); leader != "" {
+		s.hb.leaderHint(leader)
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("master %s%s: read reply: %w", master, path, err)
