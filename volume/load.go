@@ -360,7 +360,7 @@ func scanRecords(r io.ReaderAt, from, to int64, version uint8, fn recordFunc, ba
 
 // salvageRecords is scanRecords that, given skip, steps over damage
 // instead of stopping at it: where scanRecords would stop, it looks for
-// the next whole valid record (see resumeAfter), tells skip about the
+// the next whole valid record (see recordProbe.resumeAfter), tells skip about the
 // stretch in between and goes on from there. It stops only where no valid
 // record follows (a torn or damaged tail), returning that offset and the
 // reason as scanRecords does.
@@ -370,8 +370,9 @@ func salvageRecords(r io.ReaderAt, from, to int64, version uint8, fn recordFunc,
 	}
 	br := bufio.NewReaderSize(io.NewSectionReader(r, from, to-from), 1<<20)
 	var (
-		rec []byte
-		n   needle.Needle
+		rec   []byte
+		n     needle.Needle
+		probe *recordProbe
 	)
 	off := from
 	for off < to {
@@ -418,7 +419,10 @@ func salvageRecords(r io.ReaderAt, from, to int64, version uint8, fn recordFunc,
 		if skip == nil {
 			return off, damaged, nil
 		}
-		next, err := resumeAfter(r, off, to, version, h)
+		if probe == nil {
+			probe = newRecordProbe(r, to, version)
+		}
+		next, err := probe.resumeAfter(off, h)
 		if err != nil {
 			return off, nil, err
 		}

@@ -101,10 +101,10 @@ func (p *recordProbe) bytesAt(off int64, n int) ([]byte, error) {
 		}
 		return b, nil
 	}
-	if p.win == nil {
-		p.win = make([]byte, salvageWindow)
-	}
 	l := min(int64(salvageWindow), p.to-off)
+	if int64(cap(p.win)) < l {
+		p.win = make([]byte, l)
+	}
 	p.win = p.win[:l]
 	if _, err := p.r.ReadAt(p.win, off); err != nil && err != io.EOF {
 		p.winOff = -1
@@ -205,8 +205,8 @@ func bodySize(n *needle.Needle) int64 {
 // whose first bytes decode to h: the end of that record if a valid record
 // starts there, else the first 8-byte aligned offset after off where one
 // does, else to (nothing valid follows: a torn or damaged tail).
-func resumeAfter(r io.ReaderAt, off, to int64, version uint8, h needle.Header) (int64, error) {
-	p := newRecordProbe(r, to, version)
+func (p *recordProbe) resumeAfter(off int64, h needle.Header) (int64, error) {
+	to, version := p.to, p.version
 	if h != (needle.Header{}) && h.Size != needle.TombstoneSize {
 		if end := off + needle.RecordLen(h.Size, version); end < to {
 			ok, _, err := p.validAt(end, maxWeakChain)
