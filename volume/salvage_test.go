@@ -2,11 +2,13 @@ package volume
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/weedfs/weed/needle"
@@ -225,6 +227,118 @@ func TestNextRecordRejectsLookalikes(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("next record at %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestVacuumStepsOverDeadDamage compacts a volume whose .dat holds a
+// damaged record that read repair replaced (docs/consistency.md: the bad
+// record becomes garbage for the next vacuum): the compaction drops it and
+// keeps every live needle. A damaged record the map still names with a
+// header that cannot be trusted stops the compaction instead.
+func TestVacuumStepsOverDeadDamage(t *testing.T) {
+	tests := []struct {
+		name     string
+		at       int64 // byte of the record of key 3 that is damaged
+		repaired bool
+		wantErr  bool
+	}{
+		{"dead record, damaged data", needle.HeaderSize + 20, true, false},
+		{"dead record, damaged size", 8, true, false},
+		{"live record, damaged data", needle.HeaderSize + 20, false, false},
+		{"live record, damaged size", 8, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			v := createVolIn(t, dir, Options{})
+			for k := needle.Key(1); k <= 10; k++ {
+				writeAt(t, v, k, sec(float64(k)))
+			}
+			good, err := v.LiveRecord(3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			good = append([]byte{}, good...)
+			if err := v.Close(); err != nil {
+				t.Fatal(err)
+			}
+			damageRecord(t, dir, 3, tc.at)
+			v = openVol(t, dir, Options{})
+			if tc.repaired {
+				if res, err := v.ApplyRecords([][]byte{good}, ApplyOptions{Repair: true}); err != nil || res.Applied != 1 {
+					t.Fatalf("repair: %+v %v", res, err)
+				}
+			}
+			err = v.Compact()
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("the compaction dropped a live needle it could not read")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("compact: %v", err)
+			}
+			if err := v.CommitCompact(); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+			for k := needle.Key(1); k <= 10; k++ {
+				if k == 3 && !tc.repaired {
+					if _, _, err := v.Read(3, cookieOf(3), nil); !errors.Is(err, needle.ErrCRC) {
+						t.Errorf("damaged live needle after the compaction: %v, want ErrCRC", err)
+					}
+					continue
+				}
+				expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+			}
+			if err := v.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.repaired {
+				mustCheck(t, dir)
+			}
+		})
+	}
+}
+
+// TestScrubStepsOverDamage scrubs a volume with a record whose size field
+// is damaged: the scrub goes on past it, reports the key if that needle is
+// live there, and reports nothing once read repair replaced it.
+func TestScrubStepsOverDamage(t *testing.T) {
+	for _, repaired := range []bool{false, true} {
+		t.Run(fmt.Sprintf("repaired=%v", repaired), func(t *testing.T) {
+			dir := t.TempDir()
+			v := createVolIn(t, dir, Options{})
+			for k := needle.Key(1); k <= 10; k++ {
+				writeAt(t, v, k, sec(float64(k)))
+			}
+			good, err := v.LiveRecord(3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			good = append([]byte{}, good...)
+			if err := v.Close(); err != nil {
+				t.Fatal(err)
+			}
+			damageRecord(t, dir, 3, 8)
+			damageRecord(t, dir, 7, needle.HeaderSize+20)
+			v = openVol(t, dir, Options{})
+			want := []needle.Key{3, 7}
+			if repaired {
+				if res, err := v.ApplyRecords([][]byte{good}, ApplyOptions{Repair: true}); err != nil || res.Applied != 1 {
+					t.Fatalf("repair: %+v %v", res, err)
+				}
+				want = []needle.Key{7}
+			}
+			damaged, err := v.Scrub(context.Background(), nil)
+			if err != nil {
+				t.Fatalf("scrub: %v", err)
+			}
+			slices.Sort(damaged)
+			if !slices.Equal(damaged, want) {
+				t.Errorf("scrub found %v, want %v", damaged, want)
 			}
 		})
 	}
