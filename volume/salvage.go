@@ -202,20 +202,29 @@ func bodySize(n *needle.Needle) int64 {
 }
 
 // resumeAfter returns where a scan goes on after the damaged record at off
-// whose first bytes decode to h: the end of that record if a valid record
-// starts there, else the first 8-byte aligned offset after off where one
-// does, else to (nothing valid follows: a torn or damaged tail).
+// whose first bytes decode to h, or to when nothing valid follows (a torn
+// or damaged tail). With a plausible header: if the record ends exactly at
+// to it is the last one; if a valid record starts at its end, there. If
+// it runs past to, it looks torn: its bytes up to to may be needle data
+// that merely holds records (a volume stored in a volume), so a record
+// found after off counts only if whole records follow it up to to exactly.
+// Otherwise the scan goes on at the first 8-byte aligned offset after off
+// where a valid record starts.
 func (p *recordProbe) resumeAfter(off int64, h needle.Header) (int64, error) {
-	to, version := p.to, p.version
 	if h != (needle.Header{}) && h.Size != needle.TombstoneSize {
-		if end := off + needle.RecordLen(h.Size, version); end < to {
+		switch end := off + needle.RecordLen(h.Size, p.version); {
+		case end == p.to:
+			return p.to, nil
+		case end < p.to:
 			ok, _, err := p.validAt(end, maxWeakChain)
 			if err != nil || ok {
 				return end, err
 			}
+		default:
+			return p.search(off, true)
 		}
 	}
-	return p.next(off)
+	return p.search(off, false)
 }
 
 // nextRecord returns the first 8-byte aligned offset after off (off itself
@@ -225,15 +234,71 @@ func nextRecord(r io.ReaderAt, off, to int64, version uint8) (int64, error) {
 	return newRecordProbe(r, to, version).next(off)
 }
 
-func (p *recordProbe) next(off int64) (int64, error) {
+func (p *recordProbe) next(off int64) (int64, error) { return p.search(off, false) }
+
+// search returns the first 8-byte aligned offset after off where a valid
+// record starts (with chained, one from which whole valid records follow
+// up to to exactly), or to.
+func (p *recordProbe) search(off int64, chained bool) (int64, error) {
 	for c := off + needle.PaddingSize; c+needle.HeaderSize <= p.to; c += needle.PaddingSize {
-		ok, _, err := p.validAt(c, maxWeakChain)
+		ok, l, err := p.validAt(c, maxWeakChain)
 		if err != nil {
 			return 0, err
+		}
+		if ok && chained {
+			ok, err = p.chainsToEnd(c + l)
+			if err != nil {
+				return 0, err
+			}
 		}
 		if ok {
 			return c, nil
 		}
 	}
 	return p.to, nil
+}
+
+// chainsToEnd reports whether records follow one another from off up to
+// to exactly: valid ones, or damaged ones whose header's length leads to a
+// valid record or to the end (their bounds are sure).
+func (p *recordProbe) chainsToEnd(off int64) (bool, error) {
+	for off < p.to {
+		ok, l, err := p.validAt(off, maxWeakChain)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			if l, err = p.boundedDamage(off); err != nil || l == 0 {
+				return false, err
+			}
+		}
+		off += l
+	}
+	return off == p.to, nil
+}
+
+// boundedDamage returns the length of the record at off, which is not
+// valid, if its header is plausible and a valid record starts at its end
+// (or it ends at to); else 0.
+func (p *recordProbe) boundedDamage(off int64) (int64, error) {
+	hb, err := p.bytesAt(off, needle.HeaderSize)
+	if hb == nil || err != nil {
+		return 0, err
+	}
+	h, _ := needle.ParseHeader(hb)
+	if h == (needle.Header{}) || h.Size == needle.TombstoneSize {
+		return 0, nil
+	}
+	l := needle.RecordLen(h.Size, p.version)
+	switch end := off + l; {
+	case end == p.to:
+		return l, nil
+	case end < p.to:
+		ok, _, err := p.validAt(end, maxWeakChain)
+		if err != nil || !ok {
+			return 0, err
+		}
+		return l, nil
+	}
+	return 0, nil
 }

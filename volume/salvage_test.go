@@ -97,6 +97,7 @@ func TestLoadSkipsDamagedRecords(t *testing.T) {
 		{name: "a middle record zeroed", damage: zero(2), lost: []needle.Key{3}},
 		{name: "two records in a row", damage: both(flip(dataOf(1)), setSize(2, 7)), lost: []needle.Key{2, 3}},
 		{name: "first and middle records", damage: both(flip(dataOf(0)), zeroHeader(3)), lost: []needle.Key{1, 4}},
+		{name: "size grown, then damaged data", damage: both(setSize(0, 1<<20), flip(dataOf(3))), lost: []needle.Key{1, 4}},
 		{name: "torn final record", damage: func(b []byte, s [][2]int64) []byte { return b[:s[5][0]+100] }, cut: true},
 		{name: "damaged record then a torn one", damage: func(b []byte, s [][2]int64) []byte {
 			b = flip(dataOf(1))(b, s)
@@ -339,6 +340,40 @@ func TestScrubStepsOverDamage(t *testing.T) {
 			slices.Sort(damaged)
 			if !slices.Equal(damaged, want) {
 				t.Errorf("scrub found %v, want %v", damaged, want)
+			}
+		})
+	}
+}
+
+// TestResumeAfterTornRecord checks where a scan goes on after a record
+// whose header says it runs past the end: records found inside it count
+// only if whole records follow them up to the end exactly.
+func TestResumeAfterTornRecord(t *testing.T) {
+	torn := make([]byte, needle.HeaderSize)
+	binary.BigEndian.PutUint32(torn[0:], 0x1234)
+	binary.BigEndian.PutUint64(torn[4:], 77)
+	binary.BigEndian.PutUint32(torn[12:], 4000)
+	a, _ := makeNeedle(3, 0, 50).AppendRecord(nil, needle.Version3)
+	b, _ := makeNeedle(4, 0, 90).AppendRecord(nil, needle.Version3)
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	tests := []struct {
+		name string
+		b    []byte
+		want int64
+	}{
+		{"torn with nothing after", cat(torn, bytes.Repeat([]byte{7}, 100)), 116},
+		{"records up to the end", cat(torn, a, b), needle.HeaderSize},
+		{"records, then a torn one", cat(torn, a, b[:40]), int64(needle.HeaderSize + len(a) + 40)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := needle.ParseHeader(tc.b)
+			got, err := newRecordProbe(bytes.NewReader(tc.b), int64(len(tc.b)), needle.Version3).resumeAfter(0, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("resumes at %d, want %d", got, tc.want)
 			}
 		})
 	}
