@@ -122,7 +122,8 @@ func (s *Server) antiEntropyVolume(ctx context.Context, v *Volume) (bool, error)
 
 // Scrub reads every record of the volume, paced by limit, and returns the
 // keys of the live needles whose record is damaged (fails its checksum or
-// does not parse although the index agrees with its bounds).
+// does not parse although the index agrees with its bounds, or starts in
+// damage whose bounds are lost, which the scrub steps over).
 func (v *Volume) Scrub(ctx context.Context, limit *rateLimiter) ([]needle.Key, error) {
 	if err := v.checkSyncable(); err != nil {
 		return nil, err
@@ -144,7 +145,8 @@ func (v *Volume) Scrub(ctx context.Context, limit *rateLimiter) ([]needle.Key, e
 	defer f.Close()
 	var damaged []needle.Key
 	r := &pacedReaderAt{ctx: ctx, r: f, limit: limit}
-	stop, reason, err := scanRecords(r, start, end, v.version, func(int64, *needle.Needle, []byte) error {
+	var skipped []damagedSpan
+	stop, reason, err := salvageRecords(r, start, end, v.version, func(int64, *needle.Needle, []byte) error {
 		return nil
 	}, func(off int64, h needle.Header, _ []byte, _ error) bool {
 		nv, ok, err := v.lookup(h.Key)
@@ -152,9 +154,19 @@ func (v *Volume) Scrub(ctx context.Context, limit *rateLimiter) ([]needle.Key, e
 			damaged = append(damaged, h.Key)
 		}
 		return true
-	})
+	}, func(d damagedSpan) { skipped = append(skipped, d) })
 	if err != nil {
 		return damaged, fmt.Errorf("volume %d: %w", v.id, err)
+	}
+	if len(skipped) > 0 {
+		// Damage whose bounds are lost: the live needles that start in
+		// it are damaged too; the rest is dead and only waits for a
+		// vacuum.
+		live, _, err := v.liveNeedlesIn(skipped)
+		if err != nil {
+			return damaged, err
+		}
+		damaged = append(damaged, live...)
 	}
 	if stop < end {
 		return damaged, fmt.Errorf("volume %d: scrub stopped at %d: %w", v.id, stop, reason)

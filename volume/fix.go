@@ -19,7 +19,8 @@ import (
 // The volume must not be open.
 //
 // Records with a bad checksum but a sane header are left out and the scan
-// goes on; it stops at a torn or unparseable record. Either way the new
+// goes on; other damage is stepped over to the next valid record (as a
+// load does), and the scan stops only at a tail no valid record follows. Either way the new
 // .idx is still installed and the error returned wraps needle.ErrCorrupt
 // (or needle.ErrCRC) and says what was left out.
 func Fix(dir, collection string, id needle.VolumeID) error {
@@ -56,7 +57,7 @@ func Fix(dir, collection string, id needle.VolumeID) error {
 		puts, deletes int
 		skipped       []error
 	)
-	stop, reason, err := scanRecords(dat, sb.dataStart(), datSize, sb.version, func(off int64, n *needle.Needle, _ []byte) error {
+	stop, reason, err := salvageRecords(dat, sb.dataStart(), datSize, sb.version, func(off int64, n *needle.Needle, _ []byte) error {
 		var b [needle.IdxEntrySize]byte
 		entryFor(off, n).Put(b[:])
 		if n.IsTombstone() {
@@ -69,6 +70,8 @@ func Fix(dir, collection string, id needle.VolumeID) error {
 	}, func(off int64, h needle.Header, _ []byte, perr error) bool {
 		skipped = append(skipped, fmt.Errorf("needle %x at offset %d left out: %w", uint64(h.Key), off, perr))
 		return true
+	}, func(d damagedSpan) {
+		skipped = append(skipped, fmt.Errorf("%d damaged bytes at offset %d left out: %w", d.Len, d.Off, d.Reason))
 	})
 	if err != nil {
 		return fmt.Errorf("fix volume %d: %w", id, err)
@@ -90,7 +93,7 @@ func Fix(dir, collection string, id needle.VolumeID) error {
 	}
 	glog.Infof("fix volume %d: rebuilt %s.idx: %d needles, %d tombstones", id, base, puts, deletes)
 	if stop < datSize {
-		skipped = append(skipped, fmt.Errorf("%d bytes from offset %d not indexed (a load cuts them): %w", datSize-stop, stop, reason))
+		skipped = append(skipped, fmt.Errorf("%d bytes from offset %d not indexed (a torn tail: a load cuts them): %w", datSize-stop, stop, reason))
 	}
 	if len(skipped) > 0 {
 		err := fmt.Errorf("fix volume %d: %w", id, errors.Join(skipped...))

@@ -45,6 +45,11 @@ func FuzzLoadVolume(f *testing.F) {
 	f.Add(trec, []byte{}, false)
 	f.Add(append(append([]byte{}, rec...), 0xde, 0xad), []byte{}, false)
 	f.Add(make([]byte, 64), []byte{}, false)
+	// A damaged record, then an intact one (the load steps over the first).
+	damaged := append([]byte{}, rec...)
+	damaged[needle.HeaderSize+6] ^= 0xff
+	f.Add(append(damaged, trec...), []byte{}, false)
+	f.Add(append(append(make([]byte, 24), rec...), 0xde), []byte{}, false)
 	f.Add([]byte{}, idx[:len(idx)-5], true)
 	f.Add(rec, append(append([]byte{}, idx...), needle.IdxEntry{Key: 9, Offset: 1 << 30, Size: 5}.AppendTo(nil)...), true)
 	f.Add([]byte{}, bytes.Repeat([]byte{0xff}, 48), true)

@@ -25,8 +25,9 @@ const (
 	SyncSincePath = "/admin/sync/since"
 	// SyncRecordsPath: POST {"offsets":[...]} → the records, concatenated.
 	SyncRecordsPath = "/admin/sync/records"
-	// SyncApplyPath: POST the records, concatenated (?allowNew=true) →
-	// ApplyResult.
+	// SyncApplyPath: POST the records, concatenated (?allowNew=true,
+	// ?repair=true: a copy of the same time replaces a damaged live
+	// needle) → ApplyResult.
 	SyncApplyPath = "/admin/sync/apply"
 	// SyncDigestPath: GET → Digest (JSON array of DigestBuckets objects).
 	SyncDigestPath = "/admin/sync/digest"
@@ -150,7 +151,7 @@ func (s *Server) handleSyncRecords(w http.ResponseWriter, r *http.Request) {
 	writeRecords(w, JoinRecords(recs))
 }
 
-// handleSyncApply answers POST /admin/sync/apply?volume=[&allowNew=true]:
+// handleSyncApply answers POST /admin/sync/apply?volume=[&allowNew=true][&repair=true]:
 // it applies the records in the body under the newest-wins rule.
 func (s *Server) handleSyncApply(w http.ResponseWriter, r *http.Request) {
 	vol, ok := s.adminVolume(w, r)
@@ -168,7 +169,8 @@ func (s *Server) handleSyncApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	allowNew, _ := strconv.ParseBool(r.URL.Query().Get("allowNew"))
-	res, err := vol.ApplyRecords(recs, ApplyOptions{AllowNew: allowNew})
+	repair, _ := strconv.ParseBool(r.URL.Query().Get("repair"))
+	res, err := vol.ApplyRecords(recs, ApplyOptions{AllowNew: allowNew, Repair: repair})
 	if err != nil {
 		s.writeSyncError(w, r, err)
 		return

@@ -77,8 +77,9 @@ func validPlacement(rp replication.Placement) bool {
 // Open loads an existing volume and recovers it from a crash: leftover
 // compaction files are resolved (finished or discarded), a torn .idx entry
 // is cut, trailing .idx entries that do not match the .dat are dropped,
-// records in the .dat past the last index entry are indexed, and a torn
-// or corrupt .dat tail is cut (and logged). A missing .dat is an error
+// records in the .dat past the last index entry are indexed, damaged
+// records among them are skipped (and logged) with every intact record
+// after them kept, and a torn or corrupt .dat tail is cut (and logged). A missing .dat is an error
 // wrapping os.ErrNotExist.
 func Open(dir, collection string, id needle.VolumeID, opts Options) (*Volume, error) {
 	if err := CheckCollection(collection); err != nil {
@@ -343,6 +344,9 @@ type recordFunc func(off int64, n *needle.Needle, rec []byte) error
 // call): true skips it and the scan goes on, false stops the scan there.
 type badRecordFunc func(off int64, h needle.Header, rec []byte, perr error) bool
 
+// skipFunc is told about each damaged stretch a salvaging scan steps over.
+type skipFunc func(d damagedSpan)
+
 // scanRecords walks the records of r in [from, to) in order, reading in
 // large chunks, and calls fn for each complete record that parses (live
 // needles with a valid CRC, and tombstones). It returns where it stopped:
@@ -351,49 +355,83 @@ type badRecordFunc func(off int64, h needle.Header, rec []byte, perr error) bool
 // bad says to skip it), with that reason. An error from fn or a read error
 // is returned as err.
 func scanRecords(r io.ReaderAt, from, to int64, version uint8, fn recordFunc, bad badRecordFunc) (stop int64, reason, err error) {
+	return salvageRecords(r, from, to, version, fn, bad, nil)
+}
+
+// salvageRecords is scanRecords that, given skip, steps over damage
+// instead of stopping at it: where scanRecords would stop, it looks for
+// the next whole valid record (see recordProbe.resumeAfter), tells skip about the
+// stretch in between and goes on from there. It stops only where no valid
+// record follows (a torn or damaged tail), returning that offset and the
+// reason as scanRecords does.
+func salvageRecords(r io.ReaderAt, from, to int64, version uint8, fn recordFunc, bad badRecordFunc, skip skipFunc) (stop int64, reason, err error) {
 	if from >= to {
 		return from, nil, nil
 	}
 	br := bufio.NewReaderSize(io.NewSectionReader(r, from, to-from), 1<<20)
 	var (
-		rec []byte
-		n   needle.Needle
+		rec   []byte
+		n     needle.Needle
+		probe *recordProbe
 	)
 	off := from
 	for off < to {
+		var (
+			h       needle.Header
+			damaged error
+		)
 		if to-off < needle.HeaderSize {
-			return off, fmt.Errorf("%w: %d bytes, less than a record header", needle.ErrCorrupt, to-off), nil
-		}
-		hb, err := br.Peek(needle.HeaderSize)
-		if err != nil {
-			return off, nil, fmt.Errorf("read .dat at %d: %w", off, err)
-		}
-		h, _ := needle.ParseHeader(hb)
-		if h == (needle.Header{}) {
-			return off, errZeroHeader, nil
-		}
-		if h.Size == needle.TombstoneSize {
-			return off, fmt.Errorf("%w: record size 0x%x", needle.ErrCorrupt, h.Size), nil
-		}
-		l := needle.RecordLen(h.Size, version)
-		if l > to-off {
-			return off, fmt.Errorf("%w: record of %d bytes runs past the end (%d bytes left)", needle.ErrCorrupt, l, to-off), nil
-		}
-		if int64(cap(rec)) < l {
-			rec = make([]byte, l)
-		}
-		rec = rec[:l]
-		if _, err := io.ReadFull(br, rec); err != nil {
-			return off, nil, fmt.Errorf("read .dat at %d: %w", off, err)
-		}
-		if perr := n.ParseRecord(rec, version); perr != nil {
-			if bad == nil || !bad(off, h, rec, perr) {
-				return off, perr, nil
+			damaged = fmt.Errorf("%w: %d bytes, less than a record header", needle.ErrCorrupt, to-off)
+		} else {
+			hb, err := br.Peek(needle.HeaderSize)
+			if err != nil {
+				return off, nil, fmt.Errorf("read .dat at %d: %w", off, err)
 			}
-		} else if err := fn(off, &n, rec); err != nil {
+			h, _ = needle.ParseHeader(hb)
+			switch l := needle.RecordLen(h.Size, version); {
+			case h == (needle.Header{}):
+				damaged = errZeroHeader
+			case h.Size == needle.TombstoneSize:
+				damaged = fmt.Errorf("%w: record size 0x%x", needle.ErrCorrupt, h.Size)
+			case l > to-off:
+				damaged = fmt.Errorf("%w: record of %d bytes runs past the end (%d bytes left)", needle.ErrCorrupt, l, to-off)
+			default:
+				if int64(cap(rec)) < l {
+					rec = make([]byte, l)
+				}
+				rec = rec[:l]
+				if _, err := io.ReadFull(br, rec); err != nil {
+					return off, nil, fmt.Errorf("read .dat at %d: %w", off, err)
+				}
+				if perr := n.ParseRecord(rec, version); perr != nil {
+					if bad == nil || !bad(off, h, rec, perr) {
+						damaged = perr
+					}
+				} else if err := fn(off, &n, rec); err != nil {
+					return off, nil, err
+				}
+				if damaged == nil {
+					off += l
+					continue
+				}
+			}
+		}
+		if skip == nil {
+			return off, damaged, nil
+		}
+		if probe == nil {
+			probe = newRecordProbe(r, to, version)
+		}
+		next, err := probe.resumeAfter(off, h)
+		if err != nil {
 			return off, nil, err
 		}
-		off += l
+		if next >= to {
+			return off, damaged, nil
+		}
+		skip(damagedSpan{Off: off, Len: next - off, Header: h, Reason: damaged})
+		off = next
+		br.Reset(io.NewSectionReader(r, off, to-off))
 	}
 	return off, nil, nil
 }
@@ -408,8 +446,10 @@ func entryFor(off int64, n *needle.Needle) needle.IdxEntry {
 }
 
 // recoverTail scans the .dat from scanFrom, appends an .idx entry for every
-// complete, valid record it finds (tombstones included) and cuts the .dat
-// at the first torn or corrupt record. It returns the .dat's new size, the
+// complete, valid record it finds (tombstones included), steps over
+// damaged records to the next valid one (logged once, not indexed: the
+// key keeps what the .idx had) and cuts the .dat only at a torn or damaged
+// tail that no valid record follows. It returns the .dat's new size, the
 // .idx's new size and whether anything was cut.
 func recoverTail(id needle.VolumeID, dat *os.File, datSize int64, sb superBlock, scanFrom int64, idx *os.File, idxSize int64) (int64, int64, bool, error) {
 	if scanFrom < sb.dataStart() {
@@ -423,15 +463,20 @@ func recoverTail(id needle.VolumeID, dat *os.File, datSize int64, sb superBlock,
 	}
 	w := bufio.NewWriterSize(io.NewOffsetWriter(idx, idxSize), 64<<10)
 	found := 0
-	stop, reason, err := scanRecords(dat, scanFrom, datSize, sb.version, func(off int64, n *needle.Needle, _ []byte) error {
+	var skipped []damagedSpan
+	stop, reason, err := salvageRecords(dat, scanFrom, datSize, sb.version, func(off int64, n *needle.Needle, _ []byte) error {
 		var b [needle.IdxEntrySize]byte
 		entryFor(off, n).Put(b[:])
 		found++
 		_, err := w.Write(b[:])
 		return err
-	}, nil)
+	}, nil, func(d damagedSpan) { skipped = append(skipped, d) })
 	if err != nil {
 		return 0, 0, false, err
+	}
+	if len(skipped) > 0 {
+		glog.Errorf("volume %d: skipped damaged records in the .dat past the .idx, keeping the intact ones after them: %s",
+			id, describeSpans(skipped))
 	}
 	if err := w.Flush(); err != nil {
 		return 0, 0, false, fmt.Errorf("append recovered .idx entries: %w", err)

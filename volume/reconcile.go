@@ -274,12 +274,13 @@ func exchange(ctx context.Context, local, remote replicaSide, lm, rm map[needle.
 			seen(k)
 		}
 	}
-	n, err := copyRecords(ctx, remote, local, pull, ApplyOptions{AllowNew: rr.Trusted}, limit)
+	// Repair: a copy of the same time replaces a damaged live needle.
+	n, err := copyRecords(ctx, remote, local, pull, ApplyOptions{AllowNew: rr.Trusted, Repair: true}, limit)
 	st.Pulled += n
 	if err != nil {
 		return fmt.Errorf("copy from %s: %w", remote.name(), err)
 	}
-	n, err = copyRecords(ctx, local, remote, push, ApplyOptions{AllowNew: lr.Trusted}, limit)
+	n, err = copyRecords(ctx, local, remote, push, ApplyOptions{AllowNew: lr.Trusted, Repair: true}, limit)
 	st.Pushed += n
 	if err != nil {
 		return fmt.Errorf("copy to %s: %w", remote.name(), err)

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/golang/glog"
+
 	"github.com/weedfs/weed/needle"
 )
 
@@ -156,8 +158,10 @@ func (v *Volume) LastAppendAtNs() (uint64, error) {
 // time at or after since. It finds where to start with a binary search over
 // the .idx entries on their records' times (widened by a margin, since
 // times are only roughly ordered), then scans the .dat from there.
-// Damaged records whose bounds the index confirms are listed from their
-// header; the scan stops with an error at anything else it cannot parse.
+// Damaged records whose bounds the index confirms (live needles) are
+// listed from their header with append time 0, so that a peer's good copy
+// wins and repairs them; the scan steps over every other damaged record
+// (no longer live) to the next valid one, and fails only at a torn tail.
 func (v *Volume) RecordsSince(since uint64) ([]RecordInfo, error) {
 	if err := v.checkSyncable(); err != nil {
 		return nil, err
@@ -177,8 +181,11 @@ func (v *Volume) RecordsSince(since uint64) ([]RecordInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []RecordInfo
-	stop, reason, err := scanRecords(v.dat, start, end, v.version, func(off int64, n *needle.Needle, _ []byte) error {
+	var (
+		out     []RecordInfo
+		skipped []damagedSpan
+	)
+	stop, reason, err := salvageRecords(v.dat, start, end, v.version, func(off int64, n *needle.Needle, _ []byte) error {
 		if n.AppendAtNs >= since {
 			out = append(out, RecordInfo{Key: n.Key, Cookie: n.Cookie, AppendAtNs: n.AppendAtNs, Size: n.Size, Tombstone: n.IsTombstone(), Offset: off})
 		}
@@ -188,14 +195,19 @@ func (v *Volume) RecordsSince(since uint64) ([]RecordInfo, error) {
 		if !ok || needle.OffsetBytes(nv.Offset) != off || nv.Size != h.Size {
 			return false
 		}
+		// A damaged live needle is listed with time 0: any good copy of
+		// it on the peer is newer, and its pull repairs this one.
 		ts := binary.BigEndian.Uint64(rec[needle.HeaderSize+int(h.Size)+needle.ChecksumSize:])
 		if ts >= since {
-			out = append(out, RecordInfo{Key: h.Key, Cookie: h.Cookie, AppendAtNs: ts, Size: h.Size, Offset: off})
+			out = append(out, RecordInfo{Key: h.Key, Cookie: h.Cookie, Size: h.Size, Offset: off})
 		}
 		return true
-	})
+	}, func(d damagedSpan) { skipped = append(skipped, d) })
 	if err != nil {
 		return nil, fmt.Errorf("volume %d: %w", v.id, err)
+	}
+	if len(skipped) > 0 {
+		glog.V(1).Infof("volume %d: records since %d: stepped over records no longer live: %s", v.id, since, describeSpans(skipped))
 	}
 	if stop < end {
 		return nil, fmt.Errorf("volume %d: record at %d: %w", v.id, stop, reason)

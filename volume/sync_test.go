@@ -480,3 +480,108 @@ func TestSplitRecords(t *testing.T) {
 		t.Fatalf("trailing bytes: %v", err)
 	}
 }
+
+// damageRecord flips 8 bytes of the record of key k that the .idx in dir
+// names last (at byte at of the record) in the closed volume in dir.
+func damageRecord(t *testing.T, dir string, k needle.Key, at int64) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "1.idx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e needle.IdxEntry
+	needle.WalkIdx(f, func(x needle.IdxEntry) error {
+		if x.Key == k {
+			e = x
+		}
+		return nil
+	})
+	f.Close()
+	if e.Key != k {
+		t.Fatalf("no .idx entry of key %x", uint64(k))
+	}
+	dat, err := os.OpenFile(filepath.Join(dir, "1.dat"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dat.Close()
+	var b [8]byte
+	pos := needle.OffsetBytes(e.Offset) + at
+	if _, err := dat.ReadAt(b[:], pos); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] ^= 0x5a
+	}
+	if _, err := dat.WriteAt(b[:], pos); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReconcileDamagedRecords syncs a replica whose .dat holds a damaged
+// record: one that is no longer live (read repair appended a good copy
+// after it) must not stop the sync, wherever the damage is; a damaged
+// live one is repaired from the peer.
+func TestReconcileDamagedRecords(t *testing.T) {
+	tests := []struct {
+		name string
+		at   int64 // byte of the record of key 5 that is damaged
+		// repaired: a good copy was appended after the damage (read
+		// repair), so the damaged record is dead.
+		repaired bool
+	}{
+		{"dead record, damaged data", needle.HeaderSize + 20, true},
+		{"dead record, damaged size", 8, true},
+		{"live record, damaged data", needle.HeaderSize + 20, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ldir := filepath.Join(dir, "l")
+			l := createVolIn(t, ldir, Options{})
+			p := createVolIn(t, filepath.Join(dir, "p"), Options{})
+			for k := needle.Key(1); k <= 40; k++ {
+				writeAt(t, l, k, sec(float64(k)))
+				writeAt(t, p, k, sec(float64(k)))
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			damageRecord(t, ldir, 5, tc.at)
+			l = openVol(t, ldir, Options{})
+			if tc.repaired {
+				good, err := p.LiveRecord(5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res, err := l.ApplyRecords([][]byte{good}, ApplyOptions{Repair: true}); err != nil || res.Applied != 1 {
+					t.Fatalf("read repair: %+v %v", res, err)
+				}
+			}
+			// Operations the replica missed while it was down.
+			writeAt(t, p, 41, sec(50))
+			deleteAt(t, p, 7, sec(51))
+			st, err := reconcile(context.Background(), localSide{l}, localSide{p}, staleRole, peerRole, reconcileOptions{})
+			if err != nil {
+				t.Fatalf("reconcile: %v (%v)", err, st)
+			}
+			for _, v := range []*Volume{l, p} {
+				expectGone(t, v, 7)
+				expectNeedle(t, v, 41, payload(41, 0, sizeOf(41)))
+				for k := needle.Key(1); k <= 40; k++ {
+					if k != 7 {
+						expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+					}
+				}
+			}
+			// A second sync finds nothing to do, and the files check.
+			if st, err := reconcile(context.Background(), localSide{l}, localSide{p}, peerRole, peerRole, reconcileOptions{}); err != nil || st.Pulled+st.Pushed+st.DeletedLocal+st.DeletedRemote > 0 {
+				t.Fatalf("second reconcile: %v (%v)", err, st)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			mustCheck(t, ldir)
+		})
+	}
+}

@@ -136,6 +136,9 @@ func (p syncPeer) apply(ctx context.Context, recs [][]byte, opts ApplyOptions) (
 	if opts.AllowNew {
 		q.Set("allowNew", "true")
 	}
+	if opts.Repair {
+		q.Set("repair", "true")
+	}
 	data, err := p.do(ctx, http.MethodPost, SyncApplyPath, q, RecordsContentType, JoinRecords(recs))
 	if err != nil {
 		return res, err

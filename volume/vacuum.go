@@ -125,7 +125,11 @@ func (v *Volume) compactInto(dat io.ReaderAt, sb superBlock, snap int64) (*compa
 		}
 		return ok && needle.OffsetBytes(nv.Offset) == off && nv.Size == size
 	}
-	stop, reason, err := scanRecords(dat, sb.dataStart(), snap, sb.version, func(off int64, n *needle.Needle, rec []byte) error {
+	// Damaged records no live needle is named at (superseded by read
+	// repair) are stepped over; one the map still names stops the
+	// compaction below.
+	var skipped []damagedSpan
+	stop, reason, err := salvageRecords(dat, sb.dataStart(), snap, sb.version, func(off int64, n *needle.Needle, rec []byte) error {
 		if v.compactAbort.Load() {
 			return errCompactAborted
 		}
@@ -147,7 +151,7 @@ func (v *Volume) compactInto(dat io.ReaderAt, sb superBlock, snap int64) (*compa
 		glog.Errorf("volume %d: compaction copies damaged needle %x at %d as is: %v", v.id, uint64(h.Key), off, perr)
 		copyRecord(h.Key, h.Size, rec)
 		return true
-	})
+	}, func(d damagedSpan) { skipped = append(skipped, d) })
 	if err == nil {
 		err = lookupErr
 	}
@@ -156,6 +160,18 @@ func (v *Volume) compactInto(dat io.ReaderAt, sb superBlock, snap int64) (*compa
 	}
 	if stop < snap {
 		return nil, fmt.Errorf("record at offset %d: %w", stop, reason)
+	}
+	if len(skipped) > 0 {
+		live, d, err := v.liveNeedlesIn(skipped)
+		if err != nil {
+			return nil, err
+		}
+		if len(live) > 0 {
+			// Neither copied nor droppable: read repair or the
+			// anti-entropy scrub replaces it first.
+			return nil, fmt.Errorf("record at offset %d: live needle %x: %w", d.Off, uint64(live[0]), d.Reason)
+		}
+		glog.Warningf("volume %d: compaction drops damaged records no needle is live at: %s", v.id, describeSpans(skipped))
 	}
 	if err := dw.Flush(); err != nil {
 		return nil, fmt.Errorf("write .cpd: %w", err)
@@ -170,6 +186,40 @@ func (v *Volume) compactInto(dat io.ReaderAt, sb superBlock, snap int64) (*compa
 		return nil, fmt.Errorf("fsync .cpx: %w", err)
 	}
 	return c, nil
+}
+
+// liveNeedlesIn returns the live needles of the map whose record starts
+// in one of the damaged stretches, with the first such stretch.
+func (v *Volume) liveNeedlesIn(spans []damagedSpan) ([]needle.Key, damagedSpan, error) {
+	v.fileMu.RLock()
+	defer v.fileMu.RUnlock()
+	if v.closed {
+		return nil, damagedSpan{}, fmt.Errorf("volume %d: %w", v.id, ErrClosed)
+	}
+	var (
+		keys  []needle.Key
+		first damagedSpan
+	)
+	err := v.nm.Range(func(k needle.Key, nv needle.Value) error {
+		if nv.Size == 0 || nv.Size == needle.TombstoneSize {
+			return nil
+		}
+		off := needle.OffsetBytes(nv.Offset)
+		for _, d := range spans {
+			if off >= d.Off && off < d.Off+d.Len {
+				if keys == nil {
+					first = d
+				}
+				keys = append(keys, k)
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, first, fmt.Errorf("volume %d: %w", v.id, err)
+	}
+	return keys, first, nil
 }
 
 // catchUp copies the .dat records appended after a compaction's snapshot
