@@ -31,12 +31,11 @@ const (
 	adminCopyTimeout    = 2 * time.Hour
 )
 
-// initConsistency wires the stale marks (when the Sequencer keeps them)
-// into the topology and sets up re-replication. NewServer calls it.
-func (s *Server) initConsistency() {
-	if sm, ok := s.seq.(StaleMarker); ok {
-		s.stale = sm
-		s.topo.SetStaleCheck(sm.IsStale)
+// initReplicaRepair lets the topology see the stale marks (when this
+// master keeps them) and sets up re-replication. NewServer calls it.
+func (s *Server) initReplicaRepair() {
+	if s.stale != nil {
+		s.topo.SetStaleCheck(s.stale.IsStale)
 	}
 	after := s.opts.RepairAfter
 	if after == 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
+	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
@@ -110,8 +111,10 @@ type Server struct {
 	admin     *volumeAdmin
 	growth    *volumeGrowth
 	vacuum    *vacuumer
-	stale     StaleMarker   // nil when the Sequencer keeps no marks
-	repair    *rereplicator // rereplicate.go
+	stale     StaleMarker     // nil: no stale marks (Deps.Stale)
+	members   MemberRemover   // nil: no Raft group (Deps.Members)
+	ready     LeaderReadiness // nil: ready when leading (Deps.Ready)
+	repair    *rereplicator   // rereplicate.go
 	forward   *leaderForwarder
 	uploader  *client.Client
 	guard     *httpx.WhiteList
@@ -131,8 +134,9 @@ type Server struct {
 	observedFileKey  atomic.Uint64
 }
 
-// NewServer checks opts and builds a Server on seq and lead. It does no I/O.
-func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
+// NewServer checks opts and builds a Server on deps. It does no I/O.
+func NewServer(opts Options, deps Deps) (*Server, error) {
+	seq, lead := deps.Sequencer, deps.Leadership
 	if seq == nil || lead == nil {
 		return nil, errors.New("master: NewServer needs a Sequencer and a Leadership")
 	}
@@ -201,6 +205,9 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 		topo:      topo,
 		seq:       seq,
 		lead:      lead,
+		stale:     deps.Stale,
+		members:   deps.Members,
+		ready:     deps.Ready,
 		admin:     admin,
 		growth:    newVolumeGrowth(topo, seq, lead, admin, pulse),
 		vacuum:    newVacuumer(topo, admin),
@@ -209,7 +216,7 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 		guard:     guard,
 		signer:    signer,
 	}
-	s.initConsistency()
+	s.initReplicaRepair()
 	s.router = s.routes()
 	s.srv = httpx.NewServer("master", http.HandlerFunc(s.dispatch), s.logReady)
 	glog.Infof("Volume Size Limit is %d MB", opts.VolumeSizeLimitMB)
@@ -250,7 +257,7 @@ func (s *Server) routes() *mux.Router {
 	}
 	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
 
-	local(StatusPath, s.handleClusterStatus, false, get, head)
+	local(raftnode.StatusPath, s.handleClusterStatus, false, get, head)
 	local(HeartbeatPath, admin(s.handleHeartbeat), true, post)
 	leader(RemovePath, admin(s.handleClusterRemove), true, post)
 

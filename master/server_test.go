@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/internal/version"
+	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
@@ -117,12 +118,12 @@ type masterHarness struct {
 // otherwise) and stops it when the test ends.
 func startMaster(t *testing.T, opts Options, lead *fakeLead) *masterHarness {
 	t.Helper()
-	return startMasterAs(t, opts, lead, nil)
+	return startMasterWith(t, opts, lead, nil)
 }
 
-// startMasterAs is startMaster with as, which wraps lead, as the server's
-// Leadership (nil: lead itself).
-func startMasterAs(t *testing.T, opts Options, lead *fakeLead, as Leadership) *masterHarness {
+// startMasterWith is startMaster with members as the server's
+// Deps.Members (nil: no Raft group).
+func startMasterWith(t *testing.T, opts Options, lead *fakeLead, members MemberRemover) *masterHarness {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,10 +143,7 @@ func startMasterAs(t *testing.T, opts Options, lead *fakeLead, as Leadership) *m
 	}
 	lead.mu.Unlock()
 	seq := &fakeSeq{}
-	if as == nil {
-		as = lead
-	}
-	s, err := NewServer(opts, seq, as)
+	s, err := NewServer(opts, Deps{Sequencer: seq, Leadership: lead, Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,7 +716,7 @@ func TestNewServerRejectsBadOptions(t *testing.T) {
 		{VolumeSizeLimitMB: 40000},
 		{Port: 70000},
 	} {
-		if _, err := NewServer(o, &fakeSeq{}, lead); err == nil {
+		if _, err := NewServer(o, Deps{Sequencer: &fakeSeq{}, Leadership: lead}); err == nil {
 			t.Errorf("NewServer(%+v) succeeded", o)
 		}
 	}
@@ -816,7 +814,7 @@ func (l *removingLead) calls() []string {
 func TestServerClusterRemove(t *testing.T) {
 	const form = "application/x-www-form-urlencoded"
 	rl := &removingLead{fakeLead: &fakeLead{leader: true, since: time.Now().Add(-time.Hour)}}
-	m := startMasterAs(t, Options{}, rl.fakeLead, rl)
+	m := startMasterWith(t, Options{}, rl.fakeLead, rl)
 
 	for _, c := range []struct {
 		name   string
@@ -831,9 +829,9 @@ func TestServerClusterRemove(t *testing.T) {
 		{"no peer", "", "", nil, http.StatusBadRequest, ""},
 		{"no port", "?peer=somehost", "", nil, http.StatusBadRequest, ""},
 		{"bad form", "?peer=%zz", "", nil, http.StatusBadRequest, ""},
-		{"not a member", "?peer=127.0.0.1:1", "", fmt.Errorf("127.0.0.1:1: %w", ErrNotMember), http.StatusNotFound, ""},
-		{"last member", "?peer=127.0.0.1:2", "", fmt.Errorf("x: %w", ErrLastMember), http.StatusConflict, ""},
-		{"leadership lost", "?peer=127.0.0.1:3", "", fmt.Errorf("raft remove server: %w", ErrNotLeader), http.StatusServiceUnavailable, ""},
+		{"not a member", "?peer=127.0.0.1:1", "", fmt.Errorf("127.0.0.1:1: %w", raftnode.ErrNotMember), http.StatusNotFound, ""},
+		{"last member", "?peer=127.0.0.1:2", "", fmt.Errorf("x: %w", raftnode.ErrLastMember), http.StatusConflict, ""},
+		{"leadership lost", "?peer=127.0.0.1:3", "", fmt.Errorf("raft remove server: %w", raftnode.ErrNotLeader), http.StatusServiceUnavailable, ""},
 		{"raft failure", "?peer=127.0.0.1:4", "", errors.New("configuration changed"), http.StatusInternalServerError, ""},
 	} {
 		rl.fail(c.err)
@@ -862,7 +860,7 @@ func TestServerClusterRemove(t *testing.T) {
 		t.Errorf("without Raft: %d, want 501", status)
 	}
 	gl := &removingLead{fakeLead: &fakeLead{leader: true}}
-	guarded := startMasterAs(t, Options{WhiteList: []string{"10.1.2.3"}}, gl.fakeLead, gl)
+	guarded := startMasterWith(t, Options{WhiteList: []string{"10.1.2.3"}}, gl.fakeLead, gl)
 	if status, _, _ := guarded.do(http.MethodPost, RemovePath+"?peer=127.0.0.1:9335", nil, ""); status != http.StatusForbidden {
 		t.Errorf("from outside the white list: %d, want 403", status)
 	}

@@ -1,4 +1,4 @@
-package master
+package raftnode
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ const testLeaseSize = 500
 
 var glogToStderr sync.Once
 
-// testMaster is one master of an in-process group: a RaftNode behind a real
+// testMaster is one master of an in-process group: a Node behind a real
 // HTTP server on 127.0.0.1. It can be stopped abruptly and restarted from
 // its directory on the same address.
 type testMaster struct {
@@ -36,7 +36,7 @@ type testMaster struct {
 	dir   string
 	peers []string
 
-	node *RaftNode
+	node *Node
 	srv  *http.Server
 	// leaseCommitted, when set, becomes the node's hook of that name.
 	leaseCommitted func(end uint64)
@@ -71,9 +71,9 @@ func newTestMasters(t *testing.T, n int) []*testMaster {
 // directory if a previous incarnation left state there.
 func (m *testMaster) start() {
 	m.t.Helper()
-	node, err := NewRaftNode(RaftConfig{Self: m.addr, Peers: m.peers, Dir: m.dir, LeaseSize: testLeaseSize})
+	node, err := openBoltNode(Config{Self: m.addr, Peers: m.peers, LeaseSize: testLeaseSize}, m.dir)
 	if err != nil {
-		m.t.Fatalf("NewRaftNode(%s): %v", m.addr, err)
+		m.t.Fatalf("New(%s): %v", m.addr, err)
 	}
 	node.leaseCommitted = m.leaseCommitted
 	ln := m.listen()
@@ -617,7 +617,7 @@ func BenchmarkRaftNextFileKeys(b *testing.B) {
 		b.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	node, err := NewRaftNode(RaftConfig{Self: addr, Dir: dir})
+	node, err := openBoltNode(Config{Self: addr}, dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -651,24 +651,34 @@ func BenchmarkRaftNextFileKeys(b *testing.B) {
 	})
 }
 
+// openBoltNode builds a Node on the production stores under dir.
+func openBoltNode(cfg Config, dir string) (*Node, error) {
+	stores, err := OpenBolt(dir, cfg.Self)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, stores)
+}
+
 func TestNewRaftNodeRejectsBadConfig(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
 		name string
-		cfg  RaftConfig
+		cfg  Config
+		dir  string
 	}{
-		{"no port", RaftConfig{Self: "localhost", Dir: dir}},
-		{"self not in peers", RaftConfig{Self: "127.0.0.1:1", Peers: []string{"127.0.0.1:2", "127.0.0.1:3"}, Dir: dir}},
-		{"bad peer", RaftConfig{Self: "127.0.0.1:1", Peers: []string{"127.0.0.1:1", "nope"}, Dir: dir}},
-		{"no dir", RaftConfig{Self: "127.0.0.1:1"}},
-		{"lease above heartbeat", RaftConfig{Self: "127.0.0.1:1", Dir: dir, HeartbeatTimeout: time.Second, LeaderLeaseTimeout: 2 * time.Second}},
+		{"no port", Config{Self: "localhost"}, dir},
+		{"self not in peers", Config{Self: "127.0.0.1:1", Peers: []string{"127.0.0.1:2", "127.0.0.1:3"}}, dir},
+		{"bad peer", Config{Self: "127.0.0.1:1", Peers: []string{"127.0.0.1:1", "nope"}}, dir},
+		{"no dir", Config{Self: "127.0.0.1:1"}, ""},
+		{"lease above heartbeat", Config{Self: "127.0.0.1:1", HeartbeatTimeout: time.Second, LeaderLeaseTimeout: 2 * time.Second}, dir},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := NewRaftNode(tc.cfg)
+			n, err := openBoltNode(tc.cfg, tc.dir)
 			if err == nil {
 				_ = n.Shutdown()
-				t.Fatalf("NewRaftNode(%+v) succeeded", tc.cfg)
+				t.Fatalf("New(%+v) succeeded", tc.cfg)
 			}
 		})
 	}
