@@ -245,6 +245,25 @@ type fakeVolume struct {
 	maxKey     needle.Key
 	// gate, when set, holds assign_volume calls until it is closed.
 	gate chan struct{}
+	// held holds the admin calls to a path until its channel is closed
+	// or the caller gives up; each held call is announced on holding.
+	held    map[string]chan struct{}
+	holding chan string
+}
+
+// hold makes calls to the admin path wait until release is called; arrived
+// receives the path when a call starts waiting.
+func (v *fakeVolume) hold(path string) (arrived <-chan string, release func()) {
+	ch := make(chan struct{})
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.held == nil {
+		v.held = make(map[string]chan struct{})
+		v.holding = make(chan string, 16)
+	}
+	v.held[path] = ch
+	var once sync.Once
+	return v.holding, func() { once.Do(func() { close(ch) }) }
 }
 
 func newFakeVolume(t *testing.T, dc, rack string, maxVolumes int) *fakeVolume {
@@ -293,9 +312,18 @@ func (v *fakeVolume) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	v.queries[path] = append(v.queries[path], q)
 	v.adminAuths = append(v.adminAuths, r.Header.Get("Authorization"))
 	gate := v.gate
+	held, holding := v.held[path], v.holding
 	v.mu.Unlock()
 	if gate != nil && path == AssignVolumePath {
 		<-gate
+	}
+	if held != nil {
+		holding <- path
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -863,5 +891,57 @@ func TestServerClusterRemove(t *testing.T) {
 	guarded := startMasterWith(t, Options{WhiteList: []string{"10.1.2.3"}}, gl.fakeLead, gl)
 	if status, _, _ := guarded.do(http.MethodPost, RemovePath+"?peer=127.0.0.1:9335", nil, ""); status != http.StatusForbidden {
 		t.Errorf("from outside the white list: %d, want 403", status)
+	}
+}
+
+// Shutdown ends the goroutines the Server started (Run's loops and a
+// re-replication copy in progress, whose call it cancels) and returns only
+// after every one has returned.
+func TestServerShutdownWaitsForItsGoroutines(t *testing.T) {
+	m := startMaster(t, Options{DefaultReplication: "001", PulseSeconds: 1, RepairAfter: time.Nanosecond}, nil)
+	p, err := replication.ParsePlacement("001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := newFakeVolume(t, "dc1", "rack1", 7)
+	holder.volumes[1] = topology.VolumeInfo{ID: 1, ReplicaPlacement: p, Version: needle.CurrentVersion}
+	target := newFakeVolume(t, "dc1", "rack1", 7)
+	arrived, release := target.hold(CopyVolumePath)
+	defer release()
+	holder.heartbeatTo(m.addr)
+	target.heartbeatTo(m.addr)
+
+	runDone := make(chan struct{})
+	go func() { m.s.Run(context.Background()); close(runDone) }()
+	select {
+	case <-arrived:
+	case <-time.After(15 * time.Second):
+		t.Fatal("re-replication did not start copying volume 1")
+	}
+	if n := m.s.running.Load(); n != 4 {
+		t.Fatalf("%d owned goroutines during the copy, want 4 (three loops and the copy)", n)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if n := m.s.running.Load(); n != 0 {
+		t.Fatalf("%d owned goroutines still running after Shutdown", n)
+	}
+	select {
+	case <-runDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Shutdown")
+	}
+	m.s.repair.mu.Lock()
+	busy := len(m.s.repair.busy)
+	m.s.repair.mu.Unlock()
+	if busy != 0 {
+		t.Errorf("a copy target still busy after Shutdown: the copy goroutine did not finish")
+	}
+	if m.s.goFunc(func() {}) {
+		t.Error("a goroutine started after Shutdown")
 	}
 }
