@@ -1,3 +1,10 @@
+// Package raftnode is the weed master's member of its Raft group
+// (hashicorp/raft): the replicated state machine (the volume id and file
+// key high-water marks, the stale marks), the sequencer that hands out file
+// keys from leases and volume ids, the group's membership (join, status,
+// remove) and the HTTP stream layer that carries Raft over the master's
+// HTTP port. The master package uses a Node through its own small
+// interfaces (master.Deps); this package does not import master.
 package raftnode
 
 import (

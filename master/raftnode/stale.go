@@ -41,7 +41,7 @@ func (t *staleTickets) handOut(r *raft.Raft, ticket uint64) {
 	t.mu.Unlock()
 }
 
-// MarkStale implements StaleMarker. A mark that changes nothing (the same
+// MarkStale implements master.StaleMarker. A mark that changes nothing (the same
 // replicas already marked after every ticket handed out) costs no Raft
 // command.
 func (n *Node) MarkStale(ctx context.Context, vid needle.VolumeID, nodes []string, wildcard bool, reached []string) error {
@@ -63,7 +63,7 @@ func (n *Node) MarkStale(ctx context.Context, vid needle.VolumeID, nodes []strin
 	return nil
 }
 
-// SyncTicket implements StaleMarker: the leader's applied index.
+// SyncTicket implements master.StaleMarker: the leader's applied index.
 func (n *Node) SyncTicket() (uint64, error) {
 	r := n.leaderRaft()
 	if r == nil {
@@ -77,7 +77,7 @@ func (n *Node) SyncTicket() (uint64, error) {
 	return t, nil
 }
 
-// ReportSynced implements StaleMarker. A node that is not stale costs no
+// ReportSynced implements master.StaleMarker. A node that is not stale costs no
 // Raft command.
 func (n *Node) ReportSynced(ctx context.Context, vid needle.VolumeID, node string, ticket uint64, from []string) (bool, error) {
 	r := n.leaderRaft()
@@ -101,7 +101,7 @@ func (n *Node) ReportSynced(ctx context.Context, vid needle.VolumeID, node strin
 	return stale, nil
 }
 
-// ForgetReplica implements StaleMarker.
+// ForgetReplica implements master.StaleMarker.
 func (n *Node) ForgetReplica(ctx context.Context, vid needle.VolumeID, node string) error {
 	r := n.leaderRaft()
 	if r == nil {
@@ -114,10 +114,10 @@ func (n *Node) ForgetReplica(ctx context.Context, vid needle.VolumeID, node stri
 	return err
 }
 
-// IsStale implements StaleMarker.
+// IsStale implements master.StaleMarker.
 func (n *Node) IsStale(vid needle.VolumeID, node string) bool { return n.fsm.IsStale(vid, node) }
 
-// StaleMarks implements StaleMarker.
+// StaleMarks implements master.StaleMarker.
 func (n *Node) StaleMarks() map[needle.VolumeID]StaleVolumeMarks { return n.fsm.StaleMarks() }
 
 // applyResult commits cmd and returns the FSM's result for it.
