@@ -2,8 +2,6 @@ package master
 
 import (
 	"context"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -364,17 +362,4 @@ func (r *rereplicator) chooseDropLocked(v topology.VolumeView, settled bool) (dr
 		return dropPlan{vid: v.ID, node: c.URL, left: len(left)}, true
 	}
 	return dropPlan{}, false
-}
-
-// CopyVolume asks node to copy volume vid from source (re-replication).
-// It returns when the copy is on node; node then syncs it before serving.
-func (a *volumeAdmin) CopyVolume(ctx context.Context, node string, vid needle.VolumeID, collection string, p replication.Placement, ttl needle.TTL, source string) error {
-	q := url.Values{
-		"volume":      {vid.String()},
-		"collection":  {collection},
-		"replication": {p.String()},
-		"ttl":         {ttl.String()},
-		"source":      {source},
-	}
-	return a.call(ctx, http.MethodPost, node, CopyVolumePath, q, adminCopyTimeout, nil)
 }
