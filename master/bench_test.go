@@ -19,7 +19,7 @@ import (
 func benchMaster(b *testing.B) *Server {
 	b.Helper()
 	lead := &fakeLead{leader: true, since: time.Now().Add(-time.Hour), self: "127.0.0.1:9333", addr: "127.0.0.1:9333"}
-	s, err := NewServer(Options{IP: "127.0.0.1", Port: 9333}, &fakeSeq{}, lead)
+	s, err := NewServer(Options{IP: "127.0.0.1", Port: 9333}, Deps{Sequencer: &fakeSeq{}, Leadership: lead})
 	if err != nil {
 		b.Fatal(err)
 	}

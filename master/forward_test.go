@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/topology"
 )
@@ -72,7 +73,7 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 	}
 
 	// /cluster/status is the follower's own.
-	var cs ClusterStatus
+	var cs raftnode.ClusterStatus
 	follower.getJSON("/cluster/status", http.StatusOK, &cs)
 	if cs.IsLeader || cs.Leader != leader.addr || len(cs.Peers) != 1 || cs.Peers[0] != leader.addr {
 		t.Fatalf("follower's cluster status %+v", cs)
@@ -92,7 +93,7 @@ func TestFollowerWithoutLeader(t *testing.T) {
 	if reply := v.heartbeatTo(m.addr); reply.IsLeader || reply.Leader != "" {
 		t.Errorf("heartbeat reply %+v", reply)
 	}
-	var cs ClusterStatus
+	var cs raftnode.ClusterStatus
 	m.getJSON("/cluster/status", http.StatusOK, &cs)
 	if cs.IsLeader || cs.Leader != "" || cs.Peers == nil {
 		t.Errorf("cluster status %+v", cs)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang/glog"
 
+	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
@@ -98,7 +99,7 @@ const settlePoll = 50 * time.Millisecond
 
 // waitSettled returns once this master has led for settlePulses pulses, or
 // earlier as soon as ready (when not nil) reports true. It returns
-// ErrNotLeader when this master does not lead, and ctx's error when ctx ends
+// raftnode.ErrNotLeader when this master does not lead, and ctx's error when ctx ends
 // first.
 func (g *volumeGrowth) waitSettled(ctx context.Context, ready func() bool) error {
 	settle := time.Duration(settlePulses * float64(g.pulse))
@@ -106,7 +107,7 @@ func (g *volumeGrowth) waitSettled(ctx context.Context, ready func() bool) error
 	for {
 		since := g.lead.LeaderSince()
 		if since.IsZero() {
-			return ErrNotLeader
+			return raftnode.ErrNotLeader
 		}
 		wait := time.Until(since.Add(settle))
 		if wait <= 0 || (ready != nil && ready()) {
@@ -191,7 +192,7 @@ func (g *volumeGrowth) grow(ctx context.Context, req growRequest) (int, error) {
 				return 0, topology.ErrNotEnoughDataNodes
 			}
 			errs = append(errs, err)
-			if errors.Is(err, topology.ErrNotEnoughDataNodes) || errors.Is(err, ErrNotLeader) {
+			if errors.Is(err, topology.ErrNotEnoughDataNodes) || errors.Is(err, raftnode.ErrNotLeader) {
 				break
 			}
 			continue

@@ -23,6 +23,7 @@ import (
 	"github.com/weedfs/weed/internal/rlimit"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
+	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
@@ -101,13 +102,7 @@ func (s *Server) handleClusterStatus(w http.ResponseWriter, r *http.Request) {
 	if peers == nil {
 		peers = []string{}
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, ClusterStatus{IsLeader: s.lead.IsLeader(), Leader: s.lead.Leader(), Peers: peers})
-}
-
-// memberRemover is the part of a Leadership that can take a master out of
-// the group (RaftNode does).
-type memberRemover interface {
-	RemoveMember(name string) error
+	httpx.WriteJSON(w, r, http.StatusOK, raftnode.ClusterStatus{IsLeader: s.lead.IsLeader(), Leader: s.lead.Leader(), Peers: peers})
 }
 
 // RemoveResult is the reply of POST /cluster/remove.
@@ -130,21 +125,20 @@ func (s *Server) handleClusterRemove(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("peer=%q: want the master's host:port as -peers names it", peer))
 		return
 	}
-	rm, ok := s.lead.(memberRemover)
-	if !ok {
+	if s.members == nil {
 		httpx.WriteError(w, r, http.StatusNotImplemented, "this master has no Raft group to remove members from")
 		return
 	}
-	err = rm.RemoveMember(peer)
+	err = s.members.RemoveMember(peer)
 	switch {
 	case err == nil:
 		httpx.WriteJSON(w, r, http.StatusOK, RemoveResult{Removed: peer})
 		return
-	case errors.Is(err, ErrNotMember):
+	case errors.Is(err, raftnode.ErrNotMember):
 		httpx.WriteError(w, r, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrLastMember):
+	case errors.Is(err, raftnode.ErrLastMember):
 		httpx.WriteError(w, r, http.StatusConflict, err.Error())
-	case errors.Is(err, ErrNotLeader):
+	case errors.Is(err, raftnode.ErrNotLeader):
 		httpx.WriteError(w, r, http.StatusServiceUnavailable, err.Error())
 	default:
 		httpx.WriteError(w, r, http.StatusInternalServerError, err.Error())
@@ -170,10 +164,10 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, r, http.StatusOK, reply)
 		return
 	}
-	if ready, ok := s.seq.(interface{ LeaderReady(context.Context) error }); ok {
+	if s.ready != nil {
 		// The reply tells the node which of its replicas are stale: only
 		// a leader whose FSM is current may say.
-		if err := ready.LeaderReady(r.Context()); err != nil {
+		if err := s.ready.LeaderReady(r.Context()); err != nil {
 			glog.V(1).Infof("heartbeat from %s: leader not ready: %v", hb.URL(), err)
 			httpx.WriteError(w, r, http.StatusServiceUnavailable, "leader not ready: "+err.Error())
 			return
@@ -490,7 +484,7 @@ func writeGrowthError(w http.ResponseWriter, r *http.Request, op string, err err
 	switch {
 	case errors.Is(err, topology.ErrNotEnoughDataNodes):
 		msg = topology.ErrNotEnoughDataNodes.Error()
-	case errors.Is(err, ErrNotLeader), rlimit.IsTooManyOpenFiles(err),
+	case errors.Is(err, raftnode.ErrNotLeader), rlimit.IsTooManyOpenFiles(err),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusServiceUnavailable
 	}

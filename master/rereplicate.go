@@ -2,8 +2,6 @@ package master
 
 import (
 	"context"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -31,12 +29,11 @@ const (
 	adminCopyTimeout    = 2 * time.Hour
 )
 
-// initConsistency wires the stale marks (when the Sequencer keeps them)
-// into the topology and sets up re-replication. NewServer calls it.
-func (s *Server) initConsistency() {
-	if sm, ok := s.seq.(StaleMarker); ok {
-		s.stale = sm
-		s.topo.SetStaleCheck(sm.IsStale)
+// initReplicaRepair lets the topology see the stale marks (when this
+// master keeps them) and sets up re-replication. NewServer calls it.
+func (s *Server) initReplicaRepair() {
+	if s.stale != nil {
+		s.topo.SetStaleCheck(s.stale.IsStale)
 	}
 	after := s.opts.RepairAfter
 	if after == 0 {
@@ -76,6 +73,17 @@ type rereplicator struct {
 	replaced map[needle.VolumeID]bool
 	jobs     map[needle.VolumeID]*copyJob
 	busy     map[string]bool // nodes receiving a copy
+	// dropping holds the volumes whose extra copy is being deleted (the
+	// call runs without mu).
+	dropping map[needle.VolumeID]bool
+}
+
+// dropPlan is the deletion of one extra copy, decided under mu and carried
+// out without it.
+type dropPlan struct {
+	vid  needle.VolumeID
+	node string
+	left int // copies left after it
 }
 
 // copyJob is one copy in progress (or done, waiting for the new copy's
@@ -96,6 +104,7 @@ func newRereplicator(s *Server, after time.Duration) *rereplicator {
 		replaced: make(map[needle.VolumeID]bool),
 		jobs:     make(map[needle.VolumeID]*copyJob),
 		busy:     make(map[string]bool),
+		dropping: make(map[needle.VolumeID]bool),
 	}
 }
 
@@ -119,7 +128,9 @@ func (r *rereplicator) reset() {
 	clear(r.over)
 }
 
-// tick looks at every volume once.
+// tick looks at every volume once. It decides under r.mu and calls the
+// volume servers and Raft without it: copies run in goroutines of their
+// own, extra copies are deleted after the decisions, one by one.
 func (r *rereplicator) tick(ctx context.Context, now time.Time) {
 	if r.after < 0 {
 		return
@@ -128,9 +139,17 @@ func (r *rereplicator) tick(ctx context.Context, now time.Time) {
 	if since.IsZero() || now.Sub(since) < time.Duration(settlePulses*float64(r.s.pulse)) {
 		return
 	}
-	vols := r.s.topo.Volumes()
+	for _, d := range r.decide(r.s.topo.Volumes(), now) {
+		r.drop(ctx, d)
+	}
+}
+
+// decide updates the timers from vols, starts the copies due and returns
+// the extra copies to delete (their volumes marked dropping).
+func (r *rereplicator) decide(vols []topology.VolumeView, now time.Time) []dropPlan {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var drops []dropPlan
 	seen := make(map[needle.VolumeID]bool, len(vols))
 	for _, v := range vols {
 		seen[v.ID] = true
@@ -151,7 +170,7 @@ func (r *rereplicator) tick(ctx context.Context, now time.Time) {
 				continue
 			}
 			if now.Sub(first) >= r.after {
-				r.startCopyLocked(ctx, v)
+				r.startCopyLocked(v)
 			}
 		case len(v.Replicas) > n:
 			delete(r.under, v.ID)
@@ -160,7 +179,13 @@ func (r *rereplicator) tick(ctx context.Context, now time.Time) {
 				r.over[v.ID] = now
 				first = now
 			}
-			r.dropExtraLocked(ctx, v, now.Sub(first) >= r.after)
+			if r.dropping[v.ID] {
+				continue
+			}
+			if d, ok := r.chooseDropLocked(v, now.Sub(first) >= r.after); ok {
+				r.dropping[v.ID] = true
+				drops = append(drops, d)
+			}
 		default:
 			delete(r.under, v.ID)
 			delete(r.over, v.ID)
@@ -186,6 +211,34 @@ func (r *rereplicator) tick(ctx context.Context, now time.Time) {
 			delete(r.over, vid)
 		}
 	}
+	return drops
+}
+
+// drop deletes the extra copy d names, then, under r.mu again, forgets
+// that the copy was lost, and drops its stale marks through Raft.
+func (r *rereplicator) drop(ctx context.Context, d dropPlan) {
+	cctx, cancel := context.WithTimeout(ctx, adminCallTimeout)
+	err := r.s.admin.DeleteVolume(cctx, d.node, d.vid)
+	cancel()
+	r.mu.Lock()
+	delete(r.dropping, d.vid)
+	if err == nil {
+		r.forgetLostLocked(d.vid, d.node)
+		if r.lost[d.vid] == nil {
+			delete(r.replaced, d.vid)
+		}
+	}
+	r.mu.Unlock()
+	if err != nil {
+		glog.Warningf("re-replication: drop the extra copy of volume %d on %s: %v", d.vid, d.node, err)
+		return
+	}
+	glog.Infof("re-replication: dropped the extra copy of volume %d on %s (%d copies left)", d.vid, d.node, d.left)
+	if r.s.stale != nil {
+		if err := r.s.stale.ForgetReplica(ctx, d.vid, d.node); err != nil {
+			glog.V(1).Infof("re-replication: forget the marks of volume %d on %s: %v", d.vid, d.node, err)
+		}
+	}
 }
 
 // forgetLostLocked forgets that node's copy of vid was lost. Caller holds
@@ -209,8 +262,9 @@ func holds(v topology.VolumeView, node string) bool {
 func healthy(rep topology.Replica) bool { return !rep.Info.Syncing && !rep.Stale }
 
 // startCopyLocked places one more copy of v and starts copying it from a
-// healthy replica, within the throttles. Caller holds r.mu.
-func (r *rereplicator) startCopyLocked(ctx context.Context, v topology.VolumeView) {
+// healthy replica, within the throttles, in a goroutine the Server owns
+// (Shutdown ends the copy and waits for it). Caller holds r.mu.
+func (r *rereplicator) startCopyLocked(v topology.VolumeView) {
 	if len(r.jobs) >= maxConcurrentCopies {
 		return
 	}
@@ -234,10 +288,9 @@ func (r *rereplicator) startCopyLocked(ctx context.Context, v topology.VolumeVie
 	job := &copyJob{source: source, target: target, started: time.Now()}
 	r.jobs[v.ID] = job
 	r.busy[target] = true
-	glog.Infof("re-replication: copying volume %d (replication %s) from %s to %s", v.ID, v.Placement, source, target)
-	go func() {
+	started := r.s.goFunc(func() {
 		defer res.Release()
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminCopyTimeout)
+		cctx, cancel := context.WithTimeout(r.s.life, adminCopyTimeout)
 		defer cancel()
 		err := r.s.admin.CopyVolume(cctx, target, v.ID, v.Collection, v.Placement, v.TTL, source)
 		r.mu.Lock()
@@ -251,18 +304,26 @@ func (r *rereplicator) startCopyLocked(ctx context.Context, v topology.VolumeVie
 		}
 		r.replaced[v.ID] = true
 		glog.Infof("re-replication: volume %d copied to %s in %v; it syncs, then serves", v.ID, target, time.Since(job.started).Round(time.Millisecond))
-	}()
+	})
+	if !started { // shutting down
+		res.Release()
+		delete(r.jobs, v.ID)
+		delete(r.busy, target)
+		return
+	}
+	glog.Infof("re-replication: copying volume %d (replication %s) from %s to %s", v.ID, v.Placement, source, target)
 }
 
-// dropExtraLocked deletes one extra copy of v when the copies left would
+// chooseDropLocked picks one extra copy of v to delete when the copies left would
 // be exactly enough, all healthy, and fit the placement. A copy on a node
 // that came back after this leader re-replicated the volume goes at once.
 // Any other extra copy goes only when settled (the volume has been over
 // its count for repairAfter), syncing or stale copies first: an extra
 // copy also shows up for a few pulses when an operator moves a volume
 // (the old holder has not been declared dead yet), and the copy that just
-// arrived, still syncing, is the one to keep. Caller holds r.mu.
-func (r *rereplicator) dropExtraLocked(ctx context.Context, v topology.VolumeView, settled bool) {
+// arrived, still syncing, is the one to keep. It reports false when no
+// copy may go. Caller holds r.mu.
+func (r *rereplicator) chooseDropLocked(v topology.VolumeView, settled bool) (dropPlan, bool) {
 	n := v.Placement.CopyCount()
 	cands := slices.Clone(v.Replicas)
 	rank := func(rep topology.Replica) int {
@@ -282,7 +343,7 @@ func (r *rereplicator) dropExtraLocked(ctx context.Context, v topology.VolumeVie
 	})
 	for _, c := range cands {
 		if rank(c) > 0 && !settled {
-			return
+			return dropPlan{}, false
 		}
 		var left []replication.Site
 		ok := true
@@ -298,36 +359,7 @@ func (r *rereplicator) dropExtraLocked(ctx context.Context, v topology.VolumeVie
 		if !ok || len(left) < n || (len(left) == n && !v.Placement.Fits(left)) {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, adminCallTimeout)
-		err := r.s.admin.DeleteVolume(cctx, c.URL, v.ID)
-		cancel()
-		if err != nil {
-			glog.Warningf("re-replication: drop the extra copy of volume %d on %s: %v", v.ID, c.URL, err)
-			return
-		}
-		glog.Infof("re-replication: dropped the extra copy of volume %d on %s (%d copies left)", v.ID, c.URL, len(left))
-		r.forgetLostLocked(v.ID, c.URL)
-		if r.lost[v.ID] == nil {
-			delete(r.replaced, v.ID)
-		}
-		if r.s.stale != nil {
-			if err := r.s.stale.ForgetReplica(ctx, v.ID, c.URL); err != nil {
-				glog.V(1).Infof("re-replication: forget the marks of volume %d on %s: %v", v.ID, c.URL, err)
-			}
-		}
-		return
+		return dropPlan{vid: v.ID, node: c.URL, left: len(left)}, true
 	}
-}
-
-// CopyVolume asks node to copy volume vid from source (re-replication).
-// It returns when the copy is on node; node then syncs it before serving.
-func (a *volumeAdmin) CopyVolume(ctx context.Context, node string, vid needle.VolumeID, collection string, p replication.Placement, ttl needle.TTL, source string) error {
-	q := url.Values{
-		"volume":      {vid.String()},
-		"collection":  {collection},
-		"replication": {p.String()},
-		"ttl":         {ttl.String()},
-		"source":      {source},
-	}
-	return a.call(ctx, http.MethodPost, node, CopyVolumePath, q, adminCopyTimeout, nil)
+	return dropPlan{}, false
 }

@@ -2,6 +2,9 @@ package master
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +18,14 @@ import (
 // report their copy as still syncing.
 func overCopied(t *testing.T, syncing ...int) (*masterHarness, []*fakeVolume) {
 	t.Helper()
-	m := startMaster(t, Options{DefaultReplication: "001", RepairAfter: time.Hour}, nil)
+	return overCopiedWith(t, Options{}, syncing...)
+}
+
+// overCopiedWith is overCopied with more options.
+func overCopiedWith(t *testing.T, opts Options, syncing ...int) (*masterHarness, []*fakeVolume) {
+	t.Helper()
+	opts.DefaultReplication, opts.RepairAfter = "001", time.Hour
+	m := startMaster(t, opts, nil)
 	p, err := replication.ParsePlacement("001")
 	if err != nil {
 		t.Fatal(err)
@@ -112,4 +122,81 @@ func TestRereplicationDropsTheReturningCopyAtOnce(t *testing.T) {
 	if r.lost[1] != nil || r.replaced[1] {
 		t.Errorf("after the drop: lost %v replaced %v, want both forgotten", r.lost[1], r.replaced[1])
 	}
+}
+
+// keepBeating sends a heartbeat of each of vs every 300 ms until the test
+// ends.
+func keepBeating(t *testing.T, m *masterHarness, vs ...*fakeVolume) {
+	t.Helper()
+	stop := make(chan struct{})
+	var beats sync.WaitGroup
+	beats.Go(func() {
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				for _, v := range vs {
+					if _, err := v.beat(m.addr); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}
+	})
+	t.Cleanup(func() { close(stop); beats.Wait() })
+}
+
+// While re-replication waits on a volume server that does not answer a
+// DeleteVolume (up to adminCallTimeout), dead nodes still expire and the
+// automatic vacuum still runs: no lock is held across the call, and each
+// runs in a loop of its own.
+func TestRereplicationDropDoesNotHoldUpExpiryOrVacuum(t *testing.T) {
+	m, vs := overCopiedWith(t, Options{PulseSeconds: 1, VacuumInterval: 100 * time.Millisecond})
+	r := m.s.repair
+	// Node 0 came back after this leader re-replicated its volume: its
+	// copy goes at the first pulse, and that delete hangs.
+	var gone topology.RemovedNode
+	gone.URL = vs[0].addr()
+	gone.Volumes = []needle.VolumeID{1}
+	r.nodeGone(gone, time.Now())
+	r.mu.Lock()
+	r.replaced[1] = true
+	r.mu.Unlock()
+	arrived, release := vs[0].hold(DeleteVolumePath)
+	defer release()
+
+	silent := newFakeVolume(t, "dc1", "rack2", 7)
+	silent.heartbeatTo(m.addr)
+	keepBeating(t, m, vs...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("re-replication did not try to drop the returning copy")
+	}
+	checks := vs[1].calls(VacuumCheckPath, 1)
+	eventually(t, 10*time.Second, "a vacuum check while the delete hangs", func() bool {
+		return vs[1].calls(VacuumCheckPath, 1) > checks
+	})
+	eventually(t, 10*time.Second, "the silent node to expire while the delete hangs", func() bool {
+		st, err := json.Marshal(m.s.topo.DirStatus())
+		return err == nil && !strings.Contains(string(st), silent.addr())
+	})
+	if n, _ := deletes(vs); n != 1 {
+		t.Fatalf("%d delete calls while the first hangs, want 1", n)
+	}
+	release()
+	eventually(t, 10*time.Second, "the drop to complete", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return !r.dropping[1] && !r.replaced[1]
+	})
 }

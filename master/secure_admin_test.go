@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/internal/security"
+	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/topology"
 )
 
@@ -170,7 +171,7 @@ func TestSecureAdminNeedsToken(t *testing.T) {
 	}
 
 	// The read-only endpoints and assigns stay open.
-	for _, path := range []string{"/dir/assign", "/dir/lookup?volumeId=1", "/dir/status", "/vol/status", StatusPath} {
+	for _, path := range []string{"/dir/assign", "/dir/lookup?volumeId=1", "/dir/status", "/vol/status", raftnode.StatusPath} {
 		if status, body := m.doWith(http.MethodGet, path, nil, nil); status != http.StatusOK {
 			t.Errorf("GET %s without a token: %d %s, want 200", path, status, body)
 		}

@@ -5,17 +5,13 @@ package master
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/weedfs/weed/needle"
 )
 
-// ErrNotLeader is returned by leader-only operations on a follower.
-var ErrNotLeader = errors.New("not the raft leader")
-
 // Sequencer hands out what must never be handed out twice: file keys and
-// volume ids. Only the leader can; a follower returns ErrNotLeader. Safe for
+// volume ids. Only the leader can; a follower returns raftnode.ErrNotLeader (wrapped). Safe for
 // concurrent use.
 type Sequencer interface {
 	// NextFileKeys reserves count consecutive keys and returns the first.

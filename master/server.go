@@ -19,6 +19,7 @@ import (
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
+	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
@@ -110,8 +111,10 @@ type Server struct {
 	admin     *volumeAdmin
 	growth    *volumeGrowth
 	vacuum    *vacuumer
-	stale     StaleMarker   // nil when the Sequencer keeps no marks
-	repair    *rereplicator // rereplicate.go
+	stale     StaleMarker     // nil: no stale marks (Deps.Stale)
+	members   MemberRemover   // nil: no Raft group (Deps.Members)
+	ready     LeaderReadiness // nil: ready when leading (Deps.Ready)
+	repair    *rereplicator   // rereplicate.go
 	forward   *leaderForwarder
 	uploader  *client.Client
 	guard     *httpx.WhiteList
@@ -129,10 +132,20 @@ type Server struct {
 	// heartbeat costs a Raft round only when it brings a higher one.
 	observedVolumeID atomic.Uint32
 	observedFileKey  atomic.Uint64
+
+	// Background work is owned by the Server (goFunc) and waited for by
+	// Shutdown, which cancels life.
+	life     context.Context
+	stopLife context.CancelFunc
+	goMu     sync.Mutex // guards stopping against owned.Add
+	stopping bool
+	owned    sync.WaitGroup
+	running  atomic.Int64 // owned goroutines not yet returned (for tests)
 }
 
-// NewServer checks opts and builds a Server on seq and lead. It does no I/O.
-func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
+// NewServer checks opts and builds a Server on deps. It does no I/O.
+func NewServer(opts Options, deps Deps) (*Server, error) {
+	seq, lead := deps.Sequencer, deps.Leadership
 	if seq == nil || lead == nil {
 		return nil, errors.New("master: NewServer needs a Sequencer and a Leadership")
 	}
@@ -201,6 +214,9 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 		topo:      topo,
 		seq:       seq,
 		lead:      lead,
+		stale:     deps.Stale,
+		members:   deps.Members,
+		ready:     deps.Ready,
 		admin:     admin,
 		growth:    newVolumeGrowth(topo, seq, lead, admin, pulse),
 		vacuum:    newVacuumer(topo, admin),
@@ -209,7 +225,8 @@ func NewServer(opts Options, seq Sequencer, lead Leadership) (*Server, error) {
 		guard:     guard,
 		signer:    signer,
 	}
-	s.initConsistency()
+	s.life, s.stopLife = context.WithCancel(context.Background())
+	s.initReplicaRepair()
 	s.router = s.routes()
 	s.srv = httpx.NewServer("master", http.HandlerFunc(s.dispatch), s.logReady)
 	glog.Infof("Volume Size Limit is %d MB", opts.VolumeSizeLimitMB)
@@ -250,7 +267,7 @@ func (s *Server) routes() *mux.Router {
 	}
 	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
 
-	local(StatusPath, s.handleClusterStatus, false, get, head)
+	local(raftnode.StatusPath, s.handleClusterStatus, false, get, head)
 	local(HeartbeatPath, admin(s.handleHeartbeat), true, post)
 	leader(RemovePath, admin(s.handleClusterRemove), true, post)
 
@@ -295,27 +312,90 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.dispatch) }
 // Topology returns the master's topology (soft state built from heartbeats).
 func (s *Server) Topology() *topology.Topology { return s.topo }
 
-// Run runs the background work until ctx ends: every pulse, nodes silent
-// for topology.DeadPulses pulses are dropped; every VacuumInterval, the
-// leader vacuums volumes above GarbageThreshold. It returns when ctx ends
-// and the vacuum in progress, if any, has finished its current volume.
+// Run runs the background work until ctx ends or Shutdown: every pulse,
+// nodes silent for topology.DeadPulses pulses are dropped and the leader
+// re-reads the stale marks and drives re-replication; every
+// VacuumInterval, the leader vacuums volumes above GarbageThreshold. Node
+// expiry, re-replication and vacuum run in goroutines of their own, so a
+// slow call to a volume server in one does not hold up the others; they
+// are owned by the Server and Shutdown waits for them. Run returns when
+// they have ended (the vacuum in progress, if any, finishes its current
+// volume first).
 func (s *Server) Run(ctx context.Context) {
-	expire := time.NewTicker(s.pulse)
-	defer expire.Stop()
-	vacuum := time.NewTicker(s.opts.VacuumInterval)
-	defer vacuum.Stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.life, cancel)()
+	// kick carries the time of the latest pulse from node expiry to
+	// re-replication; a pulse missed while re-replication is busy is
+	// replaced by the next one.
+	kick := make(chan time.Time, 1)
+	var loops sync.WaitGroup
+	for _, loop := range []func(){
+		func() { s.expireLoop(ctx, kick) },
+		func() { s.repairLoop(ctx, kick) },
+		func() { s.vacuumLoop(ctx) },
+	} {
+		loops.Add(1)
+		if !s.goFunc(func() { defer loops.Done(); loop() }) {
+			loops.Done()
+			cancel()
+		}
+	}
+	loops.Wait()
+}
+
+// expireLoop drops, every pulse, the nodes silent for topology.DeadPulses
+// pulses, then hands the pulse to repairLoop. Followers expire too: what a
+// former leader knew fades away.
+func (s *Server) expireLoop(ctx context.Context, kick chan time.Time) {
+	t := time.NewTicker(s.pulse)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-expire.C:
-			// Followers expire too: what a former leader knew fades away.
-			for _, n := range s.topo.Expire(now) {
-				glog.V(1).Infof("dead data node %s (%s:%s) removed with volumes %v", n.URL, n.DataCenter, n.Rack, n.Volumes)
-				s.repair.nodeGone(n, now)
+		case now := <-t.C:
+			s.expireNodes(now)
+			// The only sender: after the drain there is room.
+			select {
+			case <-kick:
+			default:
 			}
+			kick <- now
+		}
+	}
+}
+
+// expireNodes drops the nodes silent since before now and tells
+// re-replication which volumes lost a copy.
+func (s *Server) expireNodes(now time.Time) {
+	for _, n := range s.topo.Expire(now) {
+		glog.V(1).Infof("dead data node %s (%s:%s) removed with volumes %v", n.URL, n.DataCenter, n.Rack, n.Volumes)
+		s.repair.nodeGone(n, now)
+	}
+}
+
+// repairLoop runs pulseConsistency for each pulse expireLoop hands it.
+func (s *Server) repairLoop(ctx context.Context, kick <-chan time.Time) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-kick:
 			s.pulseConsistency(ctx, now)
-		case <-vacuum.C:
+		}
+	}
+}
+
+// vacuumLoop vacuums, every VacuumInterval, on the leader.
+func (s *Server) vacuumLoop(ctx context.Context) {
+	t := time.NewTicker(s.opts.VacuumInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 			if !s.lead.IsLeader() {
 				continue
 			}
@@ -324,6 +404,24 @@ func (s *Server) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// goFunc runs f in a goroutine the Server owns: Shutdown waits for it. It
+// reports false, and does not run f, once Shutdown has begun.
+func (s *Server) goFunc(f func()) bool {
+	s.goMu.Lock()
+	defer s.goMu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.owned.Add(1)
+	s.running.Add(1)
+	go func() {
+		defer s.owned.Done()
+		defer s.running.Add(-1)
+		f()
+	}()
+	return true
 }
 
 // ListenAndServe listens on BindIP:Port and serves until Shutdown. It
@@ -342,12 +440,32 @@ func (s *Server) logReady(ln net.Listener) {
 	glog.V(1).Infof("master listening on %s", ln.Addr())
 }
 
-// Shutdown stops accepting connections and waits, until ctx ends, for the
-// requests in flight to finish (a request being forwarded to the leader
-// included). It returns ctx's error if they did not finish in time.
+// Shutdown stops the background work (Run's loops, re-replication copies
+// in progress: their contexts end) and accepting connections, and waits,
+// until ctx ends, for the requests in flight to finish (a request being
+// forwarded to the leader included) and for every goroutine the Server
+// started to return. It returns ctx's error (wrapped) if they did not end
+// in time.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.forward.close()
-	return s.srv.Shutdown(ctx)
+	s.goMu.Lock()
+	s.stopping = true
+	s.goMu.Unlock()
+	s.stopLife()
+	err := s.srv.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() {
+		s.owned.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = fmt.Errorf("master: background work still running: %w", ctx.Err())
+		}
+	}
+	return err
 }
 
 // trustForwarded admits, past the white list, a request a follower

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/internal/version"
+	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
@@ -117,12 +118,12 @@ type masterHarness struct {
 // otherwise) and stops it when the test ends.
 func startMaster(t *testing.T, opts Options, lead *fakeLead) *masterHarness {
 	t.Helper()
-	return startMasterAs(t, opts, lead, nil)
+	return startMasterWith(t, opts, lead, nil)
 }
 
-// startMasterAs is startMaster with as, which wraps lead, as the server's
-// Leadership (nil: lead itself).
-func startMasterAs(t *testing.T, opts Options, lead *fakeLead, as Leadership) *masterHarness {
+// startMasterWith is startMaster with members as the server's
+// Deps.Members (nil: no Raft group).
+func startMasterWith(t *testing.T, opts Options, lead *fakeLead, members MemberRemover) *masterHarness {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,10 +143,7 @@ func startMasterAs(t *testing.T, opts Options, lead *fakeLead, as Leadership) *m
 	}
 	lead.mu.Unlock()
 	seq := &fakeSeq{}
-	if as == nil {
-		as = lead
-	}
-	s, err := NewServer(opts, seq, as)
+	s, err := NewServer(opts, Deps{Sequencer: seq, Leadership: lead, Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,6 +247,25 @@ type fakeVolume struct {
 	gate chan struct{}
 	// failCode, when set for a failing path, is the status it answers.
 	failCode map[string]int
+	// held holds the admin calls to a path until its channel is closed
+	// or the caller gives up; each held call is announced on holding.
+	held    map[string]chan struct{}
+	holding chan string
+}
+
+// hold makes calls to the admin path wait until release is called; arrived
+// receives the path when a call starts waiting.
+func (v *fakeVolume) hold(path string) (arrived <-chan string, release func()) {
+	ch := make(chan struct{})
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.held == nil {
+		v.held = make(map[string]chan struct{})
+		v.holding = make(chan string, 16)
+	}
+	v.held[path] = ch
+	var once sync.Once
+	return v.holding, func() { once.Do(func() { close(ch) }) }
 }
 
 func newFakeVolume(t *testing.T, dc, rack string, maxVolumes int) *fakeVolume {
@@ -297,9 +314,18 @@ func (v *fakeVolume) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	v.queries[path] = append(v.queries[path], q)
 	v.adminAuths = append(v.adminAuths, r.Header.Get("Authorization"))
 	gate := v.gate
+	held, holding := v.held[path], v.holding
 	v.mu.Unlock()
 	if gate != nil && path == AssignVolumePath {
 		<-gate
+	}
+	if held != nil {
+		holding <- path
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -724,7 +750,7 @@ func TestNewServerRejectsBadOptions(t *testing.T) {
 		{VolumeSizeLimitMB: 40000},
 		{Port: 70000},
 	} {
-		if _, err := NewServer(o, &fakeSeq{}, lead); err == nil {
+		if _, err := NewServer(o, Deps{Sequencer: &fakeSeq{}, Leadership: lead}); err == nil {
 			t.Errorf("NewServer(%+v) succeeded", o)
 		}
 	}
@@ -822,7 +848,7 @@ func (l *removingLead) calls() []string {
 func TestServerClusterRemove(t *testing.T) {
 	const form = "application/x-www-form-urlencoded"
 	rl := &removingLead{fakeLead: &fakeLead{leader: true, since: time.Now().Add(-time.Hour)}}
-	m := startMasterAs(t, Options{}, rl.fakeLead, rl)
+	m := startMasterWith(t, Options{}, rl.fakeLead, rl)
 
 	for _, c := range []struct {
 		name   string
@@ -837,9 +863,9 @@ func TestServerClusterRemove(t *testing.T) {
 		{"no peer", "", "", nil, http.StatusBadRequest, ""},
 		{"no port", "?peer=somehost", "", nil, http.StatusBadRequest, ""},
 		{"bad form", "?peer=%zz", "", nil, http.StatusBadRequest, ""},
-		{"not a member", "?peer=127.0.0.1:1", "", fmt.Errorf("127.0.0.1:1: %w", ErrNotMember), http.StatusNotFound, ""},
-		{"last member", "?peer=127.0.0.1:2", "", fmt.Errorf("x: %w", ErrLastMember), http.StatusConflict, ""},
-		{"leadership lost", "?peer=127.0.0.1:3", "", fmt.Errorf("raft remove server: %w", ErrNotLeader), http.StatusServiceUnavailable, ""},
+		{"not a member", "?peer=127.0.0.1:1", "", fmt.Errorf("127.0.0.1:1: %w", raftnode.ErrNotMember), http.StatusNotFound, ""},
+		{"last member", "?peer=127.0.0.1:2", "", fmt.Errorf("x: %w", raftnode.ErrLastMember), http.StatusConflict, ""},
+		{"leadership lost", "?peer=127.0.0.1:3", "", fmt.Errorf("raft remove server: %w", raftnode.ErrNotLeader), http.StatusServiceUnavailable, ""},
 		{"raft failure", "?peer=127.0.0.1:4", "", errors.New("configuration changed"), http.StatusInternalServerError, ""},
 	} {
 		rl.fail(c.err)
@@ -868,8 +894,60 @@ func TestServerClusterRemove(t *testing.T) {
 		t.Errorf("without Raft: %d, want 501", status)
 	}
 	gl := &removingLead{fakeLead: &fakeLead{leader: true}}
-	guarded := startMasterAs(t, Options{WhiteList: []string{"10.1.2.3"}}, gl.fakeLead, gl)
+	guarded := startMasterWith(t, Options{WhiteList: []string{"10.1.2.3"}}, gl.fakeLead, gl)
 	if status, _, _ := guarded.do(http.MethodPost, RemovePath+"?peer=127.0.0.1:9335", nil, ""); status != http.StatusForbidden {
 		t.Errorf("from outside the white list: %d, want 403", status)
+	}
+}
+
+// Shutdown ends the goroutines the Server started (Run's loops and a
+// re-replication copy in progress, whose call it cancels) and returns only
+// after every one has returned.
+func TestServerShutdownWaitsForItsGoroutines(t *testing.T) {
+	m := startMaster(t, Options{DefaultReplication: "001", PulseSeconds: 1, RepairAfter: time.Nanosecond}, nil)
+	p, err := replication.ParsePlacement("001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := newFakeVolume(t, "dc1", "rack1", 7)
+	holder.volumes[1] = topology.VolumeInfo{ID: 1, ReplicaPlacement: p, Version: needle.CurrentVersion}
+	target := newFakeVolume(t, "dc1", "rack1", 7)
+	arrived, release := target.hold(CopyVolumePath)
+	defer release()
+	holder.heartbeatTo(m.addr)
+	target.heartbeatTo(m.addr)
+
+	runDone := make(chan struct{})
+	go func() { m.s.Run(context.Background()); close(runDone) }()
+	select {
+	case <-arrived:
+	case <-time.After(15 * time.Second):
+		t.Fatal("re-replication did not start copying volume 1")
+	}
+	if n := m.s.running.Load(); n != 4 {
+		t.Fatalf("%d owned goroutines during the copy, want 4 (three loops and the copy)", n)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if n := m.s.running.Load(); n != 0 {
+		t.Fatalf("%d owned goroutines still running after Shutdown", n)
+	}
+	select {
+	case <-runDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Shutdown")
+	}
+	m.s.repair.mu.Lock()
+	busy := len(m.s.repair.busy)
+	m.s.repair.mu.Unlock()
+	if busy != 0 {
+		t.Errorf("a copy target still busy after Shutdown: the copy goroutine did not finish")
+	}
+	if m.s.goFunc(func() {}) {
+		t.Error("a goroutine started after Shutdown")
 	}
 }

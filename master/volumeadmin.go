@@ -202,3 +202,16 @@ func truncate(b []byte, n int) string {
 	}
 	return string(b)
 }
+
+// CopyVolume asks node to copy volume vid from source (re-replication).
+// It returns when the copy is on node; node then syncs it before serving.
+func (a *volumeAdmin) CopyVolume(ctx context.Context, node string, vid needle.VolumeID, collection string, p replication.Placement, ttl needle.TTL, source string) error {
+	q := url.Values{
+		"volume":      {vid.String()},
+		"collection":  {collection},
+		"replication": {p.String()},
+		"ttl":         {ttl.String()},
+		"source":      {source},
+	}
+	return a.call(ctx, http.MethodPost, node, CopyVolumePath, q, adminCopyTimeout, nil)
+}

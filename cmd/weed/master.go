@@ -12,6 +12,7 @@ import (
 
 	"github.com/weedfs/weed/internal/rlimit"
 	"github.com/weedfs/weed/master"
+	"github.com/weedfs/weed/master/raftnode"
 )
 
 // masterFlags are the flags of `weed master`, shared with `weed server`
@@ -57,7 +58,7 @@ func (f *masterFlags) define(c *command, prefix string, standalone bool) {
 
 // masterDaemon is a running master: its Raft node and HTTP server.
 type masterDaemon struct {
-	node *master.RaftNode
+	node *raftnode.Node
 	srv  *master.Server
 	done chan error
 }
@@ -83,7 +84,11 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 			return nil, err
 		}
 	}
-	node, err := master.NewRaftNode(master.RaftConfig{Self: self, Peers: peers, Dir: *f.mdir})
+	stores, err := raftnode.OpenBolt(*f.mdir, self)
+	if err != nil {
+		return nil, err
+	}
+	node, err := raftnode.New(raftnode.Config{Self: self, Peers: peers}, stores)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +103,7 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		Routes:             node.Register,
 		RepairAfter:        disabledAtZero(*f.repairAfter),
 		Secret:             *f.secret,
-	}, node, node)
+	}, master.Deps{Sequencer: node, Leadership: node, Stale: node, Members: node, Ready: node})
 	if err != nil {
 		_ = node.Shutdown()
 		return nil, err

@@ -1,10 +1,9 @@
-package master
+package raftnode
 
 import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -62,10 +61,6 @@ const (
 	// maxSnapshotSize bounds what Restore reads.
 	maxSnapshotSize = 256 << 20
 )
-
-// ErrBadSnapshot is returned by FSM.Restore when the snapshot is not one
-// this version of weed can read.
-var ErrBadSnapshot = errors.New("bad master snapshot")
 
 // FSM is the master's replicated state machine: the highest volume id handed
 // out or observed, and the file-key high-water mark. Both only ever go up.

@@ -1,4 +1,4 @@
-package master
+package raftnode
 
 import (
 	"bufio"
@@ -24,10 +24,6 @@ const raftUpgradeToken = "weed-raft"
 
 // handoffTimeout bounds how long an upgraded connection waits for Accept.
 const handoffTimeout = 10 * time.Second
-
-// ErrTransportClosed is returned by Accept and Dial once the stream layer
-// is closed.
-var ErrTransportClosed = errors.New("raft transport closed")
 
 // HTTPStreamLayer carries Raft over the master's HTTP port: it is a
 // raft.StreamLayer whose listening side is an http.Handler (mounted at

@@ -1,16 +1,14 @@
-package master
+package raftnode
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -22,293 +20,6 @@ import (
 	"github.com/weedfs/weed/needle"
 )
 
-// testLeaseSize is small so that the tests cross many lease boundaries.
-const testLeaseSize = 500
-
-var glogToStderr sync.Once
-
-// testMaster is one master of an in-process group: a RaftNode behind a real
-// HTTP server on 127.0.0.1. It can be stopped abruptly and restarted from
-// its directory on the same address.
-type testMaster struct {
-	t     *testing.T
-	addr  string
-	dir   string
-	peers []string
-
-	node *RaftNode
-	srv  *http.Server
-	// leaseCommitted, when set, becomes the node's hook of that name.
-	leaseCommitted func(end uint64)
-}
-
-// newTestMasters picks n free ports and directories. Each master's peers
-// are all n addresses; none is started. The ports are not held meanwhile,
-// so that peers of a master not started yet get "connection refused", as
-// they would in real life.
-func newTestMasters(t *testing.T, n int) []*testMaster {
-	t.Helper()
-	glogToStderr.Do(func() { _ = flag.Set("logtostderr", "true") })
-	ms := make([]*testMaster, n)
-	var peers []string
-	for i := range ms {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ms[i] = &testMaster{t: t, addr: ln.Addr().String(), dir: t.TempDir()}
-		peers = append(peers, ms[i].addr)
-		_ = ln.Close()
-	}
-	for _, m := range ms {
-		m.peers = peers
-		t.Cleanup(m.stop)
-	}
-	return ms
-}
-
-// start serves the node's handlers and starts Raft, resuming from the
-// directory if a previous incarnation left state there.
-func (m *testMaster) start() {
-	m.t.Helper()
-	node, err := NewRaftNode(RaftConfig{Self: m.addr, Peers: m.peers, Dir: m.dir, LeaseSize: testLeaseSize})
-	if err != nil {
-		m.t.Fatalf("NewRaftNode(%s): %v", m.addr, err)
-	}
-	node.leaseCommitted = m.leaseCommitted
-	ln := m.listen()
-	router := mux.NewRouter()
-	node.Register(router)
-	srv := &http.Server{Handler: router}
-	go func() { _ = srv.Serve(ln) }()
-	m.node, m.srv = node, srv
-	if err := node.Start(); err != nil {
-		m.t.Fatalf("Start(%s): %v", m.addr, err)
-	}
-}
-
-// listen binds the master's address (again, after a stop).
-func (m *testMaster) listen() net.Listener {
-	m.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ln, err := net.Listen("tcp", m.addr)
-		if err == nil {
-			return ln
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("rebind %s: %v", m.addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop kills the master abruptly: its HTTP server and every Raft
-// connection close at once, as when the process dies.
-func (m *testMaster) stop() {
-	if m.node == nil {
-		return
-	}
-	_ = m.srv.Close()
-	if err := m.node.Shutdown(); err != nil {
-		m.t.Errorf("Shutdown(%s): %v", m.addr, err)
-	}
-	m.node, m.srv = nil, nil
-}
-
-func runningMasters(ms []*testMaster) []*testMaster {
-	var r []*testMaster
-	for _, m := range ms {
-		if m.node != nil {
-			r = append(r, m)
-		}
-	}
-	return r
-}
-
-// waitRaft polls cond until it holds or the deadline passes.
-func waitRaft(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// agreedLeader returns the running master that leads, if exactly one does
-// and every running master names it as leader.
-func agreedLeader(ms []*testMaster) *testMaster {
-	var leader *testMaster
-	for _, m := range runningMasters(ms) {
-		if m.node.IsLeader() {
-			if leader != nil {
-				return nil
-			}
-			leader = m
-		}
-	}
-	if leader == nil {
-		return nil
-	}
-	for _, m := range runningMasters(ms) {
-		if m.node.Leader() != leader.addr {
-			return nil
-		}
-	}
-	return leader
-}
-
-func waitLeader(t *testing.T, ms []*testMaster) *testMaster {
-	t.Helper()
-	var leader *testMaster
-	waitRaft(t, 20*time.Second, "a leader all running masters agree on", func() bool {
-		leader = agreedLeader(ms)
-		return leader != nil
-	})
-	return leader
-}
-
-// keyRange is [first, first+count) as handed out by NextFileKeys.
-type keyRange struct{ first, count uint64 }
-
-// keyLog records every key range issued and checks none overlaps.
-type keyLog struct {
-	mu     sync.Mutex
-	ranges []keyRange
-}
-
-func (l *keyLog) add(k needle.Key, count uint64) {
-	l.mu.Lock()
-	l.ranges = append(l.ranges, keyRange{uint64(k), count})
-	l.mu.Unlock()
-}
-
-// has reports whether key k was issued.
-func (l *keyLog) has(k needle.Key) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.ContainsFunc(l.ranges, func(r keyRange) bool {
-		return uint64(k) >= r.first && uint64(k)-r.first < r.count
-	})
-}
-
-// end returns one past the highest key issued.
-func (l *keyLog) end() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var e uint64
-	for _, r := range l.ranges {
-		e = max(e, r.first+r.count)
-	}
-	return e
-}
-
-func (l *keyLog) checkDisjoint(t *testing.T) {
-	t.Helper()
-	l.mu.Lock()
-	rs := slices.Clone(l.ranges)
-	l.mu.Unlock()
-	sort.Slice(rs, func(i, j int) bool { return rs[i].first < rs[j].first })
-	for i, r := range rs {
-		if r.first == 0 {
-			t.Fatalf("key 0 issued")
-		}
-		if i > 0 && rs[i-1].first+rs[i-1].count > r.first {
-			t.Fatalf("key ranges overlap: %+v and %+v", rs[i-1], r)
-		}
-	}
-}
-
-// leaderWithin polls for a leader all running masters agree on; nil when
-// none appears in d. Safe to call from any goroutine.
-func leaderWithin(ms []*testMaster, d time.Duration) *testMaster {
-	deadline := time.Now().Add(d)
-	for {
-		if l := agreedLeader(ms); l != nil {
-			return l
-		}
-		if time.Now().After(deadline) {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// onLeader runs op on the leader. On a loaded machine Raft may re-elect at
-// any time; when op fails with ErrNotLeader it is retried on the new leader.
-// It returns the master op succeeded on, or the last error.
-func onLeader(ms []*testMaster, op func(m *testMaster) error) (*testMaster, error) {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		m := leaderWithin(ms, time.Until(deadline))
-		if m == nil {
-			return nil, errors.New("no leader")
-		}
-		err := op(m)
-		if err == nil || !errors.Is(err, ErrNotLeader) || time.Now().After(deadline) {
-			return m, err
-		}
-	}
-}
-
-// mustOnLeader is onLeader failing the test on error.
-func mustOnLeader(t *testing.T, ms []*testMaster, op func(m *testMaster) error) *testMaster {
-	t.Helper()
-	m, err := onLeader(ms, op)
-	if err != nil {
-		t.Fatalf("on leader: %v", err)
-	}
-	return m
-}
-
-// issueKeys takes keys from the leader concurrently and records them.
-func issueKeys(t *testing.T, ms []*testMaster, log *keyLog, workers, perWorker int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perWorker {
-				count := uint64(1 + (w+i)%4)
-				_, err := onLeader(ms, func(m *testMaster) error {
-					k, err := m.node.NextFileKeys(ctx, count)
-					if err == nil {
-						log.add(k, count)
-					}
-					return err
-				})
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("NextFileKeys: %v", err)
-	}
-}
-
-// nextVolumeID takes a volume id from the leader.
-func nextVolumeID(t *testing.T, ms []*testMaster) needle.VolumeID {
-	t.Helper()
-	var vid needle.VolumeID
-	mustOnLeader(t, ms, func(m *testMaster) (err error) {
-		vid, err = m.node.NextVolumeID(context.Background())
-		return err
-	})
-	return vid
-}
-
 func TestRaftClusterFailover(t *testing.T) {
 	ms := newTestMasters(t, 3)
 	ctx := context.Background()
@@ -319,7 +30,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	ms[1].start()
 	waitLeader(t, ms[:2])
 	ms[2].start()
-	waitRaft(t, 15*time.Second, "all three to agree and the leader to report its peers", func() bool {
+	eventually(t, 15*time.Second, "all three to agree and the leader to report its peers", func() bool {
 		l := agreedLeader(ms)
 		if l == nil {
 			return false
@@ -388,7 +99,7 @@ func TestRaftClusterFailover(t *testing.T) {
 
 	// The old leader comes back from its directory and follows.
 	old.start()
-	waitRaft(t, 15*time.Second, "the restarted master to follow and catch up", func() bool {
+	eventually(t, 15*time.Second, "the restarted master to follow and catch up", func() bool {
 		l := agreedLeader(ms)
 		return l != nil && l != old && old.node.fsm.FileKeyMark() >= l.node.fsm.FileKeyMark() &&
 			old.node.fsm.MaxVolumeID() == l.node.fsm.MaxVolumeID()
@@ -396,7 +107,7 @@ func TestRaftClusterFailover(t *testing.T) {
 }
 
 func TestRaftClusterRestartAll(t *testing.T) {
-	ms := newTestMasters(t, 3)
+	ms := newInmemMasters(t, 3)
 	ctx := context.Background()
 	for _, m := range ms {
 		m.start()
@@ -454,7 +165,7 @@ func TestRaftClusterGrow(t *testing.T) {
 	// The fourth master is started with the longer list and joins.
 	fourth := ms[3]
 	fourth.start()
-	waitRaft(t, 15*time.Second, "the fourth master to become a voter", func() bool {
+	eventually(t, 15*time.Second, "the fourth master to become a voter", func() bool {
 		leader = agreedLeader(ms)
 		return leader != nil && len(leader.node.Peers()) == 3 && len(fourth.node.Peers()) == 3
 	})
@@ -482,7 +193,7 @@ func TestRaftClusterGrow(t *testing.T) {
 	}
 	var resp *http.Response
 	var body []byte
-	waitRaft(t, 15*time.Second, "a join through a follower to be forwarded", func() bool {
+	eventually(t, 15*time.Second, "a join through a follower to be forwarded", func() bool {
 		resp, body = postClusterJSON(t, "http://"+follower.addr+JoinPath, JoinRequest{Name: fourth.addr})
 		var reply JoinReply
 		l := agreedLeader(ms)
@@ -503,19 +214,21 @@ func TestRaftJoinWaitsForExistingGroup(t *testing.T) {
 		m.peers = m.peers[:3]
 	}
 	ms[0].start() // alone: bootstraps the three-member group, cannot elect
-	waitRaft(t, 10*time.Second, "the first master to bootstrap", func() bool {
+	eventually(t, 10*time.Second, "the first master to bootstrap", func() bool {
 		return len(ms[0].node.members()) == 3
 	})
 	fourth := ms[3]
 	fourth.start()
 	// Leave the fourth master several probe rounds in which it could
-	// wrongly bootstrap.
-	time.Sleep(2 * time.Second)
+	// wrongly bootstrap: each one asks the first master for its status.
+	eventually(t, 20*time.Second, "the fourth master to probe the group several times", func() bool {
+		return ms[0].statusProbes.Load() >= leaderlessProbes+2
+	})
 	if m := fourth.node.members(); m != nil {
 		t.Fatalf("fourth master bootstrapped %v beside a leaderless group", m)
 	}
 	ms[1].start()
-	waitRaft(t, 20*time.Second, "the fourth master to join the elected group", func() bool {
+	eventually(t, 20*time.Second, "the fourth master to join the elected group", func() bool {
 		l := agreedLeader(ms)
 		return l != nil && len(l.node.members()) == 4 && fourth.node.Leader() == l.addr
 	})
@@ -617,7 +330,7 @@ func BenchmarkRaftNextFileKeys(b *testing.B) {
 		b.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	node, err := NewRaftNode(RaftConfig{Self: addr, Dir: dir})
+	node, err := openBoltNode(Config{Self: addr}, dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -655,20 +368,21 @@ func TestNewRaftNodeRejectsBadConfig(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
 		name string
-		cfg  RaftConfig
+		cfg  Config
+		dir  string
 	}{
-		{"no port", RaftConfig{Self: "localhost", Dir: dir}},
-		{"self not in peers", RaftConfig{Self: "127.0.0.1:1", Peers: []string{"127.0.0.1:2", "127.0.0.1:3"}, Dir: dir}},
-		{"bad peer", RaftConfig{Self: "127.0.0.1:1", Peers: []string{"127.0.0.1:1", "nope"}, Dir: dir}},
-		{"no dir", RaftConfig{Self: "127.0.0.1:1"}},
-		{"lease above heartbeat", RaftConfig{Self: "127.0.0.1:1", Dir: dir, HeartbeatTimeout: time.Second, LeaderLeaseTimeout: 2 * time.Second}},
+		{"no port", Config{Self: "localhost"}, dir},
+		{"self not in peers", Config{Self: "127.0.0.1:1", Peers: []string{"127.0.0.1:2", "127.0.0.1:3"}}, dir},
+		{"bad peer", Config{Self: "127.0.0.1:1", Peers: []string{"127.0.0.1:1", "nope"}}, dir},
+		{"no dir", Config{Self: "127.0.0.1:1"}, ""},
+		{"lease above heartbeat", Config{Self: "127.0.0.1:1", HeartbeatTimeout: time.Second, LeaderLeaseTimeout: 2 * time.Second}, dir},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := NewRaftNode(tc.cfg)
+			n, err := openBoltNode(tc.cfg, tc.dir)
 			if err == nil {
 				_ = n.Shutdown()
-				t.Fatalf("NewRaftNode(%+v) succeeded", tc.cfg)
+				t.Fatalf("New(%+v) succeeded", tc.cfg)
 			}
 		})
 	}
@@ -702,7 +416,7 @@ func postClusterJSON(t *testing.T, url string, v any) (*http.Response, []byte) {
 // the window where the refill has committed the lease's mark but not yet
 // installed the lease: that key must still never be handed out.
 func TestRaftObserveFileKeyDuringRefill(t *testing.T) {
-	ms := newTestMasters(t, 1)
+	ms := newInmemMasters(t, 1)
 	m := ms[0]
 	m.peers = nil
 	ctx := context.Background()
@@ -764,11 +478,15 @@ func TestRaftObserveFileKeyDuringRefill(t *testing.T) {
 // every key issued before, a removed master that still runs leaves Raft
 // instead of disturbing the group, and the last member cannot be removed.
 func TestRaftRemoveMember(t *testing.T) {
-	ms := newTestMasters(t, 3)
+	ms := newInmemMasters(t, 3)
 	for _, m := range ms {
 		m.start()
 	}
 	leader := waitLeader(t, ms)
+	observed := make(map[*testMaster]*raftObservations)
+	for _, m := range ms {
+		observed[m] = observe(t, m)
+	}
 	var keys keyLog
 	issueKeys(t, ms, &keys, 2, 50)
 
@@ -799,13 +517,20 @@ func TestRaftRemoveMember(t *testing.T) {
 		return m.node.RemoveMember(gone.addr)
 	})
 	rest := slices.DeleteFunc(slices.Clone(ms), func(m *testMaster) bool { return m == gone })
-	waitRaft(t, 10*time.Second, "the removed follower to learn it left", func() bool {
+	eventually(t, 10*time.Second, "the removed follower to learn it left", func() bool {
 		return !slices.Contains(leader.node.members(), gone.addr) && !slices.Contains(gone.node.members(), gone.addr)
 	})
-	// Past several election timeouts, it has not stood for election.
+	observed[gone].reset()
+	// Its election timer runs out (it forgets the leader), yet it does not
+	// stand for election: it is not in the configuration.
 	issueKeys(t, rest, &keys, 2, 50)
-	time.Sleep(3 * DefaultElectionTimeout)
+	eventually(t, 10*time.Second, "the removed follower's election timer to run out", func() bool {
+		return observed[gone].lostLeader()
+	})
 	issueKeys(t, rest, &keys, 2, 50)
+	if observed[gone].campaigned() {
+		t.Fatalf("the removed master %s stood for election", gone.addr)
+	}
 	if l := waitLeader(t, rest); len(l.node.members()) != 2 || gone.node.IsLeader() {
 		t.Fatalf("after removing %s: leader %s, members %v, removed one leads: %v", gone.addr, l.addr, l.node.members(), gone.node.IsLeader())
 	}

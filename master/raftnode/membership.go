@@ -1,4 +1,4 @@
-package master
+package raftnode
 
 import (
 	"bytes"
@@ -24,12 +24,6 @@ const (
 	JoinPath   = "/cluster/join"
 	StatusPath = "/cluster/status"
 )
-
-// RemovePath is the endpoint that takes a master out of the group
-// (POST, form field peer=host:port). Unlike join it is an operator's
-// request: followers forward it to the leader like any leader endpoint, and
-// the white list guards it.
-const RemovePath = "/cluster/remove"
 
 // joinForwardedHeader marks a join a follower forwarded to the leader, so
 // that it is forwarded at most once.
@@ -64,7 +58,7 @@ type JoinReply struct {
 
 // handleStatus answers GET /cluster/status with ClusterStatus, and the
 // configuration's members in membersHeader.
-func (n *RaftNode) handleStatus(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if members := n.members(); len(members) > 0 {
 		w.Header().Set(membersHeader, strings.Join(members, ","))
 	}
@@ -73,7 +67,7 @@ func (n *RaftNode) handleStatus(w http.ResponseWriter, r *http.Request) {
 
 // members returns the sorted addresses of the Raft configuration, nil
 // before this node has one.
-func (n *RaftNode) members() []string {
+func (n *Node) members() []string {
 	r := n.r.Load()
 	if r == nil {
 		return nil
@@ -101,7 +95,7 @@ type peerStatus struct {
 // handleJoin answers POST /cluster/join. The leader adds the named master
 // as a voter (a no-op if it already is one); a follower forwards the
 // request to the leader once. 400 for a bad body, 503 without a leader.
-func (n *RaftNode) handleJoin(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 	var req JoinRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJoinBody)).Decode(&req); err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, "bad join request: "+err.Error())
@@ -142,7 +136,7 @@ func (n *RaftNode) handleJoin(w http.ResponseWriter, r *http.Request) {
 }
 
 // addVoter makes name a voter unless it already is one with that address.
-func (n *RaftNode) addVoter(r *raft.Raft, name string) error {
+func (n *Node) addVoter(r *raft.Raft, name string) error {
 	f := r.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return raftErr("configuration", err)
@@ -160,7 +154,7 @@ func (n *RaftNode) addVoter(r *raft.Raft, name string) error {
 }
 
 // forwardJoin relays a join to the leader and copies its answer back.
-func (n *RaftNode) forwardJoin(w http.ResponseWriter, r *http.Request, leader, name string) {
+func (n *Node) forwardJoin(w http.ResponseWriter, r *http.Request, leader, name string) {
 	ctx, cancel := context.WithTimeout(r.Context(), membershipTimeout+probeTimeout)
 	defer cancel()
 	status, body, err := n.postJoin(ctx, leader, name, n.self)
@@ -175,7 +169,7 @@ func (n *RaftNode) forwardJoin(w http.ResponseWriter, r *http.Request, leader, n
 
 // postJoin sends a join for name to the master at target and returns its
 // status and body. forwardedBy names the follower relaying it, "" if none.
-func (n *RaftNode) postJoin(ctx context.Context, target, name, forwardedBy string) (int, []byte, error) {
+func (n *Node) postJoin(ctx context.Context, target, name, forwardedBy string) (int, []byte, error) {
 	payload, err := json.Marshal(JoinRequest{Name: name})
 	if err != nil {
 		return 0, nil, fmt.Errorf("encode join: %w", err)
@@ -202,7 +196,7 @@ func (n *RaftNode) postJoin(ctx context.Context, target, name, forwardedBy strin
 
 // requestJoin asks target (the leader, or a follower that forwards) to add
 // this master as a voter.
-func (n *RaftNode) requestJoin(target string) error {
+func (n *Node) requestJoin(target string) error {
 	ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout+2*probeTimeout)
 	defer cancel()
 	status, body, err := n.postJoin(ctx, target, n.self, "")
@@ -219,7 +213,7 @@ func (n *RaftNode) requestJoin(target string) error {
 // leader one of them knows (other than this master, "" if none does), how
 // many answered, and whether one of them belongs to a group whose members
 // differ from this master's -peers list.
-func (n *RaftNode) findLeader(peers []string) (leader string, reachable int, foreignGroup bool) {
+func (n *Node) findLeader(peers []string) (leader string, reachable int, foreignGroup bool) {
 	statuses := make([]*peerStatus, len(peers))
 	ours := slices.Sorted(slices.Values(n.peers))
 	var wg sync.WaitGroup
@@ -252,7 +246,7 @@ func (n *RaftNode) findLeader(peers []string) (leader string, reachable int, for
 }
 
 // fetchStatus reads the /cluster/status of the master at addr.
-func (n *RaftNode) fetchStatus(addr string) (*peerStatus, error) {
+func (n *Node) fetchStatus(addr string) (*peerStatus, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, probeTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+StatusPath, nil)
@@ -277,16 +271,6 @@ func (n *RaftNode) fetchStatus(addr string) (*peerStatus, error) {
 	return &st, nil
 }
 
-// Errors of RemoveMember. Check them with errors.Is.
-var (
-	// ErrNotMember means the named master is not in the group. Servers
-	// answer 404.
-	ErrNotMember = errors.New("not a member of the group")
-	// ErrLastMember means the named master is the group's only member,
-	// which removing would leave without a group. Servers answer 409.
-	ErrLastMember = errors.New("the group's last member")
-)
-
 // RemoveMember takes the master named name ("host:port", as in -peers and
 // /cluster/status) out of the Raft group, for good: the way to retire a
 // master whose machine is gone, before or after its replacement joins. It
@@ -295,7 +279,7 @@ var (
 // steps down and the others elect. A removed master that still runs stops
 // taking part in Raft; restarted with a -peers list of the group and an
 // empty -mdir, it joins again.
-func (n *RaftNode) RemoveMember(name string) error {
+func (n *Node) RemoveMember(name string) error {
 	r := n.leaderRaft()
 	if r == nil {
 		return ErrNotLeader

@@ -1,4 +1,4 @@
-package master
+package raftnode
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 // is known to the next, whose ticket and sync report clear it on every
 // master.
 func TestRaftStaleMarksSurviveFailover(t *testing.T) {
-	ms := newTestMasters(t, 3)
+	ms := newInmemMasters(t, 3)
 	for _, m := range ms {
 		m.start()
 	}
@@ -43,7 +43,7 @@ func TestRaftStaleMarksSurviveFailover(t *testing.T) {
 	if stale, err := leader.node.ReportSynced(ctx, 7, "b:1", ticket, []string{"a:1"}); err != nil || stale {
 		t.Fatalf("a sync from a replica that is not stale: stale %v, %v", stale, err)
 	}
-	waitRaft(t, 10*time.Second, "the mark cleared on every running master", func() bool {
+	eventually(t, 10*time.Second, "the mark cleared on every running master", func() bool {
 		for _, m := range rest {
 			if m.node.IsStale(7, "b:1") {
 				return false

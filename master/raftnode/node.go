@@ -1,10 +1,16 @@
-package master
+// Package raftnode is the weed master's member of its Raft group
+// (hashicorp/raft): the replicated state machine (the volume id and file
+// key high-water marks, the stale marks), the sequencer that hands out file
+// keys from leases and volume ids, the group's membership (join, status,
+// remove) and the HTTP stream layer that carries Raft over the master's
+// HTTP port. The master package uses a Node through its own small
+// interfaces (master.Deps); this package does not import master.
+package raftnode
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -17,15 +23,12 @@ import (
 
 	"github.com/golang/glog"
 	"github.com/gorilla/mux"
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
-
-	"github.com/weedfs/weed/needle"
 )
 
-// Defaults of RaftConfig (timing does not depend on -pulseSeconds).
+// Defaults of Config (timing does not depend on -pulseSeconds).
 //
 // A follower checks for a silent leader on a timer drawn from [1, 2) times
 // HeartbeatTimeout, so it notices a dead leader 1 to (rarely) 3 s after the
@@ -46,7 +49,7 @@ const (
 )
 
 const (
-	// raftDBFile holds the Raft log and stable store under RaftConfig.Dir.
+	// raftDBFile holds the Raft log and stable store in OpenBolt's dir.
 	raftDBFile = "raft.db"
 	// snapshotsRetained is how many FSM snapshots stay on disk.
 	snapshotsRetained = 2
@@ -74,21 +77,15 @@ const (
 	boltOpenTimeout = 2 * time.Second
 )
 
-// ErrAlreadyStarted is returned by a second call to RaftNode.Start.
-var ErrAlreadyStarted = errors.New("raft node already started")
-
-// RaftConfig configures a RaftNode. Zero durations and sizes take the
+// Config configures a Node. Zero durations and sizes take the
 // Default values above.
-type RaftConfig struct {
+type Config struct {
 	// Self is this master's HTTP address ("host:port") exactly as written
 	// in Peers. It is the Raft server ID and address.
 	Self string
 	// Peers is the -peers list: the HTTP address of every master, Self
 	// included, the same on every member. Empty means a one-node group.
 	Peers []string
-	// Dir is the -mdir directory: raft.db (log and stable store) and
-	// snapshots/ live there.
-	Dir string
 	// LeaseSize is how many file keys the leader reserves per Raft command.
 	LeaseSize uint64
 
@@ -126,19 +123,12 @@ type ClusterStatus struct {
 	Peers []string
 }
 
-// keyLease is the block of file keys [next, end) the leader may hand out
-// without Raft. It is valid only in the Raft term it was prepared in: a new
-// term means a new leadership, which starts again from the replicated mark.
-type keyLease struct {
-	term      uint64
-	next, end uint64
-}
-
-// RaftNode is one master's member of the Raft group. It implements
-// Sequencer and Leadership. Create it with NewRaftNode, mount its handlers
+// Node is one master's member of the Raft group: the sequencer of file keys
+// and volume ids, the leadership, the stale marks and the membership the
+// master.Server is given (master.Deps). Create it with New, mount its handlers
 // with Register, call Start once the HTTP server listens, and Shutdown at
 // the end. All methods are safe for concurrent use.
-type RaftNode struct {
+type Node struct {
 	self      string
 	peers     []string // the -peers list, self included
 	leaseSize uint64
@@ -146,11 +136,7 @@ type RaftNode struct {
 	client    *http.Client
 
 	fsm    *FSM
-	store  *raftboltdb.BoltStore
-	logs   raft.LogStore
-	snaps  *raft.FileSnapshotStore
-	stream *HTTPStreamLayer
-	trans  *raft.NetworkTransport
+	stores Stores
 
 	r atomic.Pointer[raft.Raft]
 
@@ -176,14 +162,85 @@ type RaftNode struct {
 	shutdownErr  error
 }
 
-var (
-	_ Sequencer  = (*RaftNode)(nil)
-	_ Leadership = (*RaftNode)(nil)
-)
+// Stores are what a Node keeps its Raft state in and talks through,
+// hashicorp/raft's interfaces. OpenBolt builds the production ones; tests
+// build raft's in-memory stores and transport.
+type Stores struct {
+	// Log holds the Raft log.
+	Log raft.LogStore
+	// Stable holds the current term and vote.
+	Stable raft.StableStore
+	// Snapshots holds the FSM snapshots.
+	Snapshots raft.SnapshotStore
+	// Transport carries Raft RPCs. Shutdown closes it if it has a Close
+	// method (raft.WithClose).
+	Transport raft.Transport
+	// Stream, when not nil, is the listening side of Transport as an HTTP
+	// handler: Register mounts it at RaftPath.
+	Stream http.Handler
+	// Close, when not nil, releases the stores once Raft has stopped.
+	Close func() error
+}
 
-// NewRaftNode opens the stores under cfg.Dir and prepares the transport. It
-// does not contact anyone; Start does.
-func NewRaftNode(cfg RaftConfig) (*RaftNode, error) {
+// OpenBolt opens the production stores of the master self ("host:port")
+// under dir (-mdir): the log and stable store in raft.db (raft-boltdb, with
+// a log cache), snapshots under dir/snapshots, and a network transport
+// carried over the master's HTTP port (HTTPStreamLayer). A second master on
+// the same dir fails after a short wait for the file lock.
+func OpenBolt(dir, self string) (Stores, error) {
+	if dir == "" {
+		return Stores{}, errors.New("raft: no -mdir directory")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Stores{}, fmt.Errorf("raft dir: %w", err)
+	}
+	logger := newGlogHclog("raft")
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(dir, raftDBFile),
+		BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout},
+	})
+	if err != nil {
+		return Stores{}, fmt.Errorf("open raft store in %s: %w", dir, err)
+	}
+	logs, err := raft.NewLogCache(512, store)
+	if err != nil {
+		_ = store.Close()
+		return Stores{}, fmt.Errorf("raft log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetained, logger.Named("snapshot"))
+	if err != nil {
+		_ = store.Close()
+		return Stores{}, fmt.Errorf("raft snapshot store in %s: %w", dir, err)
+	}
+	stream := NewHTTPStreamLayer(self)
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: transportMaxPool,
+		Timeout: transportTimeout,
+		Logger:  logger.Named("net"),
+	})
+	return Stores{
+		Log:       logs,
+		Stable:    store,
+		Snapshots: snaps,
+		Transport: trans,
+		Stream:    stream,
+		Close:     store.Close,
+	}, nil
+}
+
+// New builds a Node on stores, which it owns from then on (Shutdown
+// closes them, and so does New when it fails). It does not contact
+// anyone; Start does.
+func New(cfg Config, stores Stores) (n *Node, err error) {
+	defer func() {
+		if err != nil {
+			closeStores(stores)
+		}
+	}()
+	if stores.Log == nil || stores.Stable == nil || stores.Snapshots == nil || stores.Transport == nil {
+		return nil, errors.New("raft: a log store, stable store, snapshot store and transport are required")
+	}
 	if _, _, err := net.SplitHostPort(cfg.Self); err != nil {
 		return nil, fmt.Errorf("raft self address %q: %w", cfg.Self, err)
 	}
@@ -191,20 +248,12 @@ func NewRaftNode(cfg RaftConfig) (*RaftNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Dir == "" {
-		return nil, errors.New("raft: no -mdir directory")
-	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("raft dir: %w", err)
-	}
 	if cfg.LeaseSize == 0 {
 		cfg.LeaseSize = DefaultLeaseSize
 	}
-	logger := newGlogHclog("raft")
-
 	conf := raft.DefaultConfig()
 	conf.LocalID = raft.ServerID(cfg.Self)
-	conf.Logger = logger
+	conf.Logger = newGlogHclog("raft")
 	conf.HeartbeatTimeout = durationOr(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	conf.ElectionTimeout = durationOr(cfg.ElectionTimeout, DefaultElectionTimeout)
 	conf.LeaderLeaseTimeout = durationOr(cfg.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
@@ -218,52 +267,40 @@ func NewRaftNode(cfg RaftConfig) (*RaftNode, error) {
 	if err := raft.ValidateConfig(conf); err != nil {
 		return nil, fmt.Errorf("raft config: %w", err)
 	}
-
 	client := cfg.HTTPClient
 	if client == nil {
 		client = http.DefaultClient
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(cfg.Dir, raftDBFile),
-		BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open raft store in %s: %w", cfg.Dir, err)
-	}
-	logs, err := raft.NewLogCache(512, store)
-	if err != nil {
-		_ = store.Close()
-		return nil, fmt.Errorf("raft log cache: %w", err)
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, snapshotsRetained, logger.Named("snapshot"))
-	if err != nil {
-		_ = store.Close()
-		return nil, fmt.Errorf("raft snapshot store in %s: %w", cfg.Dir, err)
-	}
-	stream := NewHTTPStreamLayer(cfg.Self)
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
-		Logger:  logger.Named("net"),
-	})
 	ctx, cancel := context.WithCancel(context.Background())
-	return &RaftNode{
+	return &Node{
 		self:      cfg.Self,
 		peers:     peers,
 		leaseSize: cfg.LeaseSize,
 		conf:      conf,
 		client:    client,
 		fsm:       NewFSM(),
-		store:     store,
-		logs:      logs,
-		snaps:     snaps,
-		stream:    stream,
-		trans:     trans,
+		stores:    stores,
 		slot:      make(chan struct{}, 1),
 		ctx:       ctx,
 		cancel:    cancel,
 	}, nil
+}
+
+// closeStores closes the transport and the stores of a Node that could not
+// be built.
+func closeStores(s Stores) error {
+	var errs []error
+	if c, ok := s.Transport.(raft.WithClose); ok {
+		if err := c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("raft transport: %w", err))
+		}
+	}
+	if s.Close != nil {
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("raft store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // normalizePeers trims and deduplicates the -peers list and checks that it
@@ -297,20 +334,20 @@ func durationOr(d, def time.Duration) time.Duration {
 }
 
 // Start starts Raft; call it once, when the HTTP server serving Register's
-// handlers is listening. With state in Dir the node simply resumes. Without
+// handlers is listening. With state in its stores the node simply resumes. Without
 // state it bootstraps a one-node group if there are no other peers;
 // otherwise, in the background, it asks the peers for a leader and joins
 // through it, or bootstraps the group from the -peers list when no peer
 // knows a leader.
-func (n *RaftNode) Start() error {
+func (n *Node) Start() error {
 	if !n.started.CompareAndSwap(false, true) {
 		return ErrAlreadyStarted
 	}
-	hasState, err := raft.HasExistingState(n.logs, n.store, n.snaps)
+	hasState, err := raft.HasExistingState(n.stores.Log, n.stores.Stable, n.stores.Snapshots)
 	if err != nil {
 		return fmt.Errorf("raft state in -mdir: %w", err)
 	}
-	r, err := raft.NewRaft(n.conf, n.fsm, n.logs, n.store, n.snaps, n.trans)
+	r, err := raft.NewRaft(n.conf, n.fsm, n.stores.Log, n.stores.Stable, n.stores.Snapshots, n.stores.Transport)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -333,7 +370,7 @@ func (n *RaftNode) Start() error {
 // bootstrap makes the -peers list the group's first configuration.
 // Identical configurations on every member are safe; a node that already has
 // state (a leader reached it first) keeps it.
-func (n *RaftNode) bootstrap(r *raft.Raft) {
+func (n *Node) bootstrap(r *raft.Raft) {
 	var c raft.Configuration
 	for _, p := range n.peers {
 		c.Servers = append(c.Servers, raft.Server{
@@ -360,7 +397,7 @@ func (n *RaftNode) bootstrap(r *raft.Raft) {
 // members than -peers (such a group is mid-election: wait and join it).
 // Join attempts are retried with bounded backoff until they succeed, a
 // leader reaches this node on its own, or the node shuts down.
-func (n *RaftNode) joinOrBootstrap(r *raft.Raft) {
+func (n *Node) joinOrBootstrap(r *raft.Raft) {
 	defer n.wg.Done()
 	others := n.others()
 	backoff := joinBackoffMin
@@ -398,7 +435,7 @@ func (n *RaftNode) joinOrBootstrap(r *raft.Raft) {
 }
 
 // others returns the -peers entries other than self.
-func (n *RaftNode) others() []string {
+func (n *Node) others() []string {
 	var o []string
 	for _, p := range n.peers {
 		if p != n.self {
@@ -412,7 +449,7 @@ func (n *RaftNode) others() []string {
 // and on winning prepares a key lease so that the first assign does not
 // wait for Raft. Correctness does not depend on it: the sequencer checks
 // the Raft term itself.
-func (n *RaftNode) watchLeadership(r *raft.Raft) {
+func (n *Node) watchLeadership(r *raft.Raft) {
 	defer n.wg.Done()
 	for {
 		select {
@@ -440,17 +477,19 @@ func (n *RaftNode) watchLeadership(r *raft.Raft) {
 }
 
 // Register mounts the cluster endpoints on router: RaftPath (the Raft
-// stream), /cluster/join and /cluster/status. These must be answered by the
+// stream, when the transport has one), /cluster/join and /cluster/status. These must be answered by the
 // receiving master itself, never forwarded.
-func (n *RaftNode) Register(router *mux.Router) {
-	router.Handle(RaftPath, n.stream).Methods(http.MethodGet)
+func (n *Node) Register(router *mux.Router) {
+	if n.stores.Stream != nil {
+		router.Handle(RaftPath, n.stores.Stream).Methods(http.MethodGet)
+	}
 	router.HandleFunc(JoinPath, n.handleJoin).Methods(http.MethodPost)
 	router.HandleFunc(StatusPath, n.handleStatus).Methods(http.MethodGet, http.MethodHead)
 }
 
 // Shutdown stops Raft, closes the transport (and every Raft connection)
 // and the stores. It is idempotent; later calls return the first result.
-func (n *RaftNode) Shutdown() error {
+func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		n.cancel()
 		var errs []error
@@ -459,12 +498,16 @@ func (n *RaftNode) Shutdown() error {
 				errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
 			}
 		}
-		if err := n.trans.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("raft transport: %w", err))
+		if c, ok := n.stores.Transport.(raft.WithClose); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("raft transport: %w", err))
+			}
 		}
 		n.wg.Wait()
-		if err := n.store.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("raft store: %w", err))
+		if n.stores.Close != nil {
+			if err := n.stores.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("raft store: %w", err))
+			}
 		}
 		n.leaderSince.Store(0)
 		n.shutdownErr = errors.Join(errs...)
@@ -473,7 +516,7 @@ func (n *RaftNode) Shutdown() error {
 }
 
 // leaderRaft returns the raft instance if this node leads, else nil.
-func (n *RaftNode) leaderRaft() *raft.Raft {
+func (n *Node) leaderRaft() *raft.Raft {
 	r := n.r.Load()
 	if r == nil || r.State() != raft.Leader {
 		return nil
@@ -482,10 +525,10 @@ func (n *RaftNode) leaderRaft() *raft.Raft {
 }
 
 // IsLeader reports whether this master is the Raft leader now.
-func (n *RaftNode) IsLeader() bool { return n.leaderRaft() != nil }
+func (n *Node) IsLeader() bool { return n.leaderRaft() != nil }
 
 // Leader returns the leader's HTTP address, or "" while there is none.
-func (n *RaftNode) Leader() string {
+func (n *Node) Leader() string {
 	r := n.r.Load()
 	if r == nil {
 		return ""
@@ -495,11 +538,11 @@ func (n *RaftNode) Leader() string {
 }
 
 // Self returns this master's HTTP address as named in -peers.
-func (n *RaftNode) Self() string { return n.self }
+func (n *Node) Self() string { return n.self }
 
 // Peers returns the other members of the group: from the Raft
 // configuration once known, else from -peers.
-func (n *RaftNode) Peers() []string {
+func (n *Node) Peers() []string {
 	others := []string{}
 	if r := n.r.Load(); r != nil {
 		if f := r.GetConfiguration(); f.Error() == nil {
@@ -519,7 +562,7 @@ func (n *RaftNode) Peers() []string {
 // LeaderSince returns when this master last became leader, or the zero time
 // when it is not the leader. In the instant between raft making this node
 // leader and the node noticing, it returns the current time.
-func (n *RaftNode) LeaderSince() time.Time {
+func (n *Node) LeaderSince() time.Time {
 	if !n.IsLeader() {
 		return time.Time{}
 	}
@@ -530,257 +573,8 @@ func (n *RaftNode) LeaderSince() time.Time {
 }
 
 // ClusterStatus returns what /cluster/status reports.
-func (n *RaftNode) ClusterStatus() ClusterStatus {
+func (n *Node) ClusterStatus() ClusterStatus {
 	return ClusterStatus{IsLeader: n.IsLeader(), Leader: n.Leader(), Peers: n.Peers()}
-}
-
-// NextFileKeys reserves count consecutive keys (count 0 is taken as 1) and
-// returns the first. Most calls are served from the leader's in-memory lease;
-// when it runs short, a new lease of max(count, LeaseSize) keys is committed
-// through Raft first. Returns ErrNotLeader (wrapped) on a follower.
-func (n *RaftNode) NextFileKeys(ctx context.Context, count uint64) (needle.Key, error) {
-	if count == 0 {
-		count = 1
-	}
-	for {
-		r := n.leaderRaft()
-		if r == nil {
-			return 0, ErrNotLeader
-		}
-		if k, ok := n.takeKeys(r, count); ok {
-			return needle.Key(k), nil
-		}
-		if err := n.refillLease(ctx, r, count); err != nil {
-			return 0, err
-		}
-	}
-}
-
-// takeKeys hands out count keys from the current term's lease, if it holds
-// that many.
-func (n *RaftNode) takeKeys(r *raft.Raft, count uint64) (uint64, bool) {
-	term := r.CurrentTerm()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	l := &n.lease
-	if l.term != term || l.end-l.next < count {
-		return 0, false
-	}
-	k := l.next
-	l.next += count
-	return k, true
-}
-
-// refillLease makes sure the lease holds at least count keys, committing a
-// new high-water mark through Raft if needed.
-func (n *RaftNode) refillLease(ctx context.Context, r *raft.Raft, count uint64) error {
-	release, err := n.acquireSlot(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	term, err := n.prepare(r)
-	if err != nil {
-		return err
-	}
-	mark := n.fsm.FileKeyMark()
-	n.mu.Lock()
-	if n.lease.term == term && n.lease.end-n.lease.next >= count {
-		n.mu.Unlock()
-		return nil
-	}
-	start, extend := max(mark, 1), false
-	if n.lease.term == term && n.lease.end == mark && n.lease.next <= mark {
-		start, extend = n.lease.next, true
-	}
-	n.mu.Unlock()
-	size := max(count, n.leaseSize)
-	if start > math.MaxUint64-size {
-		return fmt.Errorf("file keys exhausted: %d + %d overflows", start, size)
-	}
-	end := start + size
-	if err := n.apply(r, encodeFileKeyLease(end)); err != nil {
-		return err
-	}
-	if n.leaseCommitted != nil {
-		n.leaseCommitted(end)
-	}
-	n.mu.Lock()
-	if n.lease.term == term {
-		if !extend {
-			n.lease.next = start
-		}
-		n.lease.end = end
-	}
-	n.mu.Unlock()
-	glog.V(2).Infof("raft %s: leased file keys up to %d", n.self, end)
-	return nil
-}
-
-// prepare makes sure the FSM reflects every entry committed before this
-// node's current leadership term (a Barrier: after a restart or a leader
-// change the FSM may lag), and starts the term's lease just at the
-// high-water mark, so that no key an earlier leader may have issued is
-// handed out. The caller holds the slot. It returns the term prepared.
-func (n *RaftNode) prepare(r *raft.Raft) (uint64, error) {
-	// Read the state before the term: raft sets the term first, so a node
-	// seen as leader is leader of the term read next, or of none.
-	if r.State() != raft.Leader {
-		return 0, ErrNotLeader
-	}
-	term := r.CurrentTerm()
-	n.mu.Lock()
-	ready := n.lease.term == term
-	n.mu.Unlock()
-	if ready {
-		return term, nil
-	}
-	if err := r.Barrier(barrierTimeout).Error(); err != nil {
-		return 0, raftErr("barrier", err)
-	}
-	base := max(n.fsm.FileKeyMark(), 1)
-	n.mu.Lock()
-	n.lease = keyLease{term: term, next: base, end: base}
-	n.mu.Unlock()
-	return term, nil
-}
-
-// LeaderReady returns nil once this node is the leader and its FSM holds
-// every entry committed before its term (a Raft barrier, run once per term;
-// the first key lease runs it as soon as leadership is won). Decisions that
-// read replicated state on the leader (stale marks, heartbeats that learn
-// them) wait for it: a leader fresh from an election may not have applied
-// the last entries of the previous term yet.
-func (n *RaftNode) LeaderReady(ctx context.Context) error {
-	r := n.leaderRaft()
-	if r == nil {
-		return ErrNotLeader
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	_, err := n.prepare(r)
-	return err
-}
-
-// NextVolumeID commits and returns the highest volume id plus one. Calls
-// are serialized. Returns ErrNotLeader (wrapped) on a follower.
-func (n *RaftNode) NextVolumeID(ctx context.Context) (needle.VolumeID, error) {
-	r := n.leaderRaft()
-	if r == nil {
-		return 0, ErrNotLeader
-	}
-	release, err := n.acquireSlot(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer release()
-	if _, err := n.prepare(r); err != nil {
-		return 0, err
-	}
-	cur := n.fsm.MaxVolumeID()
-	if cur == math.MaxUint32 {
-		return 0, errors.New("volume ids exhausted")
-	}
-	vid := cur + 1
-	if err := n.apply(r, encodeMaxVolumeID(vid)); err != nil {
-		return 0, err
-	}
-	return vid, nil
-}
-
-// ObserveVolumeID raises the max volume id to at least vid. It costs no Raft
-// command when vid is not above the current maximum. Returns ErrNotLeader
-// on a follower.
-func (n *RaftNode) ObserveVolumeID(ctx context.Context, vid needle.VolumeID) error {
-	r := n.leaderRaft()
-	if r == nil {
-		return ErrNotLeader
-	}
-	if vid <= n.fsm.MaxVolumeID() {
-		return nil
-	}
-	release, err := n.acquireSlot(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	if vid <= n.fsm.MaxVolumeID() {
-		return nil
-	}
-	glog.Infof("raft %s: raising max volume id to observed %d", n.self, vid)
-	return n.apply(r, encodeMaxVolumeID(vid))
-}
-
-// ObserveFileKey raises the file-key high-water mark above key and skips
-// key in the leader's lease. It costs no Raft command when key is below the
-// mark, and takes no slot when key is below the lease's next key (what
-// volume servers report is usually a key this leader handed out). Returns
-// ErrNotLeader on a follower.
-//
-// The lease's next key only grows (a refill starts at or above it, a new
-// term's lease at the mark), so a key below it is never handed out again.
-// Below the mark is not enough outside the slot: a refill that has
-// committed its new mark but not yet installed its lease would hand out
-// the key afterwards, so that check waits for the slot.
-func (n *RaftNode) ObserveFileKey(ctx context.Context, key needle.Key) error {
-	r := n.leaderRaft()
-	if r == nil {
-		return ErrNotLeader
-	}
-	k := uint64(key)
-	n.mu.Lock()
-	below := k < n.lease.next
-	n.mu.Unlock()
-	if below {
-		return nil
-	}
-	release, err := n.acquireSlot(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	n.skipLeased(k)
-	if k < n.fsm.FileKeyMark() {
-		return nil
-	}
-	mark := k + 1
-	if k == math.MaxUint64 {
-		mark = k
-	}
-	glog.Infof("raft %s: raising file key mark to observed key %d", n.self, k)
-	return n.apply(r, encodeFileKeyLease(mark))
-}
-
-// skipLeased moves the lease past key if key lies in it.
-func (n *RaftNode) skipLeased(key uint64) {
-	n.mu.Lock()
-	if key >= n.lease.next && key < n.lease.end {
-		n.lease.next = key + 1
-	}
-	n.mu.Unlock()
-}
-
-// acquireSlot waits for the right to issue a sequencer command.
-func (n *RaftNode) acquireSlot(ctx context.Context) (release func(), err error) {
-	select {
-	case n.slot <- struct{}{}:
-		return func() { <-n.slot }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for raft: %w", ctx.Err())
-	case <-n.ctx.Done():
-		return nil, fmt.Errorf("raft node shut down: %w", ErrNotLeader)
-	}
-}
-
-// apply commits one command and waits until this node's FSM applied it.
-// Raft bounds the wait: a leader that loses its quorum steps down and fails
-// pending commands.
-func (n *RaftNode) apply(r *raft.Raft, cmd []byte) error {
-	if err := r.Apply(cmd, applyTimeout).Error(); err != nil {
-		return raftErr("apply", err)
-	}
-	return nil
 }
 
 // raftErr wraps a raft error; errors meaning this node cannot lead also
@@ -791,51 +585,4 @@ func raftErr(op string, err error) error {
 		return fmt.Errorf("raft %s: %w: %w", op, ErrNotLeader, err)
 	}
 	return fmt.Errorf("raft %s: %w", op, err)
-}
-
-// glogWriter receives hclog's formatted lines and logs them through glog:
-// errors and warnings always, info at -v=1, debug at -v=2, trace at -v=3.
-type glogWriter struct{}
-
-func (glogWriter) Write(p []byte) (int, error) {
-	line := strings.TrimRight(string(p), "\n")
-	switch {
-	case strings.HasPrefix(line, "[ERROR]"):
-		glog.Error(line)
-	case strings.HasPrefix(line, "[WARN]"):
-		glog.Warning(line)
-	case strings.HasPrefix(line, "[INFO]"):
-		if glog.V(1) {
-			glog.Info(line)
-		}
-	case strings.HasPrefix(line, "[DEBUG]"):
-		if glog.V(2) {
-			glog.Info(line)
-		}
-	default:
-		if glog.V(3) {
-			glog.Info(line)
-		}
-	}
-	return len(p), nil
-}
-
-// newGlogHclog returns an hclog.Logger for raft that writes through glog,
-// at the most verbose level glog's -v currently lets through.
-func newGlogHclog(name string) hclog.Logger {
-	level := hclog.Warn
-	switch {
-	case bool(glog.V(3)):
-		level = hclog.Trace
-	case bool(glog.V(2)):
-		level = hclog.Debug
-	case bool(glog.V(1)):
-		level = hclog.Info
-	}
-	return hclog.New(&hclog.LoggerOptions{
-		Name:        name,
-		Level:       level,
-		Output:      glogWriter{},
-		DisableTime: true,
-	})
 }
