@@ -148,6 +148,10 @@ type Volume struct {
 	writeSeq    uint64     // appends so far; group commit waits on it
 	flushTimer  *time.Timer
 	flushArmed  bool
+	// Rolled-back replicated writes that have not arrived yet
+	// (DeleteRolledBack), refused by WriteReplica when they do.
+	rolledBack  map[needle.Key][]rolledBackWrite
+	rolledBackN int
 
 	readOnly  atomic.Bool   // marked read-only by SetReadOnly
 	sizeLimit atomic.Uint64 // 0: none

@@ -1,0 +1,196 @@
+package volume
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/weedfs/weed/needle"
+)
+
+// replicaNeedle is the test needle of key k, generation gen, stamped ts, as
+// a primary would send it.
+func replicaNeedle(k needle.Key, gen int, ts uint64) *needle.Needle {
+	n := makeNeedle(k, gen, sizeOf(k))
+	n.AppendAtNs = ts
+	return n
+}
+
+// TestRolledBackWriteOrders is issue 15's first fault where it lives: a
+// replica receives a failed write (stamped sec(2)) and its rollback
+// (tombstone sec(3)) in either order, possibly around other writes of the
+// same key; the write must end absent, as on the primary, and a later
+// write of the key must not be hidden.
+func TestRolledBackWriteOrders(t *testing.T) {
+	const k = needle.Key(7)
+	type step struct {
+		op  string // "write" (WriteReplica), "rollback" (DeleteRolledBack of the sec(2) write), "primary" (Write)
+		gen int
+		ts  uint64
+		err error // wanted error, matched with errors.Is
+	}
+	cases := []struct {
+		name    string
+		steps   []step
+		wantGen int // generation served at the end, -1: gone
+		awaited int // rolled-back writes that never arrived
+	}{
+		{"write then rollback", []step{
+			{op: "write", gen: 1, ts: sec(2)},
+			{op: "rollback"},
+		}, -1, 0},
+		{"rollback then write", []step{
+			{op: "rollback", err: needle.ErrNotFound},
+			{op: "write", gen: 1, ts: sec(2), err: ErrRolledBack},
+		}, -1, 0},
+		{"rollback of an overwrite, then the write", []step{
+			{op: "primary", gen: 0, ts: sec(1)},
+			{op: "rollback"},
+			{op: "write", gen: 1, ts: sec(2), err: ErrRolledBack},
+		}, -1, 0},
+		{"rollback, a newer write, then the late write", []step{
+			{op: "rollback", err: needle.ErrNotFound},
+			{op: "write", gen: 2, ts: sec(4)},
+			{op: "write", gen: 1, ts: sec(2), err: ErrRolledBack},
+		}, 2, 0},
+		{"rollback, then another write of the key at another time", []step{
+			{op: "rollback", err: needle.ErrNotFound},
+			{op: "write", gen: 3, ts: sec(5)},
+		}, 3, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			forEachMap(t, func(t *testing.T, opts Options) {
+				dir := t.TempDir()
+				v := createVolIn(t, dir, opts)
+				for i, s := range c.steps {
+					var err error
+					switch s.op {
+					case "write":
+						_, err = v.WriteReplica(replicaNeedle(k, s.gen, s.ts))
+					case "primary":
+						_, err = v.Write(replicaNeedle(k, s.gen, s.ts))
+					case "rollback":
+						_, err = v.DeleteRolledBack(k, cookieOf(k), sec(2), sec(3))
+					}
+					if !errors.Is(err, s.err) || (err != nil && s.err == nil) {
+						t.Fatalf("step %d (%s): %v, want %v", i, s.op, err, s.err)
+					}
+				}
+				check := func(v *Volume) {
+					t.Helper()
+					if c.wantGen < 0 {
+						expectGone(t, v, k)
+					} else {
+						expectNeedle(t, v, k, payload(k, c.wantGen, sizeOf(k)))
+					}
+				}
+				check(v)
+				if n := v.rolledBackN; n != c.awaited {
+					t.Errorf("%d rolled-back writes still awaited, want %d", n, c.awaited)
+				}
+				if err := v.Close(); err != nil {
+					t.Fatal(err)
+				}
+				mustCheck(t, dir)
+				v2, err := Open(dir, "", 1, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer v2.Close()
+				check(v2)
+			})
+		})
+	}
+}
+
+// TestRolledBackWriteRace runs the late write and its rollback
+// concurrently, many times: whichever the volume applies first, the write
+// ends absent and nothing is left awaited.
+func TestRolledBackWriteRace(t *testing.T) {
+	v := createVolIn(t, t.TempDir(), Options{})
+	const rounds = 200
+	for i := range rounds {
+		k := needle.Key(i + 1)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var werr, derr error
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, werr = v.WriteReplica(replicaNeedle(k, 1, sec(2)))
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			_, derr = v.DeleteRolledBack(k, cookieOf(k), sec(2), sec(3))
+		}()
+		close(start)
+		wg.Wait()
+		switch {
+		case werr == nil && derr == nil: // the write first
+		case errors.Is(werr, ErrRolledBack) && errors.Is(derr, needle.ErrNotFound): // the rollback first
+		default:
+			t.Fatalf("round %d: write %v, rollback %v", i, werr, derr)
+		}
+		expectGone(t, v, k)
+	}
+	if v.rolledBackN != 0 {
+		t.Fatalf("%d rolled-back writes still awaited", v.rolledBackN)
+	}
+}
+
+// TestRolledBackWriteBound: rollbacks whose writes never arrive are
+// remembered up to maxRolledBack, the oldest forgotten first.
+func TestRolledBackWriteBound(t *testing.T) {
+	v := createVolIn(t, t.TempDir(), Options{})
+	v.mu.Lock()
+	for i := range maxRolledBack + 10 {
+		v.rememberRolledBackLocked(needle.Key(i+1), rolledBackWrite{writeAt: sec(float64(i)), tombAt: sec(float64(i) + 0.5)})
+	}
+	n, oldest, newest := v.rolledBackN, len(v.rolledBack[1]), len(v.rolledBack[maxRolledBack+10])
+	v.mu.Unlock()
+	if n != maxRolledBack || oldest != 0 || newest != 1 {
+		t.Fatalf("%d remembered (key 1: %d, last key: %d), want %d with the oldest dropped", n, oldest, newest, maxRolledBack)
+	}
+}
+
+// TestRollbackEndpoint: a replicated delete naming a rollback
+// (rollback=<the write's append time>) makes the replica refuse that write
+// when it arrives afterwards (409), and a malformed one is a 400.
+func TestRollbackEndpoint(t *testing.T) {
+	m := newFakeMaster(t)
+	ts := startServer(t, []string{m.addr()})
+	ts.addVolume(t, 1, "001")
+	n := needle.Needle{Cookie: 0x12345678, Key: 9, Data: []byte("given up on"), AppendAtNs: 1234567890}
+	rec, err := n.AppendRecord(nil, needle.Version3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fid := fidOf(1, 9, 0x12345678)
+	for _, c := range []struct{ query string }{
+		{"ts=1234567999&rollback=x"},
+		{"ts=1234567999&rollback=0"},
+		{"ts=1234567999&rollback=1234567999"},
+	} {
+		r := do(t, http.MethodDelete, ts.url+"/"+fid+"?type=replicate&"+c.query, nil, nil)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("DELETE ?%s = %d %s, want 400", c.query, r.status, r.body)
+		}
+	}
+	r := do(t, http.MethodDelete, ts.url+"/"+fid+"?type=replicate&ts=1234567999&rollback=1234567890", nil, nil)
+	if r.status != http.StatusNotFound {
+		t.Fatalf("rollback before the write = %d %s, want 404", r.status, r.body)
+	}
+	r = do(t, http.MethodPost, ts.url+"/"+fid+"?type=replicate", bytes.NewReader(rec), map[string]string{"Content-Type": NeedleContentType})
+	if r.status != http.StatusConflict {
+		t.Fatalf("the rolled-back write arriving late = %d %s, want 409", r.status, r.body)
+	}
+	assertEmpty404(t, do(t, http.MethodGet, ts.url+"/"+fid, nil, nil), "GET of the rolled-back write")
+	if _, err := ts.stored(t, 1, 9, 0x12345678); !isMissing(err) {
+		t.Fatalf("the rolled-back write was stored: %v", err)
+	}
+}
