@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/weedfs/weed/needle"
 )
@@ -37,30 +38,36 @@ func TestRolledBackWriteOrders(t *testing.T) {
 		name    string
 		steps   []step
 		wantGen int // generation served at the end, -1: gone
-		awaited int // rolled-back writes that never arrived
+		awaited int // rolled-back writes remembered at the end
 	}{
-		{"write then rollback", []step{
+		{"write then rollback, then the write again", []step{
 			{op: "write", gen: 1, ts: sec(2)},
 			{op: "rollback"},
-		}, -1, 0},
-		{"rollback then write", []step{
+			{op: "write", gen: 1, ts: sec(2), err: ErrRolledBack}, // the fan-out's resend
+		}, -1, 1},
+		{"rollback then write, twice", []step{
 			{op: "rollback", err: needle.ErrNotFound},
 			{op: "write", gen: 1, ts: sec(2), err: ErrRolledBack},
-		}, -1, 0},
+			{op: "write", gen: 1, ts: sec(2), err: ErrRolledBack},
+		}, -1, 1},
 		{"rollback of an overwrite, then the write", []step{
 			{op: "primary", gen: 0, ts: sec(1)},
 			{op: "rollback"},
 			{op: "write", gen: 1, ts: sec(2), err: ErrRolledBack},
-		}, -1, 0},
+		}, -1, 1},
 		{"rollback, a newer write, then the late write", []step{
 			{op: "rollback", err: needle.ErrNotFound},
 			{op: "write", gen: 2, ts: sec(4)},
 			{op: "write", gen: 1, ts: sec(2), err: ErrRolledBack},
-		}, 2, 0},
+		}, 2, 1},
 		{"rollback, then another write of the key at another time", []step{
 			{op: "rollback", err: needle.ErrNotFound},
 			{op: "write", gen: 3, ts: sec(5)},
 		}, 3, 1},
+		{"a primary's own write is never refused", []step{
+			{op: "rollback", err: needle.ErrNotFound},
+			{op: "primary", gen: 1, ts: sec(2)},
+		}, 1, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -91,7 +98,7 @@ func TestRolledBackWriteOrders(t *testing.T) {
 				}
 				check(v)
 				if n := v.rolledBackN; n != c.awaited {
-					t.Errorf("%d rolled-back writes still awaited, want %d", n, c.awaited)
+					t.Errorf("%d rolled-back writes remembered, want %d", n, c.awaited)
 				}
 				if err := v.Close(); err != nil {
 					t.Fatal(err)
@@ -110,7 +117,7 @@ func TestRolledBackWriteOrders(t *testing.T) {
 
 // TestRolledBackWriteRace runs the late write and its rollback
 // concurrently, many times: whichever the volume applies first, the write
-// ends absent and nothing is left awaited.
+// ends absent, and a second copy of it is refused.
 func TestRolledBackWriteRace(t *testing.T) {
 	v := createVolIn(t, t.TempDir(), Options{})
 	const rounds = 200
@@ -139,24 +146,48 @@ func TestRolledBackWriteRace(t *testing.T) {
 			t.Fatalf("round %d: write %v, rollback %v", i, werr, derr)
 		}
 		expectGone(t, v, k)
-	}
-	if v.rolledBackN != 0 {
-		t.Fatalf("%d rolled-back writes still awaited", v.rolledBackN)
+		if _, err := v.WriteReplica(replicaNeedle(k, 1, sec(2))); !errors.Is(err, ErrRolledBack) {
+			t.Fatalf("round %d: a second copy of the write: %v", i, err)
+		}
 	}
 }
 
-// TestRolledBackWriteBound: rollbacks whose writes never arrive are
-// remembered up to maxRolledBack, the oldest forgotten first.
+// TestRolledBackWriteBound: a volume remembers at most maxRolledBack
+// rollbacks (the oldest forgotten first) and forgets each after
+// rolledBackKeep, so that the check costs nothing again.
 func TestRolledBackWriteBound(t *testing.T) {
 	v := createVolIn(t, t.TempDir(), Options{})
+	start := time.Now().Add(-rolledBackKeep / 2)
 	v.mu.Lock()
 	for i := range maxRolledBack + 10 {
-		v.rememberRolledBackLocked(needle.Key(i+1), rolledBackWrite{writeAt: sec(float64(i)), tombAt: sec(float64(i) + 0.5)})
+		v.rememberRolledBackLocked(needle.Key(i+1), rolledBackWrite{writeAt: sec(float64(i)), tombAt: sec(float64(i) + 0.5), at: start.Add(time.Duration(i))})
 	}
 	n, oldest, newest := v.rolledBackN, len(v.rolledBack[1]), len(v.rolledBack[maxRolledBack+10])
 	v.mu.Unlock()
 	if n != maxRolledBack || oldest != 0 || newest != 1 {
 		t.Fatalf("%d remembered (key 1: %d, last key: %d), want %d with the oldest dropped", n, oldest, newest, maxRolledBack)
+	}
+	if _, err := v.WriteReplica(replicaNeedle(maxRolledBack+10, 1, sec(maxRolledBack+9))); !errors.Is(err, ErrRolledBack) {
+		t.Fatalf("a remembered rollback's write: %v", err)
+	}
+	// Once they are older than rolledBackKeep, the next replicated write
+	// forgets them all.
+	v.mu.Lock()
+	for _, ws := range v.rolledBack {
+		for i := range ws {
+			ws[i].at = ws[i].at.Add(-rolledBackKeep)
+		}
+	}
+	v.rolledBackExpiry = v.rolledBackExpiry.Add(-rolledBackKeep)
+	v.mu.Unlock()
+	if _, err := v.WriteReplica(replicaNeedle(1, 0, sec(10000))); err != nil {
+		t.Fatal(err)
+	}
+	v.mu.Lock()
+	n, left := v.rolledBackN, len(v.rolledBack)
+	v.mu.Unlock()
+	if n != 0 || left != 0 {
+		t.Fatalf("%d rolled-back writes (%d keys) remembered past rolledBackKeep", n, left)
 	}
 }
 

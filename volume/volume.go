@@ -150,8 +150,9 @@ type Volume struct {
 	flushArmed  bool
 	// Rolled-back replicated writes that have not arrived yet
 	// (DeleteRolledBack), refused by WriteReplica when they do.
-	rolledBack  map[needle.Key][]rolledBackWrite
-	rolledBackN int
+	rolledBack       map[needle.Key][]rolledBackWrite
+	rolledBackN      int
+	rolledBackExpiry time.Time // when the oldest of them is forgotten
 
 	readOnly  atomic.Bool   // marked read-only by SetReadOnly
 	sizeLimit atomic.Uint64 // 0: none
