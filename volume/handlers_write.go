@@ -403,8 +403,9 @@ func (s *Server) writeBodyError(w http.ResponseWriter, r *http.Request, err erro
 }
 
 // writeStoreError answers a failure of the store with the fitting status:
-// 404 volume gone, 409 volume read-only or full or write rolled back, 503 out of file
-// descriptors or volume closing, 500 otherwise.
+// 404 volume gone, 409 volume read-only or full (or a replicated write
+// rolled back already), 503 out of file descriptors or volume closing, 500
+// otherwise.
 func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	switch {

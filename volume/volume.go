@@ -148,11 +148,11 @@ type Volume struct {
 	writeSeq    uint64     // appends so far; group commit waits on it
 	flushTimer  *time.Timer
 	flushArmed  bool
-	// Rolled-back replicated writes that have not arrived yet
-	// (DeleteRolledBack), refused by WriteReplica when they do.
+	// Replicated writes rolled back here (DeleteRolledBack), refused by
+	// WriteReplica if they arrive within rolledBackKeep.
 	rolledBack       map[needle.Key][]rolledBackWrite
 	rolledBackN      int
-	rolledBackExpiry time.Time // when the oldest of them is forgotten
+	rolledBackExpiry time.Time // when the oldest of them may be forgotten
 
 	readOnly  atomic.Bool   // marked read-only by SetReadOnly
 	sizeLimit atomic.Uint64 // 0: none
