@@ -284,8 +284,41 @@ func (p *Process) Stop() {
 }
 
 // Pause stops the process with SIGSTOP (it keeps its sockets but answers
-// nothing); Resume continues it.
-func (p *Process) Pause() { p.sendOnly(syscall.SIGSTOP) }
+// nothing) and returns once the kernel reports it stopped (kill returns
+// before every thread of a busy process has stopped: a request may still be
+// served meanwhile); Resume continues it.
+func (p *Process) Pause() {
+	p.sendOnly(syscall.SIGSTOP)
+	p.waitStopped(5 * time.Second)
+}
+
+// waitStopped polls /proc until the process is in the stopped state, at
+// most timeout (it returns at once where /proc is missing).
+func (p *Process) waitStopped(timeout time.Duration) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	stat := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat"
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return
+		}
+		// The state is the field after the command name in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.c.t.Logf("%s: not stopped %v after SIGSTOP", p.Name, timeout)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // Resume continues a paused process.
 func (p *Process) Resume() { p.sendOnly(syscall.SIGCONT) }

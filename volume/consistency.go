@@ -145,7 +145,7 @@ func (s *Server) primaryDelete(w http.ResponseWriter, r *http.Request, vol *Volu
 		return
 	}
 	errs := s.fanout.Each(ctx, targets, func(ctx context.Context, target string) error {
-		return s.sendReplicaDelete(ctx, target, fid, ts)
+		return s.sendReplicaDelete(ctx, target, fid, ts, 0)
 	})
 	self := s.self()
 	reached := []string{self}
@@ -206,12 +206,14 @@ func (s *Server) deleteTargets(ctx context.Context, vol *Volume) (targets []stri
 	return targets, true, nil
 }
 
-// rollbackOnReplicas sends the rollback delete of a failed write to the
-// replicas that may have taken it; those that cannot be reached are marked
-// stale (in the background when the leader cannot be reached either).
-func (s *Server) rollbackOnReplicas(ctx context.Context, vol *Volume, fid needle.FileID, ts uint64, targets []string) {
+// rollbackOnReplicas sends the rollback delete of a failed write (stamped
+// writeAt) to the replicas that may have taken it; those that cannot be
+// reached are marked stale (in the background when the leader cannot be
+// reached either). A replica the write has not reached yet keeps the
+// tombstone and refuses the write if it still arrives.
+func (s *Server) rollbackOnReplicas(ctx context.Context, vol *Volume, fid needle.FileID, writeAt, ts uint64, targets []string) {
 	errs := s.fanout.Each(ctx, targets, func(ctx context.Context, target string) error {
-		return s.sendReplicaDelete(ctx, target, fid, ts)
+		return s.sendReplicaDelete(ctx, target, fid, ts, writeAt)
 	})
 	var failed []string
 	for i, t := range targets {

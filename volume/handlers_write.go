@@ -301,7 +301,7 @@ func (s *Server) handleReplicatedWrite(w http.ResponseWriter, r *http.Request, f
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	size, err := vol.Write(&n)
+	size, err := vol.WriteReplica(&n)
 	if err != nil {
 		s.writeStoreError(w, r, fmt.Errorf("replicated write %s: %w", fid, err))
 		return
@@ -361,8 +361,20 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A replica records the tombstone even when it does not hold the
-	// needle, so that no later sync brings the needle back.
-	size, err := vol.DeleteReplica(fid.Key, fid.Cookie, ts)
+	// needle, so that no later sync brings the needle back; a rollback
+	// (rollback=<the write's append time>) also makes the replica refuse
+	// that write if it arrives later.
+	var size uint32
+	if rb := q.Get("rollback"); rb != "" {
+		writeAt, perr := strconv.ParseUint(rb, 10, 64)
+		if perr != nil || writeAt == 0 || writeAt >= ts {
+			httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("rollback=%q is not the append time of a write older than ts=%d", rb, ts))
+			return
+		}
+		size, err = vol.DeleteRolledBack(fid.Key, fid.Cookie, writeAt, ts)
+	} else {
+		size, err = vol.DeleteReplica(fid.Key, fid.Cookie, ts)
+	}
 	if isMissing(err) {
 		httpx.WriteJSON(w, r, http.StatusNotFound, DeleteReply{})
 		return
@@ -431,8 +443,8 @@ func (s *Server) writeBodyError(w http.ResponseWriter, r *http.Request, err erro
 
 // writeStoreError answers a failure of the store with the fitting status:
 // 404 volume gone, 507 no space left on the disk (or below -minFreeSpace),
-// 409 volume read-only or full, 503 out of file descriptors or volume
-// closing, 500 otherwise.
+// 409 volume read-only or full (or a replicated write rolled back already),
+// 503 out of file descriptors or volume closing, 500 otherwise.
 func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	switch {
@@ -440,7 +452,7 @@ func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err err
 		status = http.StatusNotFound
 	case isNoSpace(err):
 		status = http.StatusInsufficientStorage
-	case errors.Is(err, ErrReadOnly), errors.Is(err, ErrVolumeFull):
+	case errors.Is(err, ErrReadOnly), errors.Is(err, ErrVolumeFull), errors.Is(err, ErrRolledBack):
 		status = http.StatusConflict
 	case errors.Is(err, needle.ErrTooLarge):
 		status = http.StatusRequestEntityTooLarge

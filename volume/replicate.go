@@ -165,13 +165,18 @@ func (s *Server) rollbackWrite(vol *Volume, fid needle.FileID, appendAtNs uint64
 	if len(targets) == 0 {
 		return
 	}
-	s.rollbackOnReplicas(ctx, vol, fid, ts, targets)
+	s.rollbackOnReplicas(ctx, vol, fid, appendAtNs, ts, targets)
 }
 
 // sendReplicaDelete deletes fid on one replica. A replica that does not have
-// the needle (404) is fine: it is gone there.
-func (s *Server) sendReplicaDelete(ctx context.Context, target string, fid needle.FileID, ts uint64) error {
+// the needle (404) is fine: it is gone there. A rollback names the failed
+// write's append time (rolledBack, 0 for a client's delete), so that a
+// replica that has not received the write yet refuses it when it comes.
+func (s *Server) sendReplicaDelete(ctx context.Context, target string, fid needle.FileID, ts, rolledBack uint64) error {
 	u := "http://" + target + "/" + fid.String() + "?type=replicate&ts=" + strconv.FormatUint(ts, 10)
+	if rolledBack != 0 {
+		u += "&rollback=" + strconv.FormatUint(rolledBack, 10)
+	}
 	if s.signer != nil {
 		u += "&" + security.QueryParam + "=" + s.signer.Sign(fid.String(), 1)
 	}

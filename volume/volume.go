@@ -154,6 +154,11 @@ type Volume struct {
 	writeSeq    uint64     // appends so far; group commit waits on it
 	flushTimer  *time.Timer
 	flushArmed  bool
+	// Replicated writes rolled back here (DeleteRolledBack), refused by
+	// WriteReplica if they arrive within rolledBackKeep.
+	rolledBack       map[needle.Key][]rolledBackWrite
+	rolledBackN      int
+	rolledBackExpiry time.Time // when the oldest of them may be forgotten
 
 	readOnly  atomic.Bool   // marked read-only by SetReadOnly
 	sizeLimit atomic.Uint64 // 0: none

@@ -34,6 +34,11 @@ const maxPooledRecord = 4 << 20
 // needle.ErrTooLarge for fields that do not fit. With Options.Fsync it
 // returns after the record is on disk.
 func (v *Volume) Write(n *needle.Needle) (size uint32, err error) {
+	return v.write(n, false)
+}
+
+// write is Write, and WriteReplica when replica is set.
+func (v *Volume) write(n *needle.Needle, replica bool) (size uint32, err error) {
 	if n.IsTombstone() {
 		return 0, fmt.Errorf("volume %d: write of a tombstone for key %x (use Delete)", v.id, uint64(n.Key))
 	}
@@ -59,6 +64,10 @@ func (v *Volume) Write(n *needle.Needle) (size uint32, err error) {
 	*bp = rec
 
 	v.mu.Lock()
+	if replica && v.rolledBackN > 0 && v.refuseRolledBackLocked(n) {
+		v.mu.Unlock()
+		return 0, fmt.Errorf("volume %d: key %x written at %d: %w", v.id, uint64(n.Key), n.AppendAtNs, ErrRolledBack)
+	}
 	seq, err := v.writeLocked(rec, needle.IdxEntry{Key: n.Key, Size: n.Size})
 	v.mu.Unlock()
 	if err != nil {
