@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/weedfs/weed/testcluster"
 )
@@ -84,10 +85,15 @@ func TestVacuumWhileWriting(t *testing.T) {
 			if err != nil {
 				return
 			}
+			// Paced, so that its files do not dilute every volume's
+			// garbage below the threshold before the master checks it.
+			time.Sleep(10 * time.Millisecond)
 		}
 	}()
 
-	r := testcluster.Get(t, m.URL("/vol/vacuum?garbageThreshold=0.2"))
+	// A low threshold: the writer's files dilute the garbage of the
+	// volumes the master checks last.
+	r := testcluster.Get(t, m.URL("/vol/vacuum?garbageThreshold=0.01"))
 	// A few more writes after the vacuum returned, then stop.
 	testcluster.Eventually(testcluster.Settle, func() bool {
 		mu.Lock()
