@@ -521,7 +521,7 @@ func TestLeaderFailover(t *testing.T) {
 // readThroughMaster GETs /fid from master, expects a 301 to a volume server
 // and reads the file there.
 func readThroughMaster(master, fid string, want []byte) error {
-	r, err := testcluster.Send(testcluster.NoFollow, http.MethodGet, "http://"+master+"/"+fid, nil, nil)
+	r, err := testcluster.ReadDirect(master, fid)
 	if err != nil {
 		return err
 	}
