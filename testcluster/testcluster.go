@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -641,13 +643,33 @@ func (c *Cluster) Run(ctx context.Context, dir string, args ...string) (string, 
 // Eventually polls cond every 50 ms until it returns true or timeout passes,
 // and reports whether it did.
 func Eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
+	return Poll(timeout, func() error {
 		if cond() {
-			return true
+			return nil
 		}
-		if time.Now().After(deadline) {
-			return false
+		return errNotYet
+	}) == nil
+}
+
+// errNotYet is the state Eventually's conditions report while false.
+var errNotYet = errors.New("not yet")
+
+// Poll calls cond every 50 ms until it returns nil or timeout passes. It
+// returns nil, or cond's last error (the last state the test saw) wrapped
+// with the time waited, for the test's failure message:
+//
+//	if err := testcluster.Poll(testcluster.Settle, func() error { ... }); err != nil {
+//		t.Fatalf("replicas never agreed: %v", err)
+//	}
+func Poll(timeout time.Duration, cond func() error) error {
+	start := time.Now()
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Since(start) > timeout {
+			return fmt.Errorf("after %v: %w", timeout, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -710,22 +732,70 @@ type DirLookup struct {
 		PublicURL string `json:"publicUrl"`
 	} `json:"locations"`
 	Error string `json:"error"`
+	// Reply is the whole exchange (Lookup sets it).
+	Reply Reply `json:"-"`
+}
+
+// NodeURLs returns the Url of every data node in the status, sorted.
+func (s DirStatus) NodeURLs() []string {
+	var urls []string
+	for _, dc := range s.Topology.DataCenters {
+		for _, r := range dc.Racks {
+			for _, n := range r.DataNodes {
+				urls = append(urls, n.Url)
+			}
+		}
+	}
+	slices.Sort(urls)
+	return urls
+}
+
+// WaitForNodeCount waits until the /dir/status of the master at master
+// lists n data nodes, and returns nil, or an error with the last count seen
+// (-1: no answer) once timeout passes.
+func WaitForNodeCount(master string, n int, timeout time.Duration) error {
+	return Poll(timeout, func() error {
+		st, err := ReadDirStatus(master)
+		if err != nil {
+			return fmt.Errorf("%s lists -1 data nodes, want %d: %w", master, n, err)
+		}
+		if got := st.NodeCount(); got != n {
+			return fmt.Errorf("%s lists %d data nodes, want %d", master, got, n)
+		}
+		return nil
+	})
+}
+
+// WaitForNodesOf waits until master's /dir/status lists exactly the data
+// nodes of vols, by address, and fails the test when it does not within
+// Settle.
+func (c *Cluster) WaitForNodesOf(master *Process, vols ...*Process) {
+	c.t.Helper()
+	want := make([]string, len(vols))
+	for i, v := range vols {
+		want[i] = v.Addr()
+	}
+	slices.Sort(want)
+	err := Poll(Settle, func() error {
+		st, err := ReadDirStatus(master.Addr())
+		if err != nil {
+			return err
+		}
+		if got := st.NodeURLs(); !slices.Equal(got, want) {
+			return fmt.Errorf("master lists data nodes %q, want %q", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		c.t.Fatalf("%s: %v", master.Name, err)
+	}
 }
 
 // WaitForNodes waits until master's /dir/status lists n data nodes.
 func (c *Cluster) WaitForNodes(master *Process, n int) {
 	c.t.Helper()
-	var last DirStatus
-	ok := Eventually(StartTimeout, func() bool {
-		var st DirStatus
-		if err := master.GetJSON("/dir/status", &st); err != nil {
-			return false
-		}
-		last = st
-		return st.NodeCount() == n
-	})
-	if !ok {
-		c.t.Fatalf("master %s did not see %d data nodes within %v (saw %d)", master.Name, n, StartTimeout, last.NodeCount())
+	if err := WaitForNodeCount(master.Addr(), n, StartTimeout); err != nil {
+		c.t.Fatalf("master %s: %v", master.Name, err)
 	}
 }
 

@@ -31,7 +31,7 @@ func FuzzHeartbeats(f *testing.F) {
 		if json.Unmarshal(data, &beats) != nil || len(beats) > 64 {
 			return
 		}
-		topo := New(Config{Pulse: time.Second, VolumeSizeLimit: 1 << 20, Seed: 1})
+		topo := newTopology(t, Config{Pulse: time.Second, VolumeSizeLimit: 1 << 20, Seed: 1})
 		for i, hb := range beats {
 			if hb == nil || len(hb.Volumes) > 256 {
 				continue

@@ -84,6 +84,16 @@ func urls(locs []Location) []string {
 	return out
 }
 
+// newTopology is New(cfg) for a test: when the test ends, checkInvariants
+// proves the topology's structures agree with each other, so every test
+// that builds a topology is checked without asking for it.
+func newTopology(t testing.TB, cfg Config) *Topology {
+	t.Helper()
+	topo := New(cfg)
+	t.Cleanup(func() { checkInvariants(t, topo) })
+	return topo
+}
+
 // checkInvariants proves that the topology's structures agree with each
 // other: tree links, node index, layouts, volume index, writable sets.
 // Tests call it after every scenario.

@@ -13,7 +13,7 @@ import (
 // volumes 3,4,5 on 8081, 1,2,6 on 8082, all six on 8083, replication 100.
 func walkthroughTopology(t *testing.T) *Topology {
 	t.Helper()
-	topo := New(Config{VolumeSizeLimit: 30000 << 20})
+	topo := newTopology(t, Config{VolumeSizeLimit: 30000 << 20})
 	vols := func(ids ...needle.VolumeID) []VolumeInfo {
 		var out []VolumeInfo
 		for _, id := range ids {
@@ -36,7 +36,7 @@ func TestDirStatusGolden(t *testing.T) {
 	}{
 		{
 			name:  "empty",
-			build: func(*testing.T) *Topology { return New(Config{}) },
+			build: func(t *testing.T) *Topology { return newTopology(t, Config{}) },
 			want:  `{"DataCenters":[],"Free":0,"Max":0,"layouts":[]}`,
 		},
 		{
@@ -53,7 +53,7 @@ func TestDirStatusGolden(t *testing.T) {
 		{
 			name: "layouts sorted, full volume not writable, empty writables print as []",
 			build: func(t *testing.T) *Topology {
-				topo := New(Config{VolumeSizeLimit: 100})
+				topo := newTopology(t, Config{VolumeSizeLimit: 100})
 				full := vol(4, "000")
 				full.Size = 100
 				pic := vol(2, "000")
@@ -72,7 +72,7 @@ func TestDirStatusGolden(t *testing.T) {
 		{
 			name: "disks as the node reported them; a volume on a full disk (read-only) not writable",
 			build: func(t *testing.T) *Topology {
-				topo := New(Config{})
+				topo := newTopology(t, Config{})
 				full := vol(2, "000")
 				full.ReadOnly = true
 				hb := beat(node{port: 8080, max: 2}, vol(1, "000"), full)
@@ -125,7 +125,7 @@ func TestDirStatusMatchesWalkthrough(t *testing.T) {
 }
 
 func TestVolStatusGolden(t *testing.T) {
-	topo := New(Config{})
+	topo := newTopology(t, Config{})
 	v := vol(2, "001")
 	v.Size, v.FileCount, v.Collection = 104, 1, "picture"
 	mustBeat(t, topo, beat(node{port: 8082, dc: "dc1", rack: "r1", max: 7}, v, vol(1, "000")), t0)
@@ -144,7 +144,7 @@ func TestVolStatusGolden(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("VolStatus JSON:\n got %s\nwant %s", b, want)
 	}
-	if b, _ := json.Marshal(New(Config{}).VolStatus()); string(b) != `{"DataCenters":{},"Free":0,"Max":0}` {
+	if b, _ := json.Marshal(newTopology(t, Config{}).VolStatus()); string(b) != `{"DataCenters":{},"Free":0,"Max":0}` {
 		t.Errorf("empty VolStatus JSON %s", b)
 	}
 }

@@ -115,7 +115,6 @@ several filers (-redis.server).`,
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
 		}
-		raiseOpenFiles()
 		d, err := startFiler(&f)
 		if err != nil {
 			return err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/golang/glog"
 
-	"github.com/weedfs/weed/internal/rlimit"
 	"github.com/weedfs/weed/master"
 	"github.com/weedfs/weed/master/raftnode"
 )
@@ -178,17 +177,10 @@ and file key high-water marks; any master answers, followers forward to the lead
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
 		}
-		raiseOpenFiles()
 		d, err := startMaster(ctx, &f, *f.ip)
 		if err != nil {
 			return err
 		}
 		return waitDaemons(ctx, d)
-	}
-}
-
-func raiseOpenFiles() {
-	if n, err := rlimit.RaiseOpenFiles(); err != nil {
-		glog.Warningf("raise open files limit: %v (limit %d)", err, n)
 	}
 }

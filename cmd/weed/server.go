@@ -64,7 +64,6 @@ in -dir/master and the filer's index in -dir/filer unless told otherwise.`,
 		v.mserver = &masterAddr
 		f.ip, f.master, f.secret = new(string), &masterAddr, secret
 
-		raiseOpenFiles()
 		md, err := startMaster(ctx, &m, *ip)
 		if err != nil {
 			return err

@@ -184,7 +184,6 @@ Copying a .dat/.idx pair into -dir and restarting migrates a volume here.`,
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
 		}
-		raiseOpenFiles()
 		d, err := startVolume(ctx, &f, *f.ip, splitList(*f.mserver))
 		if err != nil {
 			return err

@@ -61,7 +61,7 @@ func TestUploadAndDownload(t *testing.T) {
 	m := c.master(testcluster.MasterOptions{DefaultReplication: "001"})
 	v1 := c.volume(testcluster.VolumeOptions{Masters: m.Addr()})
 	v2 := c.volume(testcluster.VolumeOptions{Masters: m.Addr()})
-	waitNodes(t, m, v1, v2)
+	c.WaitForNodesOf(m, v1, v2)
 
 	work := t.TempDir()
 	contents := map[string]string{

@@ -33,7 +33,7 @@ func TestWalkThroughCollections(t *testing.T) {
 	v2 := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), DataCenter: "dc1"})
 	v3 := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), DataCenter: "dc2"})
 	vols := []*testcluster.Process{v1, v2, v3}
-	waitNodes(t, m, vols...)
+	c.WaitForNodesOf(m, vols...)
 
 	// The default collection takes 6 of dc2's 7 slots, as in section 三.
 	plain := submit(t, m, "", "hello.txt", hello)
@@ -114,7 +114,7 @@ func TestWalkThroughCollections(t *testing.T) {
 	if r := testcluster.GetFollow(t, m.URL("/"+pic.Fid)); r.Status != http.StatusNotFound {
 		t.Errorf("read of a deleted collection's file: %s", r)
 	}
-	for _, f := range []submitResult{plain, vid} {
+	for _, f := range []testcluster.SubmitResult{plain, vid} {
 		if r := testcluster.GetFollow(t, m.URL("/"+f.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 			t.Errorf("read %s after deleting picture: %s", f.Fid, r)
 		}

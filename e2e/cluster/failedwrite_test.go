@@ -51,7 +51,7 @@ func TestFailedReplicaWriteLeavesNothingReadable(t *testing.T) {
 	bad := c.NewVolume(testcluster.VolumeOptions{Masters: m.Addr()})
 	c.vols = append(c.vols, bad)
 	startWithFileSizeLimit(t, bad, fileSizeLimit)
-	waitNodes(t, m, good, bad)
+	c.WaitForNodesOf(m, good, bad)
 
 	small := submit(t, m, "", "small.txt", []byte("a small file fits\n"))
 	big := make([]byte, 2*fileSizeLimit)
@@ -93,8 +93,8 @@ func TestFailedReplicaWriteLeavesNothingReadable(t *testing.T) {
 	after := submit(t, m, "", "after.txt", []byte("written after the failures\n"))
 	stop(t, bad)
 	bad.Start()
-	waitNodes(t, m, good, bad)
-	for _, f := range []submitResult{small, after} {
+	c.WaitForNodesOf(m, good, bad)
+	for _, f := range []testcluster.SubmitResult{small, after} {
 		want := map[string]string{small.Fid: "a small file fits\n", after.Fid: "written after the failures\n"}[f.Fid]
 		for _, v := range []*testcluster.Process{good, bad} {
 			if r := testcluster.Get(t, v.URL("/"+f.Fid)); r.Status != http.StatusOK || !bytes.Equal(r.Body, []byte(want)) {

@@ -150,7 +150,7 @@ func TestFullDiskTurnsVolumesReadOnly(t *testing.T) {
 	full := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), Dir: filepath.Join(disk, "vol"), Max: 1, PulseSeconds: 10,
 		Extra: []string{"-minFreeSpace=0"}})
 	roomy := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), Max: 7, PulseSeconds: 10})
-	waitNodes(t, m, full, roomy)
+	c.WaitForNodesOf(m, full, roomy)
 	if r := testcluster.Get(t, m.URL("/vol/grow?count=8")); r.Status != http.StatusOK {
 		t.Fatalf("grow: %s", r)
 	}
@@ -282,7 +282,7 @@ func TestMinFreeSpaceStopsWritesBeforeTheDiskIsFull(t *testing.T) {
 	low := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), Dir: filepath.Join(disk, "vol"), Max: 3, PulseSeconds: 2,
 		Extra: []string{"-minFreeSpace=25%"}})
 	roomy := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), Max: 4, PulseSeconds: 2})
-	waitNodes(t, m, low, roomy)
+	c.WaitForNodesOf(m, low, roomy)
 	waitSpace(t, m, 5*time.Second, "the small disk low, with no free slot", func(st spaceStatus) bool {
 		n := st.nodes[low.Addr()]
 		return n.Max == 0 && n.Free == 0 && len(n.Disks) == 1 && n.Disks[0].LowSpace

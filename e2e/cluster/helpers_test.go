@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -99,27 +98,17 @@ func stop(t *testing.T, p *testcluster.Process) {
 	}
 }
 
-// submitResult is the body of a successful /submit.
-type submitResult struct {
-	Fid      string `json:"fid"`
-	FileName string `json:"fileName"`
-	FileURL  string `json:"fileUrl"`
-	Size     int64  `json:"size"`
-}
-
-// submit is `curl -F file=@name http://master/submit?query` and must succeed
-// with 201 and exactly the fields fid, fileName, fileUrl, size.
-func submit(t *testing.T, master *testcluster.Process, query, name string, data []byte) submitResult {
+// submit is testcluster.Submit of name and data with query, which must
+// succeed with 201 and exactly the fields fid, fileName, fileUrl, size.
+func submit(t *testing.T, master *testcluster.Process, query, name string, data []byte) testcluster.SubmitResult {
 	t.Helper()
-	r := testcluster.PostFile(t, master.URL("/submit?"+query), name, data, nil)
-	if r.Status != http.StatusCreated {
-		t.Fatalf("submit %s?%s: %s, want 201", name, query, r)
+	s, err := testcluster.Submit(master.Addr(), name, data, query)
+	if err != nil {
+		t.Fatal(err)
 	}
-	requireKeys(t, "submit reply", r.Body, "fid", "fileName", "fileUrl", "size")
-	var s submitResult
-	testcluster.DecodeJSON(t, r, &s)
-	if s.Fid == "" || s.FileName != name || s.FileURL != volumeHost(s.FileURL)+"/"+s.Fid || s.Size <= 0 {
-		t.Fatalf("submit %s: %s", name, r)
+	requireKeys(t, "submit reply", s.Reply.Body, "fid", "fileName", "fileUrl", "size")
+	if s.FileName != name || s.FileURL != volumeHost(s.FileURL)+"/"+s.Fid || s.Size <= 0 {
+		t.Fatalf("submit %s: %s", name, s.Reply)
 	}
 	return s
 }
@@ -226,42 +215,6 @@ func dirStatus(t *testing.T, m *testcluster.Process) testcluster.DirStatus {
 	return st
 }
 
-// nodeURLs lists the Url of every data node the master knows, sorted.
-func nodeURLs(st testcluster.DirStatus) []string {
-	var urls []string
-	for _, dc := range st.Topology.DataCenters {
-		for _, r := range dc.Racks {
-			for _, n := range r.DataNodes {
-				urls = append(urls, n.Url)
-			}
-		}
-	}
-	sort.Strings(urls)
-	return urls
-}
-
-// waitNodes waits until the master lists exactly the data nodes of vols.
-func waitNodes(t *testing.T, m *testcluster.Process, vols ...*testcluster.Process) {
-	t.Helper()
-	want := make([]string, len(vols))
-	for i, v := range vols {
-		want[i] = v.Addr()
-	}
-	sort.Strings(want)
-	var got []string
-	ok := testcluster.Eventually(testcluster.Settle, func() bool {
-		var st testcluster.DirStatus
-		if m.GetJSON("/dir/status", &st) != nil {
-			return false
-		}
-		got = nodeURLs(st)
-		return slices.Equal(got, want)
-	})
-	if !ok {
-		t.Fatalf("master lists data nodes %q, want %q", got, want)
-	}
-}
-
 // placement is where one volume's copies are: "dc/rack/node" per copy.
 type placement map[uint32][]string
 
@@ -294,18 +247,11 @@ func volumePlacement(t *testing.T, m *testcluster.Process, collection string) pl
 // lookup returns the sorted urls the master lists for a volume id or fid.
 func lookup(t *testing.T, m *testcluster.Process, id string) []string {
 	t.Helper()
-	r := testcluster.Get(t, m.URL("/dir/lookup?volumeId="+url.QueryEscape(id)))
-	if r.Status != http.StatusOK {
-		t.Fatalf("lookup %s: %s", id, r)
+	l, err := testcluster.Lookup(m.Addr(), id)
+	if err != nil || l.Reply.Status != http.StatusOK {
+		t.Fatalf("lookup %s: %s %v", id, l.Reply, err)
 	}
-	var l testcluster.DirLookup
-	testcluster.DecodeJSON(t, r, &l)
-	var urls []string
-	for _, loc := range l.Locations {
-		urls = append(urls, loc.URL)
-	}
-	sort.Strings(urls)
-	return urls
+	return l.URLs()
 }
 
 // volumeOf returns the volume id part of a fid.

@@ -22,7 +22,7 @@ func TestWalkThroughMigration001(t *testing.T) {
 	v1 := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), DataCenter: "dc1"})
 	v2 := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), DataCenter: "dc1"})
 	v3 := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), DataCenter: "dc1"})
-	waitNodes(t, m, v1, v2, v3)
+	c.WaitForNodesOf(m, v1, v2, v3)
 
 	// $ curl -F filename=@hello1.txt "http://localhost:9333/submit" (three times)
 	files := map[string][]byte{}
@@ -55,7 +55,7 @@ func TestWalkThroughMigration001(t *testing.T) {
 		}
 		v.Start()
 	}
-	waitNodes(t, m, v1, v2)
+	c.WaitForNodesOf(m, v1, v2)
 
 	// Every volume is now on v1 and v2, and the master knows it.
 	for _, vid := range slices.Compact(all) {
@@ -107,7 +107,7 @@ func TestWalkThroughMigration000(t *testing.T) {
 		c.volume(testcluster.VolumeOptions{Masters: m.Addr(), DataCenter: "dc1"}),
 		c.volume(testcluster.VolumeOptions{Masters: m.Addr(), DataCenter: "dc1"}),
 	}
-	waitNodes(t, m, vols...)
+	c.WaitForNodesOf(m, vols...)
 
 	data := []byte("hello weed-fs1!\n")
 	s := submit(t, m, "", "hello1.txt", data)

@@ -32,7 +32,7 @@ func TestEveryReplicationString(t *testing.T) {
 		vols[i] = c.volume(testcluster.VolumeOptions{Masters: m.Addr(), DataCenter: l.dc, Rack: l.rack, Max: 10})
 		byAddr[vols[i].Addr()] = vols[i]
 	}
-	waitNodes(t, m, vols...)
+	c.WaitForNodesOf(m, vols...)
 
 	for _, xyz := range []string{"000", "001", "002", "010", "011", "020", "100", "101", "110", "200"} {
 		x, y, z := int(xyz[0]-'0'), int(xyz[1]-'0'), int(xyz[2]-'0')

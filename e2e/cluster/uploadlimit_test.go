@@ -31,7 +31,7 @@ func TestUploadMemoryBound(t *testing.T) {
 	m := c.master(testcluster.MasterOptions{})
 	v := c.volume(testcluster.VolumeOptions{Masters: m.Addr(), Extra: []string{
 		"-concurrentUploadLimitMB=8", "-fileSizeLimitMB=64", "-inflightUploadDataTimeout=1s"}})
-	waitNodes(t, m, v)
+	c.WaitForNodesOf(m, v)
 	hc := &http.Client{Timeout: 2 * time.Minute}
 
 	// One upload holds the budget while its body trickles in.

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -23,7 +22,7 @@ func TestVacuumWhileWriting(t *testing.T) {
 	m := c.master(testcluster.MasterOptions{DefaultReplication: "001"})
 	v1 := c.volume(testcluster.VolumeOptions{Masters: m.Addr()})
 	v2 := c.volume(testcluster.VolumeOptions{Masters: m.Addr()})
-	waitNodes(t, m, v1, v2)
+	c.WaitForNodesOf(m, v1, v2)
 
 	// Random bytes do not compress: stored sizes are the file sizes.
 	content := func(i int) []byte {
@@ -73,13 +72,13 @@ func TestVacuumWhileWriting(t *testing.T) {
 			default:
 			}
 			data := content(i)
-			fid, err := submitNoFatal(m, fmt.Sprintf("w%d.bin", i), data)
+			sub, err := testcluster.Submit(m.Addr(), fmt.Sprintf("w%d.bin", i), data, "")
 			mu.Lock()
 			if err != nil && werr == nil {
 				werr = err
 			}
 			if err == nil {
-				written[fid] = data
+				written[sub.Fid] = data
 			}
 			mu.Unlock()
 			if err != nil {
@@ -147,18 +146,4 @@ func totalDat(t *testing.T, v *testcluster.Process) int64 {
 		n += fileSize(v.Dir + "/" + base + ".dat")
 	}
 	return n
-}
-
-// submitNoFatal is submit for goroutines other than the test's: it returns
-// the fid or an error.
-func submitNoFatal(m *testcluster.Process, name string, data []byte) (string, error) {
-	r, err := testcluster.SendFile(m.URL("/submit"), name, data, nil)
-	if err != nil {
-		return "", err
-	}
-	var s submitResult
-	if r.Status != http.StatusCreated || json.Unmarshal(r.Body, &s) != nil || s.Fid == "" {
-		return "", fmt.Errorf("submit %s: %d %s", name, r.Status, r.Body)
-	}
-	return s.Fid, nil
 }

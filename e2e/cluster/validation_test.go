@@ -24,18 +24,15 @@ import (
 )
 
 // assignFid asks the master for one fid and returns it with the url of the
-// server to upload to.
+// server to upload to; the reply must have exactly the fields fid, url,
+// publicUrl and count.
 func assignFid(t *testing.T, m *testcluster.Process) (fid, url string) {
 	t.Helper()
-	var a struct {
-		Fid string `json:"fid"`
-		URL string `json:"url"`
+	a, err := testcluster.Assign(m.Addr(), "")
+	if err != nil || a.URL == "" {
+		t.Fatalf("assign: %s %v", a.Reply, err)
 	}
-	r := testcluster.Get(t, m.URL("/dir/assign"))
-	if testcluster.DecodeJSON(t, r, &a); r.Status != http.StatusOK || a.Fid == "" || a.URL == "" {
-		t.Fatalf("assign: %s", r)
-	}
-	requireKeys(t, "assign reply", r.Body, "fid", "url", "publicUrl", "count")
+	requireKeys(t, "assign reply", a.Reply.Body, "fid", "url", "publicUrl", "count")
 	return a.Fid, a.URL
 }
 
@@ -47,7 +44,7 @@ func TestValidation(t *testing.T) {
 	c := newCluster(t)
 	m := c.master(testcluster.MasterOptions{})
 	v := c.volume(testcluster.VolumeOptions{Masters: m.Addr()})
-	waitNodes(t, m, v)
+	c.WaitForNodesOf(m, v)
 
 	bad := []string{
 		"/dir/assign?replication=abc", "/dir/assign?replication=12", "/dir/assign?replication=1000",
@@ -98,7 +95,7 @@ func TestUploadRobustness(t *testing.T) {
 	c := newCluster(t)
 	m := c.master(testcluster.MasterOptions{})
 	v := c.volume(testcluster.VolumeOptions{Masters: m.Addr()})
-	waitNodes(t, m, v)
+	c.WaitForNodesOf(m, v)
 
 	// Truncated multipart: the closing boundary never comes.
 	fid, _ := assignFid(t, m)
@@ -266,14 +263,14 @@ func TestDaemonsExitCleanly(t *testing.T) {
 
 	m := c.master(testcluster.MasterOptions{})
 	v := c.volume(testcluster.VolumeOptions{Masters: m.Addr()})
-	waitNodes(t, m, v)
+	c.WaitForNodesOf(m, v)
 	s := submit(t, m, "", "hello.txt", hello)
 	stop(t, v)
 	if !strings.Contains(v.Log(), "shutting down") {
 		t.Errorf("the volume server did not log its shutdown:\n%s", v.Log())
 	}
 	v.Start()
-	waitNodes(t, m, v)
+	c.WaitForNodesOf(m, v)
 	if r := testcluster.GetFollow(t, m.URL("/"+s.Fid)); r.Status != http.StatusOK || string(r.Body) != string(hello) {
 		t.Errorf("read after a restart: %s", r)
 	}

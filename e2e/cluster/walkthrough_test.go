@@ -29,7 +29,7 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 	v3 := c.walkThroughVolume(testcluster.VolumeOptions{Masters: mserver, DataCenter: "dc2"})
 	// "topo:dc1:DefaultRack adds child 127.0.0.1:8081": the master names
 	// each server by the address its heartbeats come from.
-	waitNodes(t, m, v1, v2, v3)
+	c.WaitForNodesOf(m, v1, v2, v3)
 	for _, v := range []*testcluster.Process{v1, v2, v3} {
 		if len(volumeFiles(t, v.Dir)) != 0 {
 			t.Fatalf("%s created volume files before the first write", v.Name)
@@ -197,7 +197,7 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 
 	// 四.1: with dc2 down, a 100 write cannot find its second copy.
 	stop(t, v3)
-	waitNodes(t, m, v1, v2)
+	c.WaitForNodesOf(m, v1, v2)
 	r = testcluster.PostFile(t, m.URL("/submit"), "hello.txt", hello, nil)
 	if r.Status < 400 || r.Text() != growthError {
 		t.Fatalf("submit with dc2 down: %s, want %s", r, growthError)
@@ -206,13 +206,13 @@ func TestWalkThroughBasicOperations(t *testing.T) {
 	// 四.2 starts by bringing dc2 back: writes work again, on both copies,
 	// and `curl -L -X DELETE` through the master deletes on both.
 	v3.Start()
-	waitNodes(t, m, v1, v2, v3)
-	var again submitResult
-	if !testcluster.Eventually(testcluster.Settle, func() bool {
-		r := testcluster.PostFile(t, m.URL("/submit"), "hello.txt", hello, nil)
-		return r.Status == http.StatusCreated && json.Unmarshal(r.Body, &again) == nil
-	}) {
-		t.Fatal("submit did not work again after dc2 came back")
+	c.WaitForNodesOf(m, v1, v2, v3)
+	var again testcluster.SubmitResult
+	if err := testcluster.Poll(testcluster.Settle, func() (err error) {
+		again, err = testcluster.Submit(m.Addr(), "hello.txt", hello, "")
+		return err
+	}); err != nil {
+		t.Fatalf("submit did not work again after dc2 came back: %v", err)
 	}
 	againHolders := holders(t, volumeOf(again.Fid), v1, v2, v3)
 	for _, v := range againHolders {

@@ -22,7 +22,7 @@ import (
 func TestAntiEntropy(t *testing.T) {
 	e := newEnv(t, "001", 2, nil, "-replication.antiEntropyInterval=2s")
 	v2 := e.vols[1]
-	a, err := assign(e.master.Addr(), 6)
+	a, err := testcluster.Assign(e.master.Addr(), "count=6")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestAntiEntropy(t *testing.T) {
 	var files []stored
 	for i := range 5 {
 		data := []byte(fmt.Sprintf("anti-entropy file %d with a few bytes to damage", i))
-		if err := upload(a.URL, fidN(i).String(), data); err != nil {
+		if err := testcluster.Upload(a.URL, fidN(i).String(), "f.txt", data); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, stored{fidN(i).String(), data})
@@ -88,13 +88,13 @@ func TestAntiEntropy(t *testing.T) {
 		t.Fatalf("%s did not repair the damaged needle", v2.Name)
 	}
 	if !testcluster.Eventually(testcluster.Settle, func() bool {
-		r, err := readDirect(v2.Addr(), extra.String())
+		r, err := testcluster.ReadDirect(v2.Addr(), extra.String())
 		return err == nil && r.Status == http.StatusOK && string(r.Body) == "only on one replica"
 	}) {
 		t.Fatalf("the needle written to one replica did not reach the other")
 	}
 	for _, f := range files {
-		if r, err := readDirect(v2.Addr(), f.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
+		if r, err := testcluster.ReadDirect(v2.Addr(), f.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 			t.Errorf("%s on %s: %v %v", f.Fid, v2.Name, r, err)
 		}
 	}

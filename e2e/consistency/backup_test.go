@@ -22,7 +22,7 @@ import (
 // files.
 func TestBackup(t *testing.T) {
 	e := newEnv(t, "001", 2, nil)
-	a, err := assign(e.master.Addr(), 40)
+	a, err := testcluster.Assign(e.master.Addr(), "count=40")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +42,13 @@ func TestBackup(t *testing.T) {
 		for j := range data {
 			data[j] = byte(rng.Uint32())
 		}
-		if err := upload(a.URL, fidN(i), data); err != nil {
+		if err := testcluster.Upload(a.URL, fidN(i), "f.txt", data); err != nil {
 			t.Fatal(err)
 		}
 		live[fidN(i)] = data
 	}
 	del := func(i int) {
-		if r, err := deleteFid(a.URL, fidN(i)); err != nil || r.Status != http.StatusAccepted {
+		if r, err := testcluster.Delete(a.URL, fidN(i)); err != nil || r.Status != http.StatusAccepted {
 			t.Fatalf("delete %s: %v %v", fidN(i), r, err)
 		}
 		delete(live, fidN(i))
@@ -134,16 +134,16 @@ func TestBackup(t *testing.T) {
 	vs := e.c.StartVolume(testcluster.VolumeOptions{Masters: m2.Addr(), Dir: dir})
 	for fid, data := range live {
 		ok := testcluster.Eventually(testcluster.Settle, func() bool {
-			r, err := readDirect(vs.Addr(), fid)
+			r, err := testcluster.ReadDirect(vs.Addr(), fid)
 			return err == nil && r.Status == http.StatusOK && string(r.Body) == string(data)
 		})
 		if !ok {
-			r, err := readDirect(vs.Addr(), fid)
+			r, err := testcluster.ReadDirect(vs.Addr(), fid)
 			t.Fatalf("volume server on the backup: %s: %v %v", fid, r, err)
 		}
 	}
 	for _, fid := range deleted {
-		if r, err := readDirect(vs.Addr(), fid); err != nil || r.Status != http.StatusNotFound {
+		if r, err := testcluster.ReadDirect(vs.Addr(), fid); err != nil || r.Status != http.StatusNotFound {
 			t.Errorf("volume server on the backup: deleted %s: %v %v", fid, r, err)
 		}
 	}

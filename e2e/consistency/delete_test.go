@@ -26,16 +26,16 @@ func TestDeleteWithReplicaDown(t *testing.T) {
 	var files []stored
 	for i := range 5 {
 		data := []byte(fmt.Sprintf("hello weed-fs %d!\n", i))
-		fid, err := submit(e.master.Addr(), fmt.Sprintf("hello%d.txt", i), data)
+		sub, err := testcluster.Submit(e.master.Addr(), fmt.Sprintf("hello%d.txt", i), data, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, stored{fid, data})
+		files = append(files, stored{sub.Fid, data})
 	}
 	vids := uniqueVolumes(files)
 	for _, f := range files {
 		for _, v := range e.vols {
-			if r, err := readDirect(v.Addr(), f.Fid); err != nil || r.Status != http.StatusOK {
+			if r, err := testcluster.ReadDirect(v.Addr(), f.Fid); err != nil || r.Status != http.StatusOK {
 				t.Fatalf("%s on %s before the outage: %v %v", f.Fid, v.Name, r, err)
 			}
 		}
@@ -44,7 +44,7 @@ func TestDeleteWithReplicaDown(t *testing.T) {
 	v2.Stop()
 	// The master still lists v2: the delete cannot reach it and marks it
 	// stale before it is acknowledged.
-	r, err := deleteFid(v1.Addr(), files[0].Fid)
+	r, err := testcluster.Delete(v1.Addr(), files[0].Fid)
 	if err != nil || r.Status != http.StatusAccepted {
 		t.Fatalf("delete %s with v2 down: %v %v", files[0].Fid, r, err)
 	}
@@ -67,7 +67,7 @@ func TestDeleteWithReplicaDown(t *testing.T) {
 		t.Fatal("the master still lists the stopped replica")
 	}
 	for _, f := range files[1:3] {
-		r, err := deleteThroughMaster(e.master.Addr(), f.Fid)
+		r, err := testcluster.DeleteThroughMaster(e.master.Addr(), f.Fid)
 		if err != nil || r.Status != http.StatusAccepted {
 			t.Fatalf("delete %s through the master with v2 gone: %v %v", f.Fid, r, err)
 		}
@@ -83,10 +83,10 @@ func TestDeleteWithReplicaDown(t *testing.T) {
 	var servedAt time.Duration
 	paths := func(fid string) map[string]func() (testcluster.Reply, error) {
 		return map[string]func() (testcluster.Reply, error){
-			"v2 direct":       func() (testcluster.Reply, error) { return readDirect(v2.Addr(), fid) },
-			"v2 -L":           func() (testcluster.Reply, error) { return readFollow(v2.Addr(), fid) },
-			"v1 direct":       func() (testcluster.Reply, error) { return readDirect(v1.Addr(), fid) },
-			"master redirect": func() (testcluster.Reply, error) { return readFollow(e.master.Addr(), fid) },
+			"v2 direct":       func() (testcluster.Reply, error) { return testcluster.ReadDirect(v2.Addr(), fid) },
+			"v2 -L":           func() (testcluster.Reply, error) { return testcluster.ReadFollow(v2.Addr(), fid) },
+			"v1 direct":       func() (testcluster.Reply, error) { return testcluster.ReadDirect(v1.Addr(), fid) },
+			"master redirect": func() (testcluster.Reply, error) { return testcluster.ReadFollow(e.master.Addr(), fid) },
 		}
 	}
 	rounds := 0

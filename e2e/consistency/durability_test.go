@@ -26,13 +26,13 @@ func TestKill9Durability(t *testing.T) {
 		wg.Go(func() {
 			for i := range 15 {
 				data := []byte(fmt.Sprintf("writer %d file %d: acknowledged means on disk", w, i))
-				fid, err := submit(e.master.Addr(), "d.txt", data)
+				sub, err := testcluster.Submit(e.master.Addr(), "d.txt", data, "")
 				if err != nil {
 					errs <- err
 					return
 				}
 				mu.Lock()
-				files = append(files, stored{fid, data})
+				files = append(files, stored{sub.Fid, data})
 				mu.Unlock()
 			}
 		})
@@ -57,7 +57,7 @@ func TestKill9Durability(t *testing.T) {
 	}
 	for _, f := range files {
 		for _, v := range e.vols {
-			r, err := readDirect(v.Addr(), f.Fid)
+			r, err := testcluster.ReadDirect(v.Addr(), f.Fid)
 			if err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 				t.Errorf("%s from %s after kill -9: %v %v", f.Fid, v.Name, r, err)
 			}

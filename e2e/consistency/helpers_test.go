@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -109,83 +108,6 @@ func volumeOf(fid string) needle.VolumeID {
 	return f.Volume
 }
 
-// submit posts data through the master's /submit and returns the fid.
-func submit(master, name string, data []byte) (string, error) {
-	reply, err := testcluster.SendFile("http://"+master+"/submit", name, data, nil)
-	if err != nil {
-		return "", err
-	}
-	if reply.Status != http.StatusCreated {
-		return "", fmt.Errorf("submit %s: %d %s", name, reply.Status, strings.TrimSpace(string(reply.Body)))
-	}
-	var r struct {
-		Fid string `json:"fid"`
-	}
-	if err := json.Unmarshal(reply.Body, &r); err != nil {
-		return "", fmt.Errorf("submit %s: %w", name, err)
-	}
-	return r.Fid, nil
-}
-
-// assignResult is /dir/assign's answer.
-type assignResult struct {
-	Fid   string `json:"fid"`
-	URL   string `json:"url"`
-	Count int    `json:"count"`
-}
-
-// assign asks the master for count fids.
-func assign(master string, count int) (assignResult, error) {
-	var a assignResult
-	r, err := testcluster.Send(testcluster.Follow, http.MethodGet, fmt.Sprintf("http://%s/dir/assign?count=%d", master, count), nil, nil)
-	if err != nil {
-		return a, err
-	}
-	if r.Status != http.StatusOK {
-		return a, fmt.Errorf("assign: %d %s", r.Status, strings.TrimSpace(string(r.Body)))
-	}
-	return a, json.Unmarshal(r.Body, &a)
-}
-
-// upload posts data to a volume server.
-func upload(addr, fid string, data []byte) error {
-	r, err := testcluster.SendFile("http://"+addr+"/"+fid, "f.txt", data, nil)
-	if err != nil {
-		return err
-	}
-	if r.Status != http.StatusCreated {
-		return fmt.Errorf("upload %s to %s: %d %s", fid, addr, r.Status, strings.TrimSpace(string(r.Body)))
-	}
-	return nil
-}
-
-// deleteFid deletes fid on the volume server at addr (a DELETE the way
-// curl -X DELETE sends it, following a 301 with another DELETE).
-func deleteFid(addr, fid string) (testcluster.Reply, error) {
-	target := "http://" + addr + "/" + fid
-	for range 3 {
-		r, err := testcluster.Send(testcluster.NoFollow, http.MethodDelete, target, nil, nil)
-		if err != nil || r.Status != http.StatusMovedPermanently {
-			return r, err
-		}
-		target = r.Header.Get("Location")
-	}
-	return testcluster.Reply{}, fmt.Errorf("delete %s: too many redirects", fid)
-}
-
-// deleteThroughMaster is `curl -L -X DELETE http://master/<fid>`.
-func deleteThroughMaster(master, fid string) (testcluster.Reply, error) {
-	r, err := testcluster.Send(testcluster.NoFollow, http.MethodDelete, "http://"+master+"/"+fid, nil, nil)
-	if err != nil || r.Status != http.StatusMovedPermanently {
-		return r, err
-	}
-	u, err := url.Parse(r.Header.Get("Location"))
-	if err != nil {
-		return r, err
-	}
-	return deleteFid(u.Host, fid)
-}
-
 // replicaInfo is one replica in the master's fan-out view.
 type replicaInfo struct {
 	URL     string `json:"url"`
@@ -213,27 +135,14 @@ func (e *env) replicas(vid needle.VolumeID) []replicaInfo {
 	return r.Locations
 }
 
-// readLocations returns the master's read view of a volume.
+// readLocations returns the master's read view of a volume, sorted; nil
+// when the master does not answer 200.
 func (e *env) readLocations(vid needle.VolumeID) []string {
-	var r struct {
-		Locations []struct {
-			URL string `json:"url"`
-		} `json:"locations"`
-	}
-	resp, err := testcluster.NoFollow.Get(fmt.Sprintf("http://%s/dir/lookup?volumeId=%d", e.master.Addr(), vid))
-	if err != nil {
+	l, err := testcluster.Lookup(e.master.Addr(), vid.String())
+	if err != nil || l.Reply.Status != http.StatusOK {
 		return nil
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&r) != nil {
-		return nil
-	}
-	var out []string
-	for _, l := range r.Locations {
-		out = append(out, l.URL)
-	}
-	slices.Sort(out)
-	return out
+	return l.URLs()
 }
 
 // allHealthy reports whether every volume in vids has exactly copies
@@ -287,16 +196,6 @@ func digest(addr string, vid needle.VolumeID) (volume.Digest, error) {
 		return d, fmt.Errorf("digest of %d on %s: %d %s", vid, addr, resp.StatusCode, b)
 	}
 	return d, json.NewDecoder(resp.Body).Decode(&d)
-}
-
-// readDirect reads fid from addr without following redirects.
-func readDirect(addr, fid string) (testcluster.Reply, error) {
-	return testcluster.Send(testcluster.NoFollow, http.MethodGet, "http://"+addr+"/"+fid, nil, nil)
-}
-
-// readFollow reads fid from addr following redirects.
-func readFollow(addr, fid string) (testcluster.Reply, error) {
-	return testcluster.Send(testcluster.Follow, http.MethodGet, "http://"+addr+"/"+fid, nil, nil)
 }
 
 // uniqueVolumes returns the sorted distinct volumes of files.

@@ -165,7 +165,7 @@ func TestRandomized(t *testing.T) {
 	// Acknowledged writes on every replica, acknowledged deletes nowhere.
 	for fid, data := range l.live {
 		for _, r := range e.replicas(volumeOf(fid)) {
-			got, err := readDirect(r.URL, fid)
+			got, err := testcluster.ReadDirect(r.URL, fid)
 			if err != nil || got.Status != http.StatusOK || string(got.Body) != string(data) {
 				t.Errorf("acknowledged %s on %s: %v %v", fid, r.URL, got, err)
 			}
@@ -173,11 +173,11 @@ func TestRandomized(t *testing.T) {
 	}
 	for fid := range l.deleted {
 		for _, r := range e.replicas(volumeOf(fid)) {
-			if got, err := readDirect(r.URL, fid); err != nil || got.Status != http.StatusNotFound {
+			if got, err := testcluster.ReadDirect(r.URL, fid); err != nil || got.Status != http.StatusNotFound {
 				t.Errorf("deleted %s on %s: %v %v", fid, r.URL, got, err)
 			}
 		}
-		if got, err := readFollow(e.master.Addr(), fid); err == nil && got.Status == http.StatusOK {
+		if got, err := testcluster.ReadFollow(e.master.Addr(), fid); err == nil && got.Status == http.StatusOK {
 			t.Errorf("deleted %s through the master: %v", fid, got)
 		}
 	}
@@ -201,13 +201,13 @@ func (l *ledger) work(rng *rand.Rand, ch *chaos, stop <-chan struct{}) {
 			for j := range data {
 				data[j] = byte(rng.Uint32())
 			}
-			fid, err := submit(master, "x.bin", data)
+			sub, err := testcluster.Submit(master, "x.bin", data, "")
 			l.mu.Lock()
 			if err != nil {
 				l.writeFails++
 			} else {
 				l.writes++
-				l.live[fid] = data
+				l.live[sub.Fid] = data
 			}
 			l.mu.Unlock()
 		case p < 80:
@@ -215,7 +215,7 @@ func (l *ledger) work(rng *rand.Rand, ch *chaos, stop <-chan struct{}) {
 			if !ok {
 				continue
 			}
-			r, err := deleteThroughMaster(master, fid)
+			r, err := testcluster.DeleteThroughMaster(master, fid)
 			l.mu.Lock()
 			if _, still := l.live[fid]; still {
 				delete(l.live, fid)
@@ -234,7 +234,7 @@ func (l *ledger) work(rng *rand.Rand, ch *chaos, stop <-chan struct{}) {
 				continue
 			}
 			for _, addr := range append([]string{master}, ch.answering()...) {
-				if r, err := readFollow(addr, fid); err == nil && r.Status == http.StatusOK {
+				if r, err := testcluster.ReadFollow(addr, fid); err == nil && r.Status == http.StatusOK {
 					l.mu.Lock()
 					l.violations = append(l.violations, fmt.Sprintf("%s returned the deleted %s", addr, fid))
 					l.mu.Unlock()

@@ -23,7 +23,7 @@ import (
 func TestReadRepair(t *testing.T) {
 	e := newEnv(t, "001", 2, nil)
 	v2 := e.vols[1]
-	a, err := assign(e.master.Addr(), 5)
+	a, err := testcluster.Assign(e.master.Addr(), "count=5")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestReadRepair(t *testing.T) {
 	for i := range 5 {
 		fid := needle.FileID{Volume: first.Volume, Key: first.Key + needle.Key(i), Cookie: first.Cookie}.String()
 		data := []byte(fmt.Sprintf("file %d of one volume, long enough to flip a byte in the middle", i))
-		if err := upload(a.URL, fid, data); err != nil {
+		if err := testcluster.Upload(a.URL, fid, "f.txt", data); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, stored{fid, data})
@@ -63,17 +63,17 @@ func TestReadRepair(t *testing.T) {
 
 	v2.Start()
 	if !testcluster.Eventually(testcluster.Settle, func() bool {
-		r, err := readDirect(v2.Addr(), files[1].Fid)
+		r, err := testcluster.ReadDirect(v2.Addr(), files[1].Fid)
 		return err == nil && r.Status == http.StatusOK
 	}) {
 		t.Fatal("the restarted replica did not serve again")
 	}
-	r, err := readDirect(v2.Addr(), victim.Fid)
+	r, err := testcluster.ReadDirect(v2.Addr(), victim.Fid)
 	if err != nil || r.Status != http.StatusOK || string(r.Body) != string(victim.Data) {
 		t.Fatalf("read of the damaged %s from %s: %v %v, want %q", victim.Fid, v2.Name, r, err, victim.Data)
 	}
 	for range 3 {
-		if r, err := readDirect(v2.Addr(), victim.Fid); err != nil || string(r.Body) != string(victim.Data) {
+		if r, err := testcluster.ReadDirect(v2.Addr(), victim.Fid); err != nil || string(r.Body) != string(victim.Data) {
 			t.Fatalf("read again: %v %v", r, err)
 		}
 	}
@@ -126,7 +126,7 @@ func lastRecordOffset(t *testing.T, idxPath string, key needle.Key) int64 {
 func TestRepairedReplicaRejoinsAfterKill(t *testing.T) {
 	e := newEnv(t, "001", 2, nil)
 	v2 := e.vols[1]
-	a, err := assign(e.master.Addr(), 5)
+	a, err := testcluster.Assign(e.master.Addr(), "count=5")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestRepairedReplicaRejoinsAfterKill(t *testing.T) {
 	for i := range 5 {
 		fid := needle.FileID{Volume: first.Volume, Key: first.Key + needle.Key(i), Cookie: first.Cookie}.String()
 		data := []byte(fmt.Sprintf("file %d of one volume, long enough to flip eight bytes in the middle of it", i))
-		if err := upload(a.URL, fid, data); err != nil {
+		if err := testcluster.Upload(a.URL, fid, "f.txt", data); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, stored{fid, data})
@@ -167,12 +167,12 @@ func TestRepairedReplicaRejoinsAfterKill(t *testing.T) {
 
 	v2.Start()
 	if !testcluster.Eventually(testcluster.Settle, func() bool {
-		r, err := readDirect(v2.Addr(), files[0].Fid)
+		r, err := testcluster.ReadDirect(v2.Addr(), files[0].Fid)
 		return err == nil && r.Status == http.StatusOK
 	}) {
 		t.Fatal("the restarted replica did not serve again")
 	}
-	if r, err := readDirect(v2.Addr(), victim.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(victim.Data) {
+	if r, err := testcluster.ReadDirect(v2.Addr(), victim.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(victim.Data) {
 		t.Fatalf("read repair of %s on %s: %v %v", victim.Fid, v2.Name, r, err)
 	}
 	if !testcluster.Eventually(testcluster.Settle, func() bool { return e.allHealthy([]needle.VolumeID{first.Volume}, 2) }) {
@@ -201,18 +201,18 @@ func TestRepairedReplicaRejoinsAfterKill(t *testing.T) {
 		t.Errorf("%s did not log stepping over the dead damaged record", v2.Name)
 	}
 	for _, f := range files {
-		if r, err := readDirect(v2.Addr(), f.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
+		if r, err := testcluster.ReadDirect(v2.Addr(), f.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 			t.Errorf("read %s from %s: %v %v", f.Fid, v2.Name, r, err)
 		}
 	}
 	// The volume takes writes again, on both replicas.
 	fid := needle.FileID{Volume: first.Volume, Key: first.Key + 10, Cookie: first.Cookie}.String()
 	data := []byte("written after the rejoin")
-	if err := upload(a.URL, fid, data); err != nil {
+	if err := testcluster.Upload(a.URL, fid, "f.txt", data); err != nil {
 		t.Fatalf("write after the rejoin: %v", err)
 	}
 	for _, p := range e.vols {
-		if r, err := readDirect(p.Addr(), fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(data) {
+		if r, err := testcluster.ReadDirect(p.Addr(), fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(data) {
 			t.Errorf("read %s from %s: %v %v", fid, p.Name, r, err)
 		}
 	}

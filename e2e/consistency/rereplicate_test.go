@@ -24,11 +24,11 @@ func TestReReplication(t *testing.T) {
 	var files []stored
 	for i := range 12 {
 		data := []byte(fmt.Sprintf("re-replicated file %d", i))
-		fid, err := submit(e.master.Addr(), "r.txt", data)
+		sub, err := testcluster.Submit(e.master.Addr(), "r.txt", data, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, stored{fid, data})
+		files = append(files, stored{sub.Fid, data})
 	}
 	v2 := e.vols[1]
 	lostVols, err := heldBy(v2)
@@ -68,7 +68,7 @@ func TestReReplication(t *testing.T) {
 	readEverywhere := func(when string) {
 		for _, f := range files {
 			for _, rep := range e.replicas(volumeOf(f.Fid)) {
-				r, err := readDirect(rep.URL, f.Fid)
+				r, err := testcluster.ReadDirect(rep.URL, f.Fid)
 				if err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 					t.Errorf("%s: %s from %s: %v %v", when, f.Fid, rep.URL, r, err)
 				}
@@ -115,7 +115,7 @@ func TestReReplication(t *testing.T) {
 	}
 	readEverywhere("after the node came back")
 	for _, f := range files {
-		if r, err := readFollow(e.master.Addr(), f.Fid); err != nil || r.Status != http.StatusOK {
+		if r, err := testcluster.ReadFollow(e.master.Addr(), f.Fid); err != nil || r.Status != http.StatusOK {
 			t.Errorf("%s through the master: %v %v", f.Fid, r, err)
 		}
 	}

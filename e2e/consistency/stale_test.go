@@ -52,11 +52,11 @@ func TestStaleReplicaWaitsForItsPeer(t *testing.T) {
 	var files []stored
 	for i := range 8 {
 		data := []byte(fmt.Sprintf("file %d", i))
-		fid, err := submit(e.master.Addr(), "s.txt", data)
+		sub, err := testcluster.Submit(e.master.Addr(), "s.txt", data, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, stored{fid, data})
+		files = append(files, stored{sub.Fid, data})
 	}
 	victim := files[0]
 	vid := volumeOf(victim.Fid)
@@ -69,7 +69,7 @@ func TestStaleReplicaWaitsForItsPeer(t *testing.T) {
 	}
 
 	b.Stop()
-	if r, err := deleteFid(a.Addr(), victim.Fid); err != nil || r.Status != http.StatusAccepted {
+	if r, err := testcluster.Delete(a.Addr(), victim.Fid); err != nil || r.Status != http.StatusAccepted {
 		t.Fatalf("delete with b down: %v %v", r, err)
 	}
 	a.Stop()
@@ -84,7 +84,7 @@ func TestStaleReplicaWaitsForItsPeer(t *testing.T) {
 		t.Fatalf("/dir/status does not list volume %d of %s as syncing and stale: %v %v", vid, b.Addr(), syncing, stale)
 	}
 	if other != nil && !testcluster.Eventually(testcluster.Settle, func() bool {
-		r, err := readDirect(b.Addr(), other.Fid)
+		r, err := testcluster.ReadDirect(b.Addr(), other.Fid)
 		return err == nil && r.Status == http.StatusOK
 	}) {
 		t.Errorf("volume %d, which missed nothing, does not serve alone", volumeOf(other.Fid))
@@ -92,14 +92,14 @@ func TestStaleReplicaWaitsForItsPeer(t *testing.T) {
 	until := time.Now().Add(3 * time.Second)
 	for time.Now().Before(until) {
 		for name, read := range map[string]func() (testcluster.Reply, error){
-			"b direct":        func() (testcluster.Reply, error) { return readDirect(b.Addr(), victim.Fid) },
-			"master redirect": func() (testcluster.Reply, error) { return readFollow(e.master.Addr(), victim.Fid) },
+			"b direct":        func() (testcluster.Reply, error) { return testcluster.ReadDirect(b.Addr(), victim.Fid) },
+			"master redirect": func() (testcluster.Reply, error) { return testcluster.ReadFollow(e.master.Addr(), victim.Fid) },
 		} {
 			if r, err := read(); err == nil && r.Status == http.StatusOK {
 				t.Fatalf("%s returned the deleted %s while its only up-to-date replica is down: %v", name, victim.Fid, r)
 			}
 		}
-		if r, err := readDirect(b.Addr(), files[1].Fid); err == nil && r.Status == http.StatusOK && volumeOf(files[1].Fid) == vid {
+		if r, err := testcluster.ReadDirect(b.Addr(), files[1].Fid); err == nil && r.Status == http.StatusOK && volumeOf(files[1].Fid) == vid {
 			t.Fatalf("the stale volume %d served %s", vid, files[1].Fid)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -112,11 +112,11 @@ func TestStaleReplicaWaitsForItsPeer(t *testing.T) {
 		t.Fatalf("not healthy after a returned: syncing %v stale %v", syncing, stale)
 	}
 	for _, v := range []*testcluster.Process{a, b} {
-		if r, err := readDirect(v.Addr(), victim.Fid); err != nil || r.Status != http.StatusNotFound {
+		if r, err := testcluster.ReadDirect(v.Addr(), victim.Fid); err != nil || r.Status != http.StatusNotFound {
 			t.Errorf("deleted %s on %s: %v %v", victim.Fid, v.Name, r, err)
 		}
 		for _, f := range files[1:] {
-			if r, err := readDirect(v.Addr(), f.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
+			if r, err := testcluster.ReadDirect(v.Addr(), f.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(f.Data) {
 				t.Errorf("%s on %s: %v %v", f.Fid, v.Name, r, err)
 			}
 		}

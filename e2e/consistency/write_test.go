@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/weedfs/weed/testcluster"
 )
@@ -22,22 +21,22 @@ func TestWriteWithReplicaDown(t *testing.T) {
 	var ok []stored
 	for i := range 6 {
 		data := []byte(fmt.Sprintf("before the outage %d", i))
-		fid, err := submit(e.master.Addr(), "b.txt", data)
+		sub, err := testcluster.Submit(e.master.Addr(), "b.txt", data, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		ok = append(ok, stored{fid, data})
+		ok = append(ok, stored{sub.Fid, data})
 	}
 
 	v2.Stop()
 	var failed []string
 	write := func(tag string, i int) (stored, error) {
-		a, err := assign(e.master.Addr(), 1)
+		a, err := testcluster.Assign(e.master.Addr(), "count=1")
 		if err != nil {
 			return stored{}, err
 		}
 		data := []byte(fmt.Sprintf("%s %d", tag, i))
-		err = upload(a.URL, a.Fid, data)
+		err = testcluster.Upload(a.URL, a.Fid, "f.txt", data)
 		if err != nil {
 			failed = append(failed, a.Fid)
 		}
@@ -57,7 +56,7 @@ func TestWriteWithReplicaDown(t *testing.T) {
 			if v == v2 {
 				continue
 			}
-			if r, err := readDirect(v.Addr(), fid); err == nil && r.Status == http.StatusOK {
+			if r, err := testcluster.ReadDirect(v.Addr(), fid); err == nil && r.Status == http.StatusOK {
 				t.Errorf("the failed write %s reads from %s: %v", fid, v.Name, r)
 			}
 		}
@@ -107,27 +106,22 @@ func TestWriteWithReplicaDown(t *testing.T) {
 	if !testcluster.Eventually(testcluster.Settle, func() bool { return e.allHealthy(vids, 2) }) {
 		t.Fatalf("volumes %v not healthy after v2 came back", vids)
 	}
-	deadline := time.Now().Add(rejoinBound)
-	for {
-		bad := ""
+	if err := testcluster.Poll(rejoinBound, func() error {
+		var bad error
 		for _, s := range ok {
 			for _, rep := range e.replicas(volumeOf(s.Fid)) {
-				if r, err := readDirect(rep.URL, s.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(s.Data) {
-					bad = fmt.Sprintf("%s on %s: %v %v", s.Fid, rep.URL, r, err)
+				if r, err := testcluster.ReadDirect(rep.URL, s.Fid); err != nil || r.Status != http.StatusOK || string(r.Body) != string(s.Data) {
+					bad = fmt.Errorf("%s on %s: %v %v", s.Fid, rep.URL, r, err)
 				}
 			}
 		}
-		if bad == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("acknowledged write not on every replica: %s", bad)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return bad
+	}); err != nil {
+		t.Fatalf("acknowledged write not on every replica: %v", err)
 	}
 	for _, fid := range failed {
 		for _, v := range e.vols {
-			if r, err := readDirect(v.Addr(), fid); err == nil && r.Status == http.StatusOK {
+			if r, err := testcluster.ReadDirect(v.Addr(), fid); err == nil && r.Status == http.StatusOK {
 				t.Errorf("the failed write %s reads from %s after the sync: %v", fid, v.Name, r)
 			}
 		}

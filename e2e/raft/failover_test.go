@@ -35,7 +35,9 @@ func startGroup(t *testing.T) (*testcluster.Cluster, []*testcluster.Process, []*
 		c.StartVolume(testcluster.VolumeOptions{Masters: mserver, Max: volumeMax}),
 	}
 	leader, _ := waitLeaderAmong(t, ms, leaderBound)
-	waitNodes(t, leader.Addr(), 2, settleBound)
+	if err := testcluster.WaitForNodeCount(leader.Addr(), 2, settleBound); err != nil {
+		t.Fatal(err)
+	}
 	return c, ms, vs
 }
 
@@ -71,8 +73,8 @@ func checkAgreement(t *testing.T, ms []*testcluster.Process, leader *testcluster
 }
 
 // assignOnce assigns one fid through master and records it.
-func assignOnce(ledger *fidLedger, master string, q url.Values) (assignResult, error) {
-	a, err := assign(master, q)
+func assignOnce(ledger *fidLedger, master string, q url.Values) (testcluster.AssignResult, error) {
+	a, err := testcluster.Assign(master, q.Encode())
 	if err != nil {
 		return a, err
 	}
@@ -84,17 +86,15 @@ func assignOnce(ledger *fidLedger, master string, q url.Values) (assignResult, e
 
 // assignRetry assigns through the masters in turn until one succeeds or
 // bound passes.
-func assignRetry(ledger *fidLedger, masters []string, q url.Values, bound time.Duration) (assignResult, error) {
-	var a assignResult
-	var err error
-	deadline := time.Now().Add(bound)
-	for i := 0; ; i++ {
+func assignRetry(ledger *fidLedger, masters []string, q url.Values, bound time.Duration) (testcluster.AssignResult, error) {
+	var a testcluster.AssignResult
+	i := 0
+	err := testcluster.Poll(bound, func() (err error) {
 		a, err = assignOnce(ledger, masters[i%len(masters)], q)
-		if err == nil || time.Now().After(deadline) {
-			return a, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		i++
+		return err
+	})
+	return a, err
 }
 
 // readerStats counts the outcome of reads made by a background reader.
@@ -138,7 +138,7 @@ type writerStats struct {
 
 // writeContinuously uploads the fids of blocks (assigns with a count) in
 // turn to the volume servers vs, until stop is closed or the fids run out.
-func writeContinuously(blocks []assignResult, vs []string, stop <-chan struct{}, st *writerStats) {
+func writeContinuously(blocks []testcluster.AssignResult, vs []string, stop <-chan struct{}, st *writerStats) {
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
@@ -152,7 +152,7 @@ func writeContinuously(blocks []assignResult, vs []string, stop <-chan struct{},
 		}
 		fid := fmt.Sprintf("%s_%d", b.Fid, k)
 		data := []byte("written during the failover as " + fid)
-		if err := upload(vs[i%len(vs)], fid, "w.txt", data); err != nil {
+		if err := testcluster.Upload(vs[i%len(vs)], fid, "w.txt", data); err != nil {
 			st.failed++
 			if len(st.firstErrs) < 5 {
 				st.firstErrs = append(st.firstErrs, time.Now().Format("15:04:05.000")+" "+err.Error())
@@ -181,7 +181,8 @@ func lookupContinuously(masters []string, vid needle.VolumeID, copies int, stop 
 		default:
 		}
 		m := masters[i%len(masters)]
-		l, status, err := lookup(m, vid.String())
+		l, err := testcluster.Lookup(m, vid.String())
+		status := l.Reply.Status
 		note := func(what string) {
 			if len(st.firstErrs) < 5 {
 				st.firstErrs = append(st.firstErrs, fmt.Sprintf("%s %s via %s: %d %+v %v", time.Now().Format("15:04:05.000"), what, m, status, l, err))
@@ -230,7 +231,7 @@ func TestLeaderFailover(t *testing.T) {
 		}
 		if i%5 == 0 {
 			data := []byte(fmt.Sprintf("file %d assigned through %s as %s", i, m, a.Fid))
-			if err := upload(a.URL, a.Fid, fmt.Sprintf("f%d.txt", i), data); err != nil {
+			if err := testcluster.Upload(a.URL, a.Fid, fmt.Sprintf("f%d.txt", i), data); err != nil {
 				t.Fatalf("upload before the kill: %v", err)
 			}
 			files = append(files, storedFile{Fid: a.Fid, URL: a.URL, Data: data})
@@ -238,7 +239,7 @@ func TestLeaderFailover(t *testing.T) {
 	}
 	for i, f := range followersOf(leader, ms) {
 		data := []byte(fmt.Sprintf("submitted through follower %s", f.Addr()))
-		s, err := submit(f.Addr(), url.Values{}, fmt.Sprintf("s%d.txt", i), data)
+		s, err := testcluster.Submit(f.Addr(), fmt.Sprintf("s%d.txt", i), data, "")
 		if err != nil {
 			t.Fatalf("submit through follower: %v", err)
 		}
@@ -270,7 +271,7 @@ func TestLeaderFailover(t *testing.T) {
 	readers.Go(func() { readContinuously(files, addrs(vs...), stopReads, &reads) })
 	// Writes straight to the volume servers, all through the failover: each
 	// receiving server looks up the other replica through the masters.
-	var blocks []assignResult
+	var blocks []testcluster.AssignResult
 	for range 6 {
 		a, err := assignOnce(ledger, leader.Addr(), url.Values{"count": {"1000"}})
 		if err != nil {
@@ -342,7 +343,7 @@ func TestLeaderFailover(t *testing.T) {
 	// Watch, from now on, for the new leader to list both volume servers.
 	nodesListed := make(chan time.Time, 1)
 	go func() {
-		if testcluster.Eventually(settleBound, func() bool { return nodeCount(newLeader.Addr()) == 2 }) {
+		if testcluster.WaitForNodeCount(newLeader.Addr(), 2, settleBound) == nil {
 			nodesListed <- time.Now()
 		}
 		close(nodesListed)
@@ -410,7 +411,7 @@ func TestLeaderFailover(t *testing.T) {
 	// read back through the survivors' redirects.
 	follower := followersOf(newLeader, survivors)[0]
 	data := []byte("written after the failover")
-	s, err := submit(follower.Addr(), url.Values{}, "after.txt", data)
+	s, err := testcluster.Submit(follower.Addr(), "after.txt", data, "")
 	if err != nil {
 		t.Fatalf("submit after the failover: %v", err)
 	}
@@ -520,7 +521,7 @@ func TestLeaderFailover(t *testing.T) {
 // readThroughMaster GETs /fid from master, expects a 301 to a volume server
 // and reads the file there.
 func readThroughMaster(master, fid string, want []byte) error {
-	r, err := testcluster.Send(testcluster.NoFollow, http.MethodGet, "http://"+master+"/"+fid, nil, nil)
+	r, err := testcluster.ReadDirect(master, fid)
 	if err != nil {
 		return err
 	}

@@ -45,11 +45,11 @@ func TestFollowerAnswersEveryEndpoint(t *testing.T) {
 	t.Logf("leader %s, asking follower %s", leader.Addr(), f)
 
 	// /dir/assign, as GET and as POST.
-	a, err := assign(f, nil)
+	a, err := testcluster.Assign(f, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var posted assignResult
+	var posted testcluster.AssignResult
 	status, err := doJSON(http.MethodPost, "http://"+f+"/dir/assign", strings.NewReader("count=3"),
 		"application/x-www-form-urlencoded", &posted)
 	if err != nil || status != http.StatusOK || posted.Count != 3 {
@@ -61,13 +61,13 @@ func TestFollowerAnswersEveryEndpoint(t *testing.T) {
 		t.Errorf("second assign key %d not above first %d", fp.Key, fa.Key)
 	}
 	data := []byte("uploaded to a fid a follower assigned")
-	if err := upload(a.URL, a.Fid, "a.txt", data); err != nil {
+	if err := testcluster.Upload(a.URL, a.Fid, "a.txt", data); err != nil {
 		t.Fatal(err)
 	}
 
 	// /submit.
 	subData := []byte("submitted through a follower")
-	s, err := submit(f, url.Values{}, "sub.txt", subData)
+	s, err := testcluster.Submit(f, "sub.txt", subData, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,14 +80,15 @@ func TestFollowerAnswersEveryEndpoint(t *testing.T) {
 
 	// /dir/lookup by volume id and by fid; an unknown volume.
 	for _, q := range []string{fmt.Sprint(fa.Volume), a.Fid} {
-		l, status, err := lookup(f, q)
+		l, err := testcluster.Lookup(f, q)
+		status := l.Reply.Status
 		if err != nil || status != http.StatusOK || l.VolumeID != fmt.Sprint(fa.Volume) || len(l.Locations) != 2 {
 			t.Errorf("lookup %s through follower: %d %+v %v", q, status, l, err)
 		}
 	}
-	l, status, err := lookup(f, "9999")
-	if err != nil || status != http.StatusNotFound || l.Error != "volumeId not found." || l.VolumeID != "9999" {
-		t.Errorf("lookup of volume 9999 through follower: %d %+v %v", status, l, err)
+	l, err := testcluster.Lookup(f, "9999")
+	if status := l.Reply.Status; err != nil || status != http.StatusNotFound || l.Error != "volumeId not found." || l.VolumeID != "9999" {
+		t.Errorf("lookup of volume 9999 through follower: %d %+v %v", l.Reply.Status, l, err)
 	}
 
 	// GET /<fid>: 301 to a replica, in turn across both.
@@ -161,7 +162,7 @@ func TestFollowerAnswersEveryEndpoint(t *testing.T) {
 	// /vol/vacuum: one volume with mostly deleted files is compacted on
 	// both replicas; its live files stay readable.
 	q := url.Values{"collection": {"vac"}, "count": {"20"}}
-	va, err := assign(f, q)
+	va, err := testcluster.Assign(f, q.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestFollowerAnswersEveryEndpoint(t *testing.T) {
 			fid = fmt.Sprintf("%s_%d", va.Fid, i)
 		}
 		body := []byte(strings.Repeat(fmt.Sprintf("vacuum file %d ", i), 50))
-		if err := upload(va.URL, fid, "v.txt", body); err != nil {
+		if err := testcluster.Upload(va.URL, fid, "v.txt", body); err != nil {
 			t.Fatal(err)
 		}
 		if i < 15 {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -32,24 +31,6 @@ const (
 	// settleBound bounds waits for heartbeats and membership changes.
 	settleBound = 30 * time.Second
 )
-
-// assignResult is the body of /dir/assign.
-type assignResult struct {
-	Fid       string `json:"fid"`
-	URL       string `json:"url"`
-	PublicURL string `json:"publicUrl"`
-	Count     uint64 `json:"count"`
-	Error     string `json:"error"`
-}
-
-// submitResult is the body of /submit.
-type submitResult struct {
-	Fid      string `json:"fid"`
-	FileName string `json:"fileName"`
-	FileURL  string `json:"fileUrl"`
-	Size     int64  `json:"size"`
-	Error    string `json:"error"`
-}
 
 // volStatus is the body of /vol/status, with the views of it these tests
 // take.
@@ -122,59 +103,9 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
-// assign asks master (host:port) for a fid.
-func assign(master string, q url.Values) (assignResult, error) {
-	var a assignResult
-	status, err := doJSON(http.MethodGet, "http://"+master+"/dir/assign?"+q.Encode(), nil, "", &a)
-	if err != nil {
-		return a, err
-	}
-	if status != http.StatusOK || a.Fid == "" {
-		return a, fmt.Errorf("assign through %s: %d %s", master, status, a.Error)
-	}
-	return a, nil
-}
-
-// upload posts data as fid to the volume server at addr.
-func upload(addr, fid, name string, data []byte) error {
-	body, ct, err := testcluster.MultipartFile(name, data)
-	if err != nil {
-		return err
-	}
-	var reply struct {
-		Size  int64  `json:"size"`
-		Error string `json:"error"`
-	}
-	status, err := doJSON(http.MethodPost, "http://"+addr+"/"+fid, body, ct, &reply)
-	if err != nil {
-		return err
-	}
-	if status != http.StatusCreated {
-		return fmt.Errorf("upload %s to %s: %d %s", fid, addr, status, reply.Error)
-	}
-	return nil
-}
-
-// submit posts data to master's /submit.
-func submit(master string, q url.Values, name string, data []byte) (submitResult, error) {
-	var s submitResult
-	body, ct, err := testcluster.MultipartFile(name, data)
-	if err != nil {
-		return s, err
-	}
-	status, err := doJSON(http.MethodPost, "http://"+master+"/submit?"+q.Encode(), body, ct, &s)
-	if err != nil {
-		return s, err
-	}
-	if status != http.StatusCreated || s.Fid == "" {
-		return s, fmt.Errorf("submit through %s: %d %s", master, status, s.Error)
-	}
-	return s, nil
-}
-
 // readFile GETs http://addr/fid and checks the bytes.
 func readFile(addr, fid string, want []byte) error {
-	r, err := testcluster.Send(testcluster.NoFollow, http.MethodGet, "http://"+addr+"/"+fid, nil, nil)
+	r, err := testcluster.ReadDirect(addr, fid)
 	if err != nil {
 		return fmt.Errorf("read %s from %s: %w", fid, addr, err)
 	}
@@ -185,13 +116,6 @@ func readFile(addr, fid string, want []byte) error {
 		return fmt.Errorf("read %s from %s: got %q, want %q", fid, addr, truncate(r.Body), truncate(want))
 	}
 	return nil
-}
-
-// lookup asks master where volume (or fid) lives.
-func lookup(master, volumeOrFid string) (testcluster.DirLookup, int, error) {
-	var l testcluster.DirLookup
-	status, err := doJSON(http.MethodGet, "http://"+master+"/dir/lookup?volumeId="+url.QueryEscape(volumeOrFid), nil, "", &l)
-	return l, status, err
 }
 
 // getVolStatus fetches /vol/status through master.
@@ -410,30 +334,6 @@ func followersOf(leader *testcluster.Process, ms []*testcluster.Process) []*test
 		}
 	}
 	return out
-}
-
-// nodeCount returns how many data nodes /dir/status through master lists,
-// -1 when it does not answer.
-func nodeCount(master string) int {
-	var st testcluster.DirStatus
-	status, err := doJSON(http.MethodGet, "http://"+master+"/dir/status", nil, "", &st)
-	if err != nil || status != http.StatusOK {
-		return -1
-	}
-	return st.NodeCount()
-}
-
-// waitNodes waits until /dir/status through master lists n data nodes.
-func waitNodes(t *testing.T, master string, n int, bound time.Duration) {
-	t.Helper()
-	var last int
-	ok := testcluster.Eventually(bound, func() bool {
-		last = nodeCount(master)
-		return last == n
-	})
-	if !ok {
-		t.Fatalf("%s did not list %d data nodes within %v (last %d)", master, n, bound, last)
-	}
 }
 
 // memberSet returns the self address plus Peers of a /cluster/status, sorted.

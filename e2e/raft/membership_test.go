@@ -39,7 +39,7 @@ func TestReplaceDeadMaster(t *testing.T) {
 	write := func(via string, stage string) {
 		t.Helper()
 		data := []byte(fmt.Sprintf("written %s through %s", stage, via))
-		s, err := submit(via, url.Values{}, stage+".txt", data)
+		s, err := testcluster.Submit(via, stage+".txt", data, "")
 		if err != nil {
 			t.Fatalf("submit %s: %v", stage, err)
 		}
@@ -90,7 +90,9 @@ func TestReplaceDeadMaster(t *testing.T) {
 	survivors := []*testcluster.Process{other, newcomer}
 	newLeader, _ := waitLeaderAmong(t, survivors, leaderBound)
 	checkAgreement(t, survivors, newLeader, members) // the dead leader is still a member
-	waitNodes(t, newLeader.Addr(), len(vs), settleBound)
+	if err := testcluster.WaitForNodeCount(newLeader.Addr(), len(vs), settleBound); err != nil {
+		t.Fatal(err)
+	}
 	highest := ledger.highest()
 	a, err := assignRetry(ledger, addrs(survivors...), nil, assignBound)
 	if err != nil {

@@ -44,7 +44,7 @@ func TestPausedLeaderNeverReissuesKeys(t *testing.T) {
 	t.Logf("MEASURED new leader %s first seen %v after the leader was paused", newLeader.Addr(), seen.Sub(pausedAt).Round(time.Millisecond))
 	nodesListed := make(chan time.Time, 1)
 	go func() {
-		if testcluster.Eventually(settleBound, func() bool { return nodeCount(newLeader.Addr()) == 2 }) {
+		if testcluster.WaitForNodeCount(newLeader.Addr(), 2, settleBound) == nil {
 			nodesListed <- time.Now()
 		}
 		close(nodesListed)
@@ -117,7 +117,16 @@ func TestPausedLeaderNeverReissuesKeys(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The hammers are under way (every survivor has answered one of them;
+	// the paused master holds the first request of its own) before the
+	// resume.
+	if !testcluster.Eventually(settleBound, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return okCount >= len(ms)-1
+	}) {
+		t.Log("no assign through the survivors succeeded while the old leader was paused")
+	}
 	leader.Resume()
 	time.Sleep(3 * time.Second)
 	close(stop)

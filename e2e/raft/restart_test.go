@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/testcluster"
 )
 
 // TestRestartAllMasters kills all three masters with -9 and starts them
@@ -33,7 +34,7 @@ func TestRestartAllMasters(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := []byte(fmt.Sprintf("kept across the restart %d", i))
-		if err := upload(a.URL, a.Fid, "k.txt", data); err != nil {
+		if err := testcluster.Upload(a.URL, a.Fid, "k.txt", data); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, storedFile{Fid: a.Fid, Data: data})
@@ -92,7 +93,9 @@ func TestRestartAllMasters(t *testing.T) {
 	}
 	newLeader, seen := waitLeaderAmong(t, ms, leaderBound)
 	t.Logf("MEASURED leader %s elected %v after all three masters were started again", newLeader.Addr(), seen.Sub(restarted).Round(time.Millisecond))
-	waitNodes(t, newLeader.Addr(), 2, settleBound)
+	if err := testcluster.WaitForNodeCount(newLeader.Addr(), 2, settleBound); err != nil {
+		t.Fatal(err)
+	}
 
 	// The next assign, through each master, is above every earlier key.
 	for _, m := range ms {

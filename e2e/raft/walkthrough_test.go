@@ -46,7 +46,9 @@ func TestWalkThroughStartOrder(t *testing.T) {
 	// Volume servers pointed at one master each, as in the walk-through.
 	c.StartVolume(testcluster.VolumeOptions{Masters: peers[0], Max: volumeMax})
 	c.StartVolume(testcluster.VolumeOptions{Masters: peers[1], Max: volumeMax})
-	waitNodes(t, ms[0].Addr(), 2, settleBound)
+	if err := testcluster.WaitForNodeCount(ms[0].Addr(), 2, settleBound); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := assignRetry(newFidLedger(), []string{ms[0].Addr(), ms[1].Addr()}, nil, assignBound); err != nil {
 		t.Fatalf("assign in the group of two: %v", err)
 	}
@@ -56,13 +58,15 @@ func TestWalkThroughStartOrder(t *testing.T) {
 	if got := waitLocalhostLeader(t, ms, peers); got != leader {
 		t.Logf("leader changed from %s to %s when the third master joined", leader, got)
 	}
-	waitNodes(t, ms[2].Addr(), 3, settleBound)
+	if err := testcluster.WaitForNodeCount(ms[2].Addr(), 3, settleBound); err != nil {
+		t.Fatal(err)
+	}
 	a, err := assignRetry(newFidLedger(), []string{ms[2].Addr()}, url.Values{"collection": {"walk"}}, assignBound)
 	if err != nil {
 		t.Fatalf("assign through the third master: %v", err)
 	}
 	data := []byte("hello world through the third master")
-	if err := upload(a.URL, a.Fid, "hello.txt", data); err != nil {
+	if err := testcluster.Upload(a.URL, a.Fid, "hello.txt", data); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range ms {

@@ -217,15 +217,12 @@ func TestSecuredAdminEndpoints(t *testing.T) {
 		t.Fatalf("the rejoined replica answers %v for the file deleted while it was down", r)
 	}
 	var b assignment
-	if !testcluster.Eventually(testcluster.Settle, func() bool {
-		r := testcluster.Get(t, m.URL("/dir/assign"))
-		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &b) != nil {
-			return false
-		}
-		b.auth = r.Header.Get("Authorization")
-		return true
-	}) {
-		t.Fatalf("no writable volume after the rejoin: %v", testcluster.Get(t, m.URL("/dir/assign")))
+	if err := testcluster.Poll(testcluster.Settle, func() error {
+		res, err := testcluster.Assign(m.Addr(), "")
+		b = assignment{AssignResult: res, auth: res.Reply.Header.Get("Authorization")}
+		return err
+	}); err != nil {
+		t.Fatalf("no writable volume after the rejoin: %v", err)
 	}
 	if r := testcluster.PostFile(t, "http://"+b.URL+"/"+b.Fid, "after.txt", []byte("after the rejoin"), map[string]string{"Authorization": b.auth}); r.Status != http.StatusCreated {
 		t.Fatalf("upload after the rejoin: %v", r)

@@ -30,27 +30,21 @@ const secret = "e2e-s3cret"
 
 // assignment is a master's /dir/assign answer with its token.
 type assignment struct {
-	Fid       string `json:"fid"`
-	URL       string `json:"url"`
-	PublicURL string `json:"publicUrl"`
-	Count     int    `json:"count"`
-	auth      string // the Authorization header: "BEARER <jwt>"
+	testcluster.AssignResult
+	auth string // the Authorization header: "BEARER <jwt>"
 }
 
-// assign asks master for a fid and checks the reply: exactly the SPEC
-// fields, and a token for the fid in the Authorization header.
+// assign asks master for a fid (testcluster.Assign) and checks the reply:
+// exactly the SPEC fields, and a token for the fid in the Authorization
+// header.
 func assign(t *testing.T, master *testcluster.Process, query string) assignment {
 	t.Helper()
-	r := testcluster.Get(t, master.URL("/dir/assign?"+query))
+	res, err := testcluster.Assign(master.Addr(), query)
 	var raw map[string]json.RawMessage
-	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &raw) != nil || len(raw) != 4 {
-		t.Fatalf("assign: %d %s, want 200 with exactly fid, url, publicUrl, count", r.Status, r.Body)
+	if err != nil || json.Unmarshal(res.Reply.Body, &raw) != nil || len(raw) != 4 {
+		t.Fatalf("assign: %s %v, want 200 with exactly fid, url, publicUrl, count", res.Reply, err)
 	}
-	var a assignment
-	if err := json.Unmarshal(r.Body, &a); err != nil {
-		t.Fatal(err)
-	}
-	a.auth = r.Header.Get("Authorization")
+	a := assignment{AssignResult: res, auth: res.Reply.Header.Get("Authorization")}
 	if !strings.HasPrefix(a.auth, "BEARER ") {
 		t.Fatalf("assign answered Authorization %q, want BEARER <jwt>", a.auth)
 	}

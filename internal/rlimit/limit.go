@@ -6,8 +6,8 @@ import (
 )
 
 // OpenFiles returns the soft RLIMIT_NOFILE in force now: the most file
-// descriptors the process may hold (Go itself raises the soft limit to the
-// hard one at start, and RaiseOpenFiles does the same).
+// descriptors the process may hold (the Go runtime has already raised it
+// towards the hard limit at start; see the package doc).
 func OpenFiles() (uint64, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {

@@ -1,32 +1,20 @@
-// Package rlimit raises the process's open-file limit. weed-fs crashed when
-// it ran out of file descriptors; weed raises the soft limit to the hard limit
-// at start and answers 503 when the limit is reached anyway.
+// Package rlimit reads the process's open-file limit and recognises the
+// errors of running out of file descriptors. weed-fs crashed when it ran out
+// of them; weed answers 503 instead, and a volume server refuses to start
+// when its volumes cannot fit under the limit (volume's fd budget).
+//
+// weed does not raise the limit itself: since Go 1.19 every Go program that
+// imports os raises its soft RLIMIT_NOFILE towards the hard limit at start
+// (Go 1.19 release notes, "os": "Go programs that import package os now
+// automatically increase the open file limit (RLIMIT_NOFILE) to the maximum
+// allowed"; the init in $GOROOT/src/syscall/rlimit.go, go.dev/issue/46279,
+// which sets the soft limit to the hard limit minus one).
 package rlimit
 
 import (
 	"errors"
 	"syscall"
-
-	"github.com/golang/glog"
 )
-
-// RaiseOpenFiles sets the soft RLIMIT_NOFILE to the hard limit and returns
-// the resulting soft limit.
-func RaiseOpenFiles() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, err
-	}
-	if lim.Cur < lim.Max {
-		old := lim.Cur
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			return old, err
-		}
-		glog.V(1).Infof("raised open files limit from %d to %d", old, lim.Cur)
-	}
-	return lim.Cur, nil
-}
 
 // IsTooManyOpenFiles reports whether err is EMFILE or ENFILE, the errors a
 // server answers with 503 instead of failing.
