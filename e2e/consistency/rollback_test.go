@@ -26,14 +26,14 @@ func TestRolledBackWriteAgrees(t *testing.T) {
 	var failed []string
 	for round := range rounds {
 		// A first write makes sure the volume exists and is healthy on both.
-		a, err := assign(e.master.Addr(), 1)
+		a, err := testcluster.Assign(e.master.Addr(), "count=1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := upload(a.URL, a.Fid, []byte("acknowledged")); err != nil {
+		if err := testcluster.Upload(a.URL, a.Fid, "f.txt", []byte("acknowledged")); err != nil {
 			t.Fatal(err)
 		}
-		b, err := assign(e.master.Addr(), 1)
+		b, err := testcluster.Assign(e.master.Addr(), "count=1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func agreedStatus(t *testing.T, e *env, fid, what string) int {
 // came).
 func directStatus(t *testing.T, v *testcluster.Process, fid string) int {
 	t.Helper()
-	r, err := readDirect(v.Addr(), fid)
+	r, err := testcluster.ReadDirect(v.Addr(), fid)
 	if err != nil {
 		t.Logf("read %s on %s: %v", fid, v.Name, err)
 		return 0
@@ -156,7 +156,7 @@ func directStatus(t *testing.T, v *testcluster.Process, fid string) int {
 // redirect (curl -L http://master/<fid>).
 func masterStatus(t *testing.T, e *env, fid string) int {
 	t.Helper()
-	r, err := readFollow(e.master.Addr(), fid)
+	r, err := testcluster.ReadFollow(e.master.Addr(), fid)
 	if err != nil {
 		t.Logf("read %s through the master: %v", fid, err)
 		return 0
