@@ -15,11 +15,15 @@
 #
 # Knobs (environment): RUNS=3 N=100000 C=16 SIZE=1024 REPLICATION=000
 # PORT=29333 (master; volume servers on 28081, 28082) KEEP=0
-# WEED_SERVER_ARGS CLIENT=weed (weedfs: benchmark/weedfsclient). Usage: benchmark/cpu.sh   or   make bench-cpu
+# WEED_SERVER_ARGS CLIENT=weed (weedfs: benchmark/weedfsclient) NULL=1 (0
+# skips the ceiling and the null cluster) BASE_BIN (another build's weed,
+# run as a "base" cluster in the same turns, before weed: a before/after
+# of a change). Usage: benchmark/cpu.sh   or   make bench-cpu
 set -euo pipefail
 
 RUNS=${RUNS:-3}
 N=${N:-100000}
+NULL=${NULL:-1}
 
 cd "$(dirname "$0")/.."
 . benchmark/cluster.sh
@@ -90,15 +94,24 @@ echo "client ${CLIENT_CMD[*]##*/}, CPU per request: $RUNS runs, -n=$N -c=$C -siz
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(uname -r), $(go version | cut -d' ' -f3)"
 printf '%-6s %-5s %3s %10s %8s %8s %8s %8s %8s\n' "" phase run "req/s" client master vol1 vol2 total
 for i in $(seq "$RUNS"); do
-	start_null
-	# One process is master and volume server at once: its time is
-	# counted once, as the master's.
-	both ceil "$i" "${PIDS[0]}" 0 0
-	stop_all
+	if [ "$NULL" = 1 ]; then
+		start_null
+		# One process is master and volume server at once: its time is
+		# counted once, as the master's.
+		both ceil "$i" "${PIDS[0]}" 0 0
+		stop_all
 
-	start_null_cluster
-	both nullc "$i" "${PIDS[2]}" "${PIDS[0]}" "${PIDS[1]}"
-	stop_all
+		start_null_cluster
+		both nullc "$i" "${PIDS[2]}" "${PIDS[0]}" "${PIDS[1]}"
+		stop_all
+	fi
+
+	if [ -n "${BASE_BIN:-}" ]; then
+		SERVER_BIN=$BASE_BIN start_cluster "$TMP/base.$i"
+		both base "$i" "${PIDS[0]}" "${PIDS[1]}" "${PIDS[2]}"
+		stop_all
+		[ "$KEEP" = 1 ] || rm -rf "$TMP/base.$i"
+	fi
 
 	start_cluster "$TMP/cluster.$i"
 	both weed "$i" "${PIDS[0]}" "${PIDS[1]}" "${PIDS[2]}"
@@ -111,7 +124,7 @@ done
 echo
 echo "=== medians of $RUNS runs (microseconds of CPU per request)"
 printf '%-6s %-5s %10s %8s %8s %8s %8s %8s\n' "" phase "req/s" client master vol1 vol2 total
-for kind in ceil nullc weed; do
+for kind in ceil nullc base weed; do
 	for ph in write read; do
 		awk -v k="$kind" -v p="$ph" '
 			function median(col,    i, j, n, v, t) {
