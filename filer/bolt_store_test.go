@@ -134,3 +134,9 @@ func TestBoltStoreRefusesForeignFiles(t *testing.T) {
 		}
 	})
 }
+
+func TestBoltStoreLargeDirectory(t *testing.T) {
+	s := openBolt(t, t.TempDir())
+	defer s.Close()
+	storetest.TestLargeDirectory(t, s, 100000)
+}
