@@ -22,7 +22,8 @@ import (
 // the middle. Every write a filer acknowledged (201: the replica had its
 // entry, -redis.waitReplicas defaulting to 1 with sentinels) is listed
 // and readable through both filers after the failover; every other answer
-// was a 503 with a JSON reason, never a 500 or a hang.
+// was a 503 with a JSON reason, never a 500 or a hang. Right after the
+// kill, reads and listings are still served, from the replica.
 func TestSentinelFailoverKeepsAcknowledgedWrites(t *testing.T) {
 	sent := redistest.StartSentinels(t)
 	cl := startCluster(t)
@@ -78,6 +79,21 @@ func TestSentinelFailoverKeepsAcknowledgedWrites(t *testing.T) {
 	waitUntil(t, "40 writes before the kill", func() bool { return total.Load() >= 40 })
 	sent.KillMaster()
 	killedAt := total.Load()
+	// Reads go on while the sentinels have not yet voted: from the replica.
+	mu.Lock()
+	var someName string
+	for name := range acked {
+		someName = name
+		break
+	}
+	someData := acked[someName]
+	mu.Unlock()
+	for i, f := range filers {
+		requireBytes(t, fmt.Sprintf("filer %d: GET %s with the master dead", i, someName), get(t, f.URL("/ha/"+someName)), someData)
+		if l := list(t, f.URL("/ha/?pretty=y&limit=2")); len(l.Files) != 2 {
+			t.Errorf("filer %d: listing with the master dead: %+v", i, l)
+		}
+	}
 	sent.WaitFailover()
 	// Writes go on through the failover and a while after it.
 	waitUntil(t, "20 writes after the failover", func() bool { return total.Load() >= killedAt+20 })
