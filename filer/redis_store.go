@@ -48,7 +48,8 @@ type RedisOptions struct {
 	// ClusterAddrs are the host:port of some nodes of a Redis Cluster; the
 	// others are found from them.
 	ClusterAddrs []string
-	// Password is sent with AUTH when not empty (to the sentinels too).
+	// Password is sent with AUTH to the Redis servers when not empty (not
+	// to sentinels, which usually have none).
 	Password string
 	// DB is the database number selected on every connection; a cluster
 	// has only database 0.
@@ -146,12 +147,11 @@ func OpenRedisStore(ctx context.Context, opts RedisOptions) (*RedisStore, error)
 	}
 	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{}) })
 	base := redis.UniversalOptions{
-		Password:         opts.Password,
-		SentinelPassword: opts.Password,
-		DB:               opts.DB,
-		DialTimeout:      redisDialTimeout,
-		ReadTimeout:      redisIOTimeout,
-		WriteTimeout:     redisIOTimeout,
+		Password:     opts.Password,
+		DB:           opts.DB,
+		DialTimeout:  redisDialTimeout,
+		ReadTimeout:  redisIOTimeout,
+		WriteTimeout: redisIOTimeout,
 	}
 	s := &RedisStore{
 		prefix:       opts.KeyPrefix,
