@@ -215,3 +215,78 @@ func (cl *cluster) requireNoLiveNeedles() {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestMoveUnderConcurrentWrites moves a directory through one filer while
+// two writers keep putting files into it through the other, both on one
+// Redis Cluster: every acknowledged file ends up in exactly one place,
+// moved with the directory if written before the move or under the old
+// path (created again) if after, with its bytes; nothing else appears.
+func TestMoveUnderConcurrentWrites(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	cl := startCluster(t)
+	extra := []string{"-redis.cluster=" + strings.Join(rc.Addrs, ",")}
+	a := cl.startFiler(testcluster.FilerOptions{Extra: extra})
+	b := cl.startFiler(testcluster.FilerOptions{Extra: extra})
+	requireWritten(t, put(t, a.URL("/src/first"), []byte("first")), "first", 5)
+
+	var (
+		mu    sync.Mutex
+		acked = map[string][]byte{"first": []byte("first")}
+		wg    sync.WaitGroup
+		stop  atomic.Bool
+		n     atomic.Int64
+	)
+	errs := make(chan error, 2)
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load() && i < 500; i++ {
+				name := fmt.Sprintf("w%d-%03d", w, i)
+				data := []byte("bytes of " + name)
+				r, err := testcluster.Send(testcluster.Plain, http.MethodPut, a.URL("/src/"+name), bytes.NewReader(data), nil)
+				if err != nil || r.Status != http.StatusCreated {
+					errs <- fmt.Errorf("PUT %s: %v %v", name, r, err)
+					return
+				}
+				mu.Lock()
+				acked[name] = data
+				mu.Unlock()
+				n.Add(1)
+			}
+		}()
+	}
+	waitUntil(t, "20 writes before the move", func() bool { return n.Load() >= 20 })
+	if r := testcluster.Do(t, testcluster.Plain, http.MethodPost, b.URL("/dst?mv.from=/src"), nil, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("move through B: %v, want 204", r)
+	}
+	movedAt := n.Load()
+	waitUntil(t, "20 writes after the move", func() bool { return n.Load() >= movedAt+20 })
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	moved, after := listAll(t, b.URL("/dst/")), listAll(t, b.URL("/src/"))
+	all := append(slices.Clone(moved), after...)
+	slices.Sort(all)
+	want := make([]string, 0, len(acked))
+	for name := range acked {
+		want = append(want, name)
+	}
+	slices.Sort(want)
+	if !slices.Equal(all, want) {
+		t.Fatalf("%d files acknowledged; %d moved and %d under the old path: one is lost or in both places", len(want), len(moved), len(after))
+	}
+	if len(moved) == 0 || len(after) == 0 {
+		t.Fatalf("%d files moved and %d written after the move: the move did not fall among the writes", len(moved), len(after))
+	}
+	for _, name := range moved {
+		requireBytes(t, "GET of a moved file through A", get(t, a.URL("/dst/"+name)), acked[name])
+	}
+	for _, name := range after {
+		requireBytes(t, "GET of a file written after the move through A", get(t, a.URL("/src/"+name)), acked[name])
+	}
+	t.Logf("%d files moved with the directory, %d written after the move", len(moved), len(after))
+}
