@@ -27,14 +27,15 @@ run: build
 	mkdir -p data
 	./$(BIN) -logtostderr server -dir=./data -filer
 
-# Install what the tests need (redis-server for the filer's Redis store).
+# Install what the tests need: redis-server (and redis-cli, from redis-tools) for the
+# filer's Redis store and Redis Cluster tests, redis-sentinel for the failover tests.
 deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server"; \
+	@{ command -v redis-server && command -v redis-sentinel && command -v redis-cli; } >/dev/null 2>&1 || { \
+		echo "installing redis-server redis-sentinel redis-tools"; \
 		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
-		$$SUDO apt-get install -y -q redis-server >/dev/null 2>&1 || \
-		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server >/dev/null; }; }
-	@command -v redis-server >/dev/null
+		$$SUDO apt-get install -y -q redis-server redis-sentinel redis-tools >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server redis-sentinel redis-tools >/dev/null; }; }
+	@command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null && command -v redis-cli >/dev/null
 
 vet:
 	$(GO) vet ./...

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -328,4 +329,80 @@ func (s *BoltStore) Close() error {
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
+}
+
+// Rename moves the entry at from, and a directory's whole tree, to to in
+// one bolt transaction; see Store.Rename. A directory's tree is the key
+// range of its children (from + "\x00") and that of every directory below
+// it (from + "/"), each found with one cursor seek.
+func (s *BoltStore) Rename(ctx context.Context, from, to string) (*Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkRename(from, to); err != nil {
+		return nil, fmt.Errorf("filer: rename %q: %w", from, err)
+	}
+	var replaced *Entry
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(boltEntriesBucket)
+		v := b.Get(boltKey(from))
+		if v == nil {
+			return ErrNotFound
+		}
+		root, err := UnmarshalEntry(v)
+		if err != nil {
+			return err
+		}
+		if from == to {
+			return nil
+		}
+		if v := b.Get(boltKey(to)); v != nil {
+			target, err := UnmarshalEntry(v)
+			switch {
+			case err != nil:
+				return err
+			case target.IsDirectory:
+				return fmt.Errorf("%s: %w", to, ErrIsDirectory)
+			case root.IsDirectory:
+				return fmt.Errorf("a directory cannot replace the file %s: %w", to, ErrNotDirectory)
+			}
+			replaced = target
+		}
+		if err := boltCheckParent(b, to); err != nil {
+			return err
+		}
+		moves := []*Entry{root}
+		if root.IsDirectory {
+			for _, prefix := range [][]byte{append([]byte(from), 0), []byte(from + "/")} {
+				c := b.Cursor()
+				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+					e, err := UnmarshalEntry(v)
+					if err != nil {
+						return fmt.Errorf("key %q: %w", k, err)
+					}
+					moves = append(moves, e)
+				}
+			}
+		}
+		for _, e := range moves {
+			if err := b.Delete(boltKey(e.FullPath)); err != nil {
+				return err
+			}
+		}
+		for _, e := range moves {
+			e.FullPath = to + strings.TrimPrefix(e.FullPath, from)
+			val, err := MarshalEntry(e)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(boltKey(e.FullPath), val); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filer: rename %q to %q: %w", from, to, err)
+	}
+	return replaced, nil
 }

@@ -134,3 +134,19 @@ func TestBoltStoreRefusesForeignFiles(t *testing.T) {
 		}
 	})
 }
+
+// TestBoltStoreLargeDirectory pages through 100,000 entries. Each insert
+// is a commit with an fsync, so the file is on tmpfs where there is one:
+// the test is about paging, not the disk.
+func TestBoltStoreLargeDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "weed-bolt-"); err == nil {
+			dir = d
+			t.Cleanup(func() { os.RemoveAll(d) })
+		}
+	}
+	s := openBolt(t, dir)
+	defer s.Close()
+	storetest.TestLargeDirectory(t, s, 100000)
+}

@@ -307,13 +307,27 @@ func (f *Filer) Commit(ctx context.Context, e *Entry) error {
 }
 
 // Discard deletes the needles of an entry that was never committed. It
-// logs the failures it cannot repair.
+// logs the failures it cannot repair. A commit can fail after the store
+// took the entry (ErrNotReplicated: on the Redis master but not on enough
+// replicas; or a connection lost after the write), so Discard first looks
+// at the path: when the entry there holds e's first needle, or the store
+// cannot say, the needles stay (at worst orphans, never a listed file
+// whose bytes are gone).
 func (f *Filer) Discard(ctx context.Context, e *Entry) {
 	if e == nil || len(e.Chunks) == 0 {
 		return
 	}
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
+	cur, err := f.store.Find(cctx, e.FullPath)
+	switch {
+	case err == nil && !cur.IsDirectory && len(cur.Chunks) > 0 && cur.Chunks[0].Fid == e.Chunks[0].Fid:
+		glog.V(1).Infof("filer: %s was stored despite the failed commit; keeping its needles", e.FullPath)
+		return
+	case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrNotDirectory):
+		glog.Warningf("filer: discarding the upload of %s: the store cannot say whether it holds it (%v); keeping its needles", e.FullPath, err)
+		return
+	}
 	if err := f.deleteNeedles(cctx, e.Chunks); err != nil {
 		glog.Errorf("filer: discarding the upload of %s: %v", e.FullPath, err)
 	}

@@ -147,3 +147,18 @@ func checkDirPath(p string) error {
 	}
 	return nil
 }
+
+// checkRename reports whether from and to are canonical non-root paths
+// and to is not below from (a directory cannot move into itself).
+func checkRename(from, to string) error {
+	if err := checkEntryPath(from); err != nil {
+		return err
+	}
+	if err := checkEntryPath(to); err != nil {
+		return err
+	}
+	if strings.HasPrefix(to, from+"/") {
+		return fmt.Errorf("%w: cannot move %s into itself (%s)", ErrBadPath, from, to)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang/glog"
@@ -35,9 +36,23 @@ type FilerOptions struct {
 	Collection string
 	// RedisServer, when set, keeps the entries in that Redis server
 	// ("host:port") instead of bolt, so that several filers share them.
-	RedisServer   string
+	RedisServer string
+	// RedisSentinels, when set, keeps the entries in the Redis master
+	// that these sentinels ("host:port" separated by commas) know as
+	// RedisMasterName, following it through failovers.
+	RedisSentinels  string
+	RedisMasterName string
+	// RedisCluster, when set, keeps the entries in the Redis Cluster
+	// reached through these nodes ("host:port" separated by commas).
+	RedisCluster  string
 	RedisPassword string
 	RedisDatabase int
+	// RedisWaitReplicas is how many replicas must acknowledge each write
+	// before it is acknowledged (Redis WAIT); -1 means the default:
+	// DefaultSentinelWaitReplicas with sentinels, 0 otherwise.
+	RedisWaitReplicas int
+	// RedisWaitTimeout bounds that wait (0: DefaultRedisWaitTimeout).
+	RedisWaitTimeout time.Duration
 	// MaxMB is the chunk size in MiB (0 means DefaultMaxMB).
 	MaxMB int
 	// Secret is the cluster's -secure.secret: the filer signs the tokens
@@ -51,8 +66,8 @@ type FilerOptions struct {
 // one server and database share the namespace under it.
 const redisKeyPrefix = "weed:filer:"
 
-// redisDialTimeout bounds the first contact with the Redis server.
-const redisDialTimeout = 10 * time.Second
+// redisStartTimeout bounds the first contact with Redis.
+const redisStartTimeout = 10 * time.Second
 
 // Server is the filer's HTTP API over a Filer (see SPEC §5): writes, reads,
 // listings and deletes by path. Build it with NewServer, serve Handler (or
@@ -77,18 +92,13 @@ func NewServer(opts FilerOptions) (*Server, error) {
 		return nil, fmt.Errorf("filer: %w", err)
 	}
 	var store Store
-	if opts.RedisServer != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), redisDialTimeout)
-		store, err = OpenRedisStore(ctx, RedisOptions{
-			Addr:      opts.RedisServer,
-			Password:  opts.RedisPassword,
-			DB:        opts.RedisDatabase,
-			KeyPrefix: redisKeyPrefix,
-		})
+	if ro, ok := opts.redisOptions(); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
+		store, err = OpenRedisStore(ctx, ro)
 		cancel()
 	} else {
 		if opts.Dir == "" {
-			return nil, errors.New("filer: a directory (-dir) is required without -redis.server")
+			return nil, errors.New("filer: a directory (-dir) is required without -redis.server, -redis.sentinel or -redis.cluster")
 		}
 		store, err = OpenBoltStore(opts.Dir)
 	}
@@ -108,6 +118,49 @@ func NewServer(opts FilerOptions) (*Server, error) {
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	s.srv = httpx.NewServer("filer", s.handler, s.logReady)
 	return s, nil
+}
+
+// DefaultSentinelWaitReplicas is how many replicas acknowledge each write
+// of a filer on Redis Sentinel unless told otherwise: one, so that an
+// acknowledged write is on two machines when sentinels fail over.
+const DefaultSentinelWaitReplicas = 1
+
+// redisOptions returns the Redis store opts names, and false when they
+// name none (the bolt store).
+func (opts FilerOptions) redisOptions() (RedisOptions, bool) {
+	if opts.RedisServer == "" && opts.RedisSentinels == "" && opts.RedisCluster == "" {
+		return RedisOptions{}, false
+	}
+	ro := RedisOptions{
+		Addr:          opts.RedisServer,
+		SentinelAddrs: splitAddrs(opts.RedisSentinels),
+		MasterName:    opts.RedisMasterName,
+		ClusterAddrs:  splitAddrs(opts.RedisCluster),
+		Password:      opts.RedisPassword,
+		DB:            opts.RedisDatabase,
+		KeyPrefix:     redisKeyPrefix,
+		WaitReplicas:  opts.RedisWaitReplicas,
+		WaitTimeout:   opts.RedisWaitTimeout,
+	}
+	if ro.WaitReplicas < 0 {
+		ro.WaitReplicas = 0
+		if len(ro.SentinelAddrs) > 0 {
+			ro.WaitReplicas = DefaultSentinelWaitReplicas
+		}
+	}
+	return ro, true
+}
+
+// splitAddrs splits a comma-separated list of addresses, dropping empty
+// items.
+func splitAddrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // newTransport returns the transport the filer reaches volume servers and
@@ -173,6 +226,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		s.handleRead(w, r)
 	case http.MethodPost, http.MethodPut:
+		if r.Method == http.MethodPost && r.URL.Query().Has("mv.from") {
+			s.handleMove(w, r)
+			return
+		}
 		s.handleWrite(w, r)
 	case http.MethodDelete:
 		s.handleDelete(w, r)
@@ -191,6 +248,8 @@ func errorStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrIsDirectory), errors.Is(err, ErrNotDirectory), errors.Is(err, ErrNotEmpty), errors.Is(err, ErrNoParent):
 		return http.StatusConflict
+	case errors.Is(err, ErrStoreUnavailable), errors.Is(err, ErrNotReplicated):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -199,6 +258,14 @@ func errorStatus(err error) int {
 // server-side failures.
 func writeFilerError(w http.ResponseWriter, r *http.Request, err error) {
 	status := errorStatus(err)
+	if status == http.StatusServiceUnavailable {
+		// The store is failing over or down: one line per request would
+		// flood the log, and the client is told to try again.
+		glog.V(1).Infof("filer: %s %s: %v", r.Method, r.URL.Path, err)
+		w.Header().Set("Retry-After", "1")
+		httpx.WriteError(w, r, status, err.Error())
+		return
+	}
 	if status >= 500 {
 		glog.Errorf("filer: %s %s: %v", r.Method, r.URL.Path, err)
 	} else {

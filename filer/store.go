@@ -22,6 +22,16 @@ var (
 	// parent of the path it was to store: never created, or deleted since
 	// the caller looked. The filer creates the directory again and retries.
 	ErrNoParent = errors.New("filer: parent directory missing")
+	// ErrStoreUnavailable means the store could not be reached: no Redis
+	// master answered (down, failing over, a cluster without a quorum).
+	// Nothing was done, or, for a write, it may or may not have been done;
+	// servers answer 503 and clients try again later.
+	ErrStoreUnavailable = errors.New("filer: metadata store unavailable")
+	// ErrNotReplicated means a write was done on the Redis master but
+	// fewer replicas than asked for (-redis.waitReplicas) acknowledged it
+	// in time: a failover might lose it. Servers answer 503; the write may
+	// be visible, and writing it again is safe.
+	ErrNotReplicated = errors.New("filer: write not acknowledged by enough redis replicas")
 )
 
 // Store holds the filer's entries, keyed by canonical path (see CleanPath),
@@ -84,6 +94,19 @@ type Store interface {
 	// ("" starts at the first child). A limit <= 0 means no limit. An empty
 	// or missing directory lists as an empty slice and a nil error.
 	List(ctx context.Context, dir, after string, limit int) ([]*Entry, error)
+
+	// Rename moves the entry at the canonical path from to the canonical
+	// path to, with every entry below it for a directory, in one atomic
+	// step, also against other processes sharing the store: readers see
+	// the whole tree at from or the whole tree at to, never both or a
+	// part, and a concurrent write below from lands either before the move
+	// (and moves) or after it (and finds from gone: ErrNoParent). It returns
+	// the file it replaced at to, or nil. A missing from gives ErrNotFound;
+	// a directory at to, ErrIsDirectory; a file at to when from is a
+	// directory, ErrNotDirectory; a missing parent of to, ErrNoParent (or
+	// ErrNotDirectory for a file); to below from, or either being "/",
+	// ErrBadPath. Renaming a path to itself changes nothing.
+	Rename(ctx context.Context, from, to string) (*Entry, error)
 
 	// Close releases the store. Calling it more than once is harmless;
 	// other methods must not be called after it.

@@ -23,8 +23,13 @@ type filerFlags struct {
 	replication   *string
 	collection    *string
 	redisServer   *string
+	redisSentinel *string
+	redisMaster   *string
+	redisCluster  *string
 	redisPassword *string
 	redisDatabase *int
+	redisWait     *int
+	redisWaitTime *time.Duration
 	maxMB         *int
 	secret        *string
 }
@@ -36,6 +41,11 @@ func (f *filerFlags) define(c *command, prefix string, standalone bool) {
 	f.replication = fs.String(prefix+"defaultReplicaPlacement", "000", "replication of files written without ?replication=")
 	f.collection = fs.String(prefix+"collection", "", "collection of files written without ?collection=")
 	f.redisServer = fs.String(prefix+"redis.server", "", "keep the index in this Redis server (host:port), shared by every filer pointed at it")
+	f.redisSentinel = fs.String(prefix+"redis.sentinel", "", "keep the index in the Redis master these sentinels (host:port,...) know as -redis.masterName, following failovers")
+	f.redisMaster = fs.String(prefix+"redis.masterName", "", "the master's name known to -redis.sentinel")
+	f.redisCluster = fs.String(prefix+"redis.cluster", "", "keep the index in the Redis Cluster reached through these nodes (host:port,...)")
+	f.redisWait = fs.Int(prefix+"redis.waitReplicas", -1, "acknowledge a write only once this many Redis replicas have it (WAIT); -1: 1 with -redis.sentinel, else 0")
+	f.redisWaitTime = fs.Duration(prefix+"redis.waitTimeout", filer.DefaultRedisWaitTimeout, "how long a write waits for -redis.waitReplicas before failing with 503")
 	f.redisPassword = fs.String(prefix+"redis.password", "", "Redis password")
 	f.redisDatabase = fs.Int(prefix+"redis.database", 0, "Redis database number")
 	f.maxMB = fs.Int(prefix+"maxMB", filer.DefaultMaxMB, "files larger than this many MB are stored as several chunks")
@@ -64,6 +74,12 @@ func (d *filerDaemon) stop() error {
 
 // startFiler opens the index (bolt in -dir, or Redis) and starts serving.
 func startFiler(f *filerFlags) (*filerDaemon, error) {
+	if *f.redisWait < -1 || *f.redisWaitTime <= 0 {
+		return nil, badUsage("-redis.waitReplicas must be -1 or more and -redis.waitTimeout positive")
+	}
+	if (*f.redisSentinel == "") != (*f.redisMaster == "") {
+		return nil, badUsage("-redis.sentinel and -redis.masterName go together")
+	}
 	if *f.maxMB < 1 || *f.maxMB > filer.MaxMaxMB {
 		return nil, badUsage("-maxMB must be between 1 and %d", filer.MaxMaxMB)
 	}
@@ -75,6 +91,11 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 		DefaultReplication: *f.replication,
 		Collection:         *f.collection,
 		RedisServer:        *f.redisServer,
+		RedisSentinels:     *f.redisSentinel,
+		RedisMasterName:    *f.redisMaster,
+		RedisCluster:       *f.redisCluster,
+		RedisWaitReplicas:  *f.redisWait,
+		RedisWaitTimeout:   *f.redisWaitTime,
 		RedisPassword:      *f.redisPassword,
 		RedisDatabase:      *f.redisDatabase,
 		MaxMB:              *f.maxMB,
@@ -108,7 +129,9 @@ func init() {
 		long: `Start a filer server. It stores files under paths (POST /dir/ multipart, PUT
 /dir/name), serves them back, lists directories as JSON or HTML, and deletes them
 with their needles. The index is a bolt file in -dir, or a Redis server shared by
-several filers (-redis.server).`,
+several filers: one Redis server (-redis.server), a master and replicas watched by
+Redis Sentinel (-redis.sentinel, -redis.masterName), or a Redis Cluster
+(-redis.cluster). Writes can wait for Redis replicas (-redis.waitReplicas).`,
 	})
 	f.define(c, "", true)
 	c.run = func(ctx context.Context, args []string) error {

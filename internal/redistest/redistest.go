@@ -1,5 +1,8 @@
-// Package redistest starts a throwaway redis-server for tests that need a
-// real Redis: the filer's Redis store and end-to-end tests of shared filers.
+// Package redistest starts throwaway Redis deployments for tests that need
+// a real Redis: one redis-server (Start), a master with a replica watched
+// by three sentinels (StartSentinels), or a cluster of masters
+// (StartCluster), for the filer's Redis store and end-to-end tests of
+// shared filers.
 package redistest
 
 import (
@@ -33,33 +36,62 @@ const (
 // WEED_REQUIRE_REDIS=1. Start must be called from the test's goroutine.
 func Start(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	return startServer(t, lookPath(t, "redis-server", "redis-server"), t.TempDir()).addr
+}
+
+// lookPath finds the program name of the Debian package pkg on PATH, or
+// skips t (fails it when WEED_REQUIRE_REDIS=1).
+func lookPath(t testing.TB, name, pkg string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("redis-server not found on PATH and %s=1: %v (install the redis-server package, or run `make deps`)", RequireEnv, err)
+			t.Fatalf("%s not found on PATH and %s=1: %v (install the %s package, or run `make deps`)", name, RequireEnv, err, pkg)
 		}
-		t.Skipf("redis-server not found on PATH, skipping (install the redis-server package, or set %s=1 to make this a failure)", RequireEnv)
+		t.Skipf("%s not found on PATH, skipping (install the %s package, or set %s=1 to make this a failure)", name, pkg, RequireEnv)
 	}
-	dir := t.TempDir()
+	return bin
+}
+
+// startServer starts one redis-server (see Start) in dir, with extra
+// arguments, stopped in t.Cleanup.
+func startServer(t testing.TB, bin, dir string, extra ...string) *server {
+	t.Helper()
+	return startProcess(t, func(port int) (*server, error) {
+		args := append([]string{
+			"--port", strconv.Itoa(port),
+			"--bind", "127.0.0.1",
+			"--save", "",
+			"--appendonly", "no",
+			"--dir", dir,
+		}, extra...)
+		return start(bin, args, dir, port)
+	})
+}
+
+// startProcess runs launch on fresh free ports until one start succeeds,
+// and stops the process in t.Cleanup.
+func startProcess(t testing.TB, launch func(port int) (*server, error)) *server {
+	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < startAttempts; attempt++ {
 		port, err := freePort()
 		if err != nil {
 			t.Fatalf("redistest: find a free port: %v", err)
 		}
-		srv, err := start(bin, dir, port)
+		srv, err := launch(port)
 		if err == nil {
 			t.Cleanup(func() {
 				if err := srv.stop(); err != nil {
-					t.Errorf("redistest: stop redis-server on %s: %v", srv.addr, err)
+					t.Errorf("redistest: stop redis on %s: %v", srv.addr, err)
 				}
 			})
-			return srv.addr
+			return srv
 		}
 		lastErr = err
 	}
-	t.Fatalf("redistest: redis-server did not start after %d attempts: %v", startAttempts, lastErr)
-	return ""
+	t.Fatalf("redistest: redis did not start after %d attempts: %v", startAttempts, lastErr)
+	return nil
 }
 
 // server is one running redis-server.
@@ -70,17 +102,11 @@ type server struct {
 	output *lockedBuffer
 }
 
-// start launches redis-server on port and waits for its PONG. On failure the
-// process is gone when start returns.
-func start(bin, dir string, port int) (*server, error) {
+// start launches bin with args, a server listening on port, and waits
+// for its PONG. On failure the process is gone when start returns.
+func start(bin string, args []string, dir string, port int) (*server, error) {
 	out := &lockedBuffer{}
-	cmd := exec.Command(bin,
-		"--port", strconv.Itoa(port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", dir,
-	)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout = out
 	cmd.Stderr = out
@@ -102,7 +128,7 @@ func start(bin, dir string, port int) (*server, error) {
 	for {
 		select {
 		case <-srv.exited:
-			return nil, fmt.Errorf("redis-server on port %d exited early: %s", port, out.String())
+			return nil, fmt.Errorf("%s on port %d exited early: %s", bin, port, out.String())
 		default:
 		}
 		if ping(srv.addr) == nil {
@@ -110,9 +136,27 @@ func start(bin, dir string, port int) (*server, error) {
 		}
 		if time.Now().After(deadline) {
 			srv.stop()
-			return nil, fmt.Errorf("redis-server on port %d gave no PONG within %v: %s", port, readyTimeout, out.String())
+			return nil, fmt.Errorf("%s on port %d gave no PONG within %v: %s", bin, port, readyTimeout, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL and waits for the process to exit.
+func (s *server) kill() error {
+	select {
+	case <-s.exited:
+		return nil
+	default:
+	}
+	if err := s.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(stopTimeout):
+		return fmt.Errorf("still running %v after SIGKILL", stopTimeout)
 	}
 }
 
@@ -202,3 +246,21 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Server is one redis-server started by StartServer.
+type Server struct {
+	// Addr is its "127.0.0.1:port" address.
+	Addr string
+	srv  *server
+}
+
+// StartServer starts a redis-server like Start and returns it, so that
+// the test can kill it.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
+	srv := startServer(t, lookPath(t, "redis-server", "redis-server"), t.TempDir())
+	return &Server{Addr: srv.addr, srv: srv}
+}
+
+// Kill kills the server with SIGKILL and returns once it has exited.
+func (s *Server) Kill() error { return s.srv.kill() }
