@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,13 +26,30 @@ const firstBufferSize = 64 << 10
 // uploadAttempts is how many assign+upload rounds one chunk gets.
 const uploadAttempts = 2
 
+// Bounds of the chunks one read or write has in flight: at most
+// maxChunksInFlight, and no more than chunkBytesInFlight bytes of them
+// (but always at least one), so that memory stays bounded whatever the
+// chunk size.
+const (
+	maxChunksInFlight  = 4
+	chunkBytesInFlight = 64 << 20
+)
+
+// chunksInFlight returns how many chunks of chunkSize bytes one read or
+// write keeps in flight.
+func chunksInFlight(chunkSize int) int {
+	return max(1, min(maxChunksInFlight, chunkBytesInFlight/max(chunkSize, 1)))
+}
+
 // StoreChunks streams r into needles and returns the entry describing
 // them, not yet visible in the namespace (see Commit and Discard). The
-// bytes are read into a buffer of at most the chunk size (nf.Params.MaxMB,
-// or the Filer's): a file that ends within it is one needle, a longer one
-// is stored chunk after chunk, each its own assign and upload, so memory
-// does not grow with the file. An empty file has no chunks. Empty fields of
-// nf.Params take the Filer's defaults (see ResolveParams).
+// bytes are read into buffers of at most the chunk size (nf.Params.MaxMB,
+// or the Filer's): a file that ends within one is one needle, a longer one
+// is stored chunk after chunk, each its own assign and upload. A few chunks
+// (chunksInFlight) are uploaded concurrently while the next one is read,
+// so memory is bounded by that many chunks plus one, whatever the file's
+// size. An empty file has no chunks. Empty fields of nf.Params take the
+// Filer's defaults (see ResolveParams).
 //
 // If anything fails, the needles already stored are deleted and the error
 // returned; an error reading r wraps ErrBadUpload.
@@ -52,50 +70,71 @@ func (f *Filer) StoreChunks(ctx context.Context, r io.Reader, nf NewFile) (*Entr
 		Replication: nf.Params.Replication,
 		TTL:         nf.Params.TTL,
 	}
+	up := f.newChunkUploader(ctx, e, nf, chunksInFlight(chunkSize))
+	fail := func(err error) (*Entry, error) {
+		chunks, failed, _ := up.wait()
+		e.Chunks = append(chunks, failedChunks(failed)...)
+		f.Discard(ctx, e)
+		return nil, err
+	}
 	buf := make([]byte, 0, min(firstBufferSize, chunkSize))
-	defer func() { f.putBuffer(buf) }()
 	var off int64
 	for {
 		var eof bool
 		buf, eof, err = f.fill(r, buf, chunkSize)
 		if err != nil {
-			f.Discard(ctx, e)
-			return nil, fmt.Errorf("%w: reading %s: %w", ErrBadUpload, nf.Path, err)
+			f.putBuffer(buf)
+			return fail(fmt.Errorf("%w: reading %s: %w", ErrBadUpload, nf.Path, err))
 		}
+		var one [1]byte
 		if !eof {
 			// A full buffer: the file ends here only if nothing follows.
-			var one [1]byte
 			n, err := io.ReadFull(r, one[:])
 			switch {
 			case n == 1:
 			case errors.Is(err, io.EOF):
 				eof = true
 			default:
-				f.Discard(ctx, e)
-				return nil, fmt.Errorf("%w: reading %s: %w", ErrBadUpload, nf.Path, err)
+				f.putBuffer(buf)
+				return fail(fmt.Errorf("%w: reading %s: %w", ErrBadUpload, nf.Path, err))
 			}
 			if !eof && nf.Gzipped {
-				f.Discard(ctx, e)
-				return nil, fmt.Errorf("%w: %s: a gzip-encoded file cannot be larger than the chunk size (%d bytes)", ErrBadUpload, nf.Path, chunkSize)
-			}
-			if !eof {
-				if err := f.appendChunk(ctx, e, buf, off, nf); err != nil {
-					f.Discard(ctx, e)
-					return nil, err
-				}
-				off += int64(len(buf))
-				buf = append(buf[:0], one[0])
-				continue
+				f.putBuffer(buf)
+				return fail(fmt.Errorf("%w: %s: a gzip-encoded file cannot be larger than the chunk size (%d bytes)", ErrBadUpload, nf.Path, chunkSize))
 			}
 		}
 		if len(buf) > 0 {
-			if err := f.appendChunk(ctx, e, buf, off, nf); err != nil {
-				f.Discard(ctx, e)
-				return nil, err
+			// The uploader owns buf from here on.
+			if err := up.start(buf, off); err != nil {
+				return fail(err)
 			}
+			off += int64(len(buf))
 		}
-		return e, nil
+		if eof {
+			break
+		}
+		buf = f.chunkBuffer(chunkSize)
+		buf = append(buf, one[0])
 	}
+	chunks, failed, err := up.wait()
+	if err != nil {
+		return fail(err)
+	}
+	if len(failed) > 0 {
+		f.Discard(ctx, &Entry{FullPath: nf.Path, Chunks: failedChunks(failed)})
+	}
+	e.Chunks = chunks
+	e.Size = uint64(off)
+	return e, nil
+}
+
+// failedChunks returns chunks naming fids, for Discard to delete.
+func failedChunks(fids []string) []Chunk {
+	cs := make([]Chunk, len(fids))
+	for i, fid := range fids {
+		cs[i] = Chunk{Fid: fid}
+	}
+	return cs
 }
 
 // fill reads r into buf after the bytes it holds until it holds max bytes
@@ -125,6 +164,17 @@ func (f *Filer) fill(r io.Reader, buf []byte, max int) ([]byte, bool, error) {
 	return buf, false, nil
 }
 
+// chunkBuffer returns an empty buffer of capacity size: a pooled one when
+// size is the Filer's chunk size.
+func (f *Filer) chunkBuffer(size int) []byte {
+	if size == f.chunkSize {
+		if b := f.getBuffer(); b != nil {
+			return b
+		}
+	}
+	return make([]byte, 0, size)
+}
+
 // getBuffer returns a pooled buffer of capacity chunkSize, or nil.
 func (f *Filer) getBuffer() []byte {
 	if v, ok := f.bufs.Get().(*[]byte); ok {
@@ -141,11 +191,112 @@ func (f *Filer) putBuffer(b []byte) {
 	}
 }
 
-// appendChunk stores data as the chunk at offset off of e and records it.
-// A failed upload is tried once more on a fresh assignment.
-func (f *Filer) appendChunk(ctx context.Context, e *Entry, data []byte, off int64, nf NewFile) error {
+// chunkUploader uploads the chunks of one file concurrently, at most
+// a fixed number at a time, and collects them in file order. The first
+// failure cancels the uploads in progress and makes start refuse more.
+type chunkUploader struct {
+	f      *Filer
+	ctx    context.Context
+	cancel context.CancelFunc
+	e      *Entry
+	nf     NewFile
+	slots  chan struct{}
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	chunks []Chunk // by index; a zero Fid is an upload not (yet) done
+	err    error
+	// failed are the fids of upload attempts that failed: the volume
+	// server may have stored the needle anyway (a replica refused it, the
+	// reply was lost), so they are deleted too.
+	failed []string
+}
+
+func (f *Filer) newChunkUploader(ctx context.Context, e *Entry, nf NewFile, inFlight int) *chunkUploader {
+	uctx, cancel := context.WithCancel(ctx)
+	return &chunkUploader{f: f, ctx: uctx, cancel: cancel, e: e, nf: nf, slots: make(chan struct{}, inFlight)}
+}
+
+// start uploads data, the bytes at offset off of the file, once a slot is
+// free; it owns data from the call on (and returns it to the Filer's pool
+// when done). It returns the first failure of an earlier upload, or the
+// context's error, instead of starting.
+func (u *chunkUploader) start(data []byte, off int64) error {
+	select {
+	case u.slots <- struct{}{}:
+	case <-u.ctx.Done():
+		u.f.putBuffer(data)
+		return u.failure()
+	}
+	if err := u.failure(); err != nil {
+		<-u.slots
+		u.f.putBuffer(data)
+		return err
+	}
+	u.mu.Lock()
+	i := len(u.chunks)
+	u.chunks = append(u.chunks, Chunk{})
+	u.mu.Unlock()
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		c, failed, err := u.f.uploadChunk(u.ctx, u.e, data, off, u.nf)
+		u.f.putBuffer(data)
+		<-u.slots
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		u.failed = append(u.failed, failed...)
+		if err != nil {
+			if u.err == nil {
+				u.err = err
+				u.cancel()
+			}
+			return
+		}
+		u.chunks[i] = c
+	}()
+	return nil
+}
+
+// failure returns the first upload error, or the context's error once it
+// ended, or nil.
+func (u *chunkUploader) failure() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.err != nil {
+		return u.err
+	}
+	if err := u.ctx.Err(); err != nil {
+		return fmt.Errorf("filer: store %s: %w", u.nf.Path, err)
+	}
+	return nil
+}
+
+// wait waits for every upload started and returns the chunks stored, in
+// file order, with the first error, and the fids of the failed attempts,
+// which the caller deletes (they may be stored). After an error the chunks
+// are those that were stored anyway, for the caller to delete too.
+func (u *chunkUploader) wait() (chunks []Chunk, failed []string, err error) {
+	u.wg.Wait()
+	err = u.failure()
+	u.cancel()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, c := range u.chunks {
+		if c.Fid != "" {
+			chunks = append(chunks, c)
+		}
+	}
+	return chunks, u.failed, err
+}
+
+// uploadChunk stores data as the chunk at offset off of e and returns it,
+// with the fids of the attempts that failed. A failed upload is tried once
+// more on a fresh assignment.
+func (f *Filer) uploadChunk(ctx context.Context, e *Entry, data []byte, off int64, nf NewFile) (Chunk, []string, error) {
 	_, name := SplitPath(nf.Path)
 	var lastErr error
+	var failed []string
 	for attempt := 0; attempt < uploadAttempts; attempt++ {
 		a, err := f.client.Assign(ctx, client.AssignRequest{
 			Replication: nf.Params.Replication,
@@ -153,7 +304,7 @@ func (f *Filer) appendChunk(ctx context.Context, e *Entry, data []byte, off int6
 			TTL:         nf.Params.TTL,
 		})
 		if err != nil {
-			return fmt.Errorf("filer: store %s: assign: %w", nf.Path, err)
+			return Chunk{}, failed, fmt.Errorf("filer: store %s: assign: %w", nf.Path, err)
 		}
 		res, err := f.client.Upload(ctx, a.URL, a.Fid, client.UploadRequest{
 			Filename: name,
@@ -166,18 +317,17 @@ func (f *Filer) appendChunk(ctx context.Context, e *Entry, data []byte, off int6
 			JWT:      a.JWT,
 		})
 		if err == nil {
-			e.Chunks = append(e.Chunks, Chunk{Fid: a.Fid, Offset: off, Size: uint64(len(data)), ETag: res.ETag})
-			e.Size += uint64(len(data))
 			glog.V(3).Infof("filer: %s bytes %d+%d stored as %s", nf.Path, off, len(data), a.Fid)
-			return nil
+			return Chunk{Fid: a.Fid, Offset: off, Size: uint64(len(data)), ETag: res.ETag}, failed, nil
 		}
+		failed = append(failed, a.Fid)
 		lastErr = err
 		if ctx.Err() != nil {
 			break
 		}
 		glog.Warningf("filer: store %s: upload of %d bytes to %s: %v", nf.Path, len(data), a.URL, err)
 	}
-	return fmt.Errorf("filer: store %s: %w", nf.Path, lastErr)
+	return Chunk{}, failed, fmt.Errorf("filer: store %s: %w", nf.Path, lastErr)
 }
 
 // isSingleNeedle reports whether e is stored as one needle holding the
@@ -200,32 +350,62 @@ func chunkedETag(chunks []Chunk) string {
 	return fmt.Sprintf("%08x-%d", h.Sum32(), len(chunks))
 }
 
+// fetchAttempts is how many times a chunk's fetch is tried before a read
+// fails: a volume server that breaks off a reply is worth one more try
+// (with its own choice of replica), since no byte of it was sent yet.
+const fetchAttempts = 2
+
 // chunkReader reads a file of several chunks as one stream. It is an
-// io.ReadSeeker whose Seek costs nothing: a chunk is fetched (with a range
-// when only part of it is needed) when a Read reaches it, so a reader that
-// seeks to a range and reads it touches only the chunks the range covers.
+// io.ReadSeeker whose Seek costs nothing: fetches start when a Read
+// reaches a chunk, each with a range when only part of the chunk is
+// needed, so a reader that seeks to a range and reads it touches only the
+// chunks the range covers. While one chunk is read, the next ones (up to
+// chunksInFlight of them, never past end while reading before it) are
+// fetched in parallel into buffers, and handed out in file order; memory
+// is bounded by that many chunks.
 // Its methods are serialised by a mutex, so that Close may be called while
 // another goroutine (http.ServeContent's, for several ranges) is reading;
 // cancel the reader's context first to cut a read in progress short.
 type chunkReader struct {
 	mu     sync.Mutex
 	ctx    context.Context
-	client *client.Client
+	f      *Filer
 	chunks []Chunk
 	size   int64
 	// end bounds the fetches started before it: a fetch that starts before
 	// end asks no further than end, one that starts at or after it asks to
-	// the chunk's end.
-	end int64
+	// the chunk's end; no fetch ahead starts at or after end while the
+	// reader is before it.
+	end   int64
+	ahead int
 
-	pos    int64
-	cur    io.ReadCloser
-	curEnd int64 // where cur's bytes end in the file
+	pos int64
+	// window holds the fetches started, in file order and contiguous:
+	// window[0] holds pos.
+	window []*chunkFetch
 	err    error // the first fetch or read error, kept for the caller
 }
 
-func newChunkReader(ctx context.Context, c *client.Client, e *Entry) *chunkReader {
-	return &chunkReader{ctx: ctx, client: c, chunks: e.Chunks, size: int64(e.Size), end: int64(e.Size)}
+// chunkFetch is the fetch of the file's bytes [start, end), all in one
+// chunk, into buf. Its goroutine sets buf and err, then closes done.
+type chunkFetch struct {
+	start, end int64
+	chunk      Chunk
+	buf        []byte
+	err        error
+	done       chan struct{}
+	cancel     context.CancelFunc
+}
+
+func newChunkReader(ctx context.Context, f *Filer, e *Entry) *chunkReader {
+	var largest uint64
+	for _, c := range e.Chunks {
+		largest = max(largest, c.Size)
+	}
+	return &chunkReader{
+		ctx: ctx, f: f, chunks: e.Chunks, size: int64(e.Size), end: int64(e.Size),
+		ahead: chunksInFlight(int(min(largest, 1<<40))),
+	}
 }
 
 // Seek sets the offset of the next Read.
@@ -247,7 +427,7 @@ func (r *chunkReader) Seek(offset int64, whence int) (int64, error) {
 		return 0, fmt.Errorf("filer: seek to negative offset %d", abs)
 	}
 	if abs != r.pos {
-		r.closeChunk()
+		r.drop()
 		r.pos = abs
 	}
 	return abs, nil
@@ -260,93 +440,145 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	for {
-		if r.pos >= r.size {
-			r.closeChunk()
-			return 0, io.EOF
-		}
-		if len(p) == 0 {
-			return 0, nil
-		}
-		if r.cur == nil {
-			if err := r.open(); err != nil {
-				r.err = err
-				return 0, err
-			}
-		}
-		want := min(int64(len(p)), r.curEnd-r.pos)
-		n, err := r.cur.Read(p[:want])
-		r.pos += int64(n)
-		if r.pos == r.curEnd {
-			r.closeChunk()
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		if err == io.EOF {
-			err = fmt.Errorf("filer: chunk ended %d bytes early: %w", r.curEnd-r.pos, io.ErrUnexpectedEOF)
-		}
+	if r.pos >= r.size {
+		r.drop()
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(r.window) == 0 {
+		fe, err := r.startFetch(r.pos)
 		if err != nil {
-			r.closeChunk()
 			r.err = err
-			return n, err
+			return 0, err
 		}
-		if n > 0 {
-			return n, nil
+		r.window = append(r.window, fe)
+	}
+	r.fetchAhead()
+	fe := r.window[0]
+	select {
+	case <-fe.done:
+	case <-r.ctx.Done():
+		r.err = fmt.Errorf("filer: read: %w", r.ctx.Err())
+		r.drop()
+		return 0, r.err
+	}
+	if fe.err != nil {
+		r.err = fe.err
+		r.drop()
+		return 0, r.err
+	}
+	n := copy(p, fe.buf[r.pos-fe.start:])
+	r.pos += int64(n)
+	if r.pos == fe.end {
+		fe.cancel()
+		r.f.putBuffer(fe.buf)
+		r.window[0] = nil
+		r.window = r.window[1:]
+	}
+	return n, nil
+}
+
+// fetchAhead starts the fetches that follow the window, up to r.ahead in
+// all.
+func (r *chunkReader) fetchAhead() {
+	for len(r.window) < r.ahead {
+		next := r.window[len(r.window)-1].end
+		if next >= r.size || (r.pos < r.end && next >= r.end) {
+			return
 		}
+		fe, err := r.startFetch(next)
+		if err != nil {
+			return // the Read that reaches next reports it
+		}
+		r.window = append(r.window, fe)
 	}
 }
 
-// open starts the fetch of the chunk holding r.pos, from r.pos to the
-// chunk's end or to r.end, whichever comes first.
-func (r *chunkReader) open() error {
+// startFetch starts the fetch of the chunk holding offset from, from there
+// to the chunk's end or to r.end, whichever comes first.
+func (r *chunkReader) startFetch(from int64) (*chunkFetch, error) {
 	i := sort.Search(len(r.chunks), func(i int) bool {
 		c := r.chunks[i]
-		return c.Offset+int64(c.Size) > r.pos
+		return c.Offset+int64(c.Size) > from
 	})
-	if i == len(r.chunks) || r.chunks[i].Offset > r.pos {
-		return fmt.Errorf("filer: no chunk holds offset %d of %d", r.pos, r.size)
+	if i == len(r.chunks) || r.chunks[i].Offset > from {
+		return nil, fmt.Errorf("filer: no chunk holds offset %d of %d", from, r.size)
 	}
 	c := r.chunks[i]
-	chunkEnd := c.Offset + int64(c.Size)
-	end := chunkEnd
-	if r.pos < r.end && r.end < end {
+	end := c.Offset + int64(c.Size)
+	if from < r.end && r.end < end {
 		end = r.end
 	}
-	inChunk := r.pos - c.Offset
-	opts := client.GetOptions{Offset: inChunk, Length: end - r.pos}
-	if inChunk == 0 && end == chunkEnd {
+	ctx, cancel := context.WithCancel(r.ctx)
+	fe := &chunkFetch{start: from, end: end, chunk: c, done: make(chan struct{}), cancel: cancel,
+		buf: r.f.readBuffer(int(end - from))}
+	go fe.run(ctx, r.f.client)
+	return fe, nil
+}
+
+// drop abandons the fetches of the window; their buffers are left to the
+// garbage collector, since their goroutines may still be writing them.
+func (r *chunkReader) drop() {
+	for i, fe := range r.window {
+		fe.cancel()
+		r.window[i] = nil
+	}
+	r.window = r.window[:0]
+}
+
+// run fetches fe's bytes, trying again once when the fetch fails.
+func (fe *chunkFetch) run(ctx context.Context, c *client.Client) {
+	defer close(fe.done)
+	for attempt := 1; ; attempt++ {
+		fe.err = fe.fetch(ctx, c)
+		if fe.err == nil || ctx.Err() != nil || attempt == fetchAttempts {
+			return
+		}
+		glog.Warningf("filer: chunk %s: %v; fetching it again", fe.chunk.Fid, fe.err)
+	}
+}
+
+// fetch reads fe's bytes from a volume server into fe.buf.
+func (fe *chunkFetch) fetch(ctx context.Context, c *client.Client) error {
+	inChunk := fe.start - fe.chunk.Offset
+	want := fe.end - fe.start
+	opts := client.GetOptions{Offset: inChunk, Length: want}
+	if inChunk == 0 && want == int64(fe.chunk.Size) {
 		opts = client.GetOptions{}
 	}
-	obj, err := r.client.Get(r.ctx, c.Fid, opts)
+	obj, err := c.Get(ctx, fe.chunk.Fid, opts)
 	if err != nil {
-		return fmt.Errorf("filer: chunk %s: %w", c.Fid, err)
+		return fmt.Errorf("filer: chunk %s: %w", fe.chunk.Fid, err)
 	}
-	body := io.ReadCloser(obj.Body)
-	if obj.StatusCode == 200 && inChunk > 0 {
+	defer obj.Body.Close()
+	if obj.StatusCode == http.StatusOK && inChunk > 0 {
 		// The server sent the whole needle: skip to the wanted bytes.
 		if _, err := io.CopyN(io.Discard, obj.Body, inChunk); err != nil {
-			_ = obj.Body.Close()
-			return fmt.Errorf("filer: chunk %s: skipping %d bytes: %w", c.Fid, inChunk, err)
+			return fmt.Errorf("filer: chunk %s: skipping %d bytes: %w", fe.chunk.Fid, inChunk, err)
 		}
 	}
-	r.cur, r.curEnd = body, end
+	if n, err := io.ReadFull(obj.Body, fe.buf); err != nil {
+		return fmt.Errorf("filer: chunk %s ended %d bytes early: %w", fe.chunk.Fid, want-int64(n), err)
+	}
 	return nil
 }
 
-func (r *chunkReader) closeChunk() {
-	if r.cur != nil {
-		_ = r.cur.Close()
-		r.cur = nil
+// readBuffer returns a buffer of length n for a fetch: a pooled one when n
+// is more than half the Filer's chunk size and fits in it.
+func (f *Filer) readBuffer(n int) []byte {
+	if n > f.chunkSize/2 && n <= f.chunkSize {
+		return f.chunkBuffer(f.chunkSize)[:n]
 	}
+	return make([]byte, n)
 }
 
-// Close ends the fetch in progress, if any.
+// Close ends the fetches in progress, if any.
 func (r *chunkReader) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.closeChunk()
+	r.drop()
 	return nil
 }
 

@@ -187,7 +187,7 @@ func (s *Server) serveChunked(w http.ResponseWriter, r *http.Request, e *Entry) 
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
-	cr := newChunkReader(ctx, s.filer.Client(), e)
+	cr := newChunkReader(ctx, s.filer, e)
 	defer func() {
 		cancel()
 		_ = cr.Close()
