@@ -51,7 +51,9 @@ func chunksInFlight(chunkSize int) int {
 // size. An empty file has no chunks. Empty fields of nf.Params take the
 // Filer's defaults (see ResolveParams).
 //
-// If anything fails, the needles already stored are deleted and the error
+// If anything fails, no more chunks are started, the uploads in flight
+// finish (for up to uploadGrace after ctx ends), and every needle stored,
+// or maybe stored by a failed attempt, is deleted before the error is
 // returned; an error reading r wraps ErrBadUpload.
 func (f *Filer) StoreChunks(ctx context.Context, r io.Reader, nf NewFile) (*Entry, error) {
 	var err error
@@ -70,7 +72,7 @@ func (f *Filer) StoreChunks(ctx context.Context, r io.Reader, nf NewFile) (*Entr
 		Replication: nf.Params.Replication,
 		TTL:         nf.Params.TTL,
 	}
-	up := f.newChunkUploader(ctx, e, nf, chunksInFlight(chunkSize))
+	up := f.newChunkUploader(ctx, e, nf, chunkSize)
 	fail := func(err error) (*Entry, error) {
 		chunks, failed, _ := up.wait()
 		e.Chunks = append(chunks, failedChunks(failed)...)
@@ -83,7 +85,7 @@ func (f *Filer) StoreChunks(ctx context.Context, r io.Reader, nf NewFile) (*Entr
 		var eof bool
 		buf, eof, err = f.fill(r, buf, chunkSize)
 		if err != nil {
-			f.putBuffer(buf)
+			up.release(buf)
 			return fail(fmt.Errorf("%w: reading %s: %w", ErrBadUpload, nf.Path, err))
 		}
 		var one [1]byte
@@ -95,11 +97,11 @@ func (f *Filer) StoreChunks(ctx context.Context, r io.Reader, nf NewFile) (*Entr
 			case errors.Is(err, io.EOF):
 				eof = true
 			default:
-				f.putBuffer(buf)
+				up.release(buf)
 				return fail(fmt.Errorf("%w: reading %s: %w", ErrBadUpload, nf.Path, err))
 			}
 			if !eof && nf.Gzipped {
-				f.putBuffer(buf)
+				up.release(buf)
 				return fail(fmt.Errorf("%w: %s: a gzip-encoded file cannot be larger than the chunk size (%d bytes)", ErrBadUpload, nf.Path, chunkSize))
 			}
 		}
@@ -113,8 +115,7 @@ func (f *Filer) StoreChunks(ctx context.Context, r io.Reader, nf NewFile) (*Entr
 		if eof {
 			break
 		}
-		buf = f.chunkBuffer(chunkSize)
-		buf = append(buf, one[0])
+		buf = append(up.buffer(), one[0])
 	}
 	chunks, failed, err := up.wait()
 	if err != nil {
@@ -191,17 +192,34 @@ func (f *Filer) putBuffer(b []byte) {
 	}
 }
 
-// chunkUploader uploads the chunks of one file concurrently, at most
-// a fixed number at a time, and collects them in file order. The first
-// failure cancels the uploads in progress and makes start refuse more.
+// uploadGrace is how long the chunk uploads in flight may go on after the
+// request that started them ended (the client went away): cancelling an
+// upload whose bytes have reached the volume server could leave a needle
+// stored after the delete meant to clean it up.
+const uploadGrace = 30 * time.Second
+
+// chunkUploader uploads the chunks of one file concurrently, at most a
+// fixed number at a time, and collects them in file order. The first
+// failure makes start refuse more; the uploads in flight are left to
+// finish, so that every needle stored is known and can be deleted. The
+// buffers of finished uploads are handed back for the next chunks, so a
+// file costs at most the in-flight count plus one buffers whatever its
+// size.
 type chunkUploader struct {
-	f      *Filer
-	ctx    context.Context
-	cancel context.CancelFunc
-	e      *Entry
-	nf     NewFile
-	slots  chan struct{}
-	wg     sync.WaitGroup
+	f *Filer
+	// parent is the request's context; ctx, the uploads', outlives it by
+	// uploadGrace.
+	parent  context.Context
+	ctx     context.Context
+	cancel  context.CancelFunc
+	stopCtx func() bool
+	e       *Entry
+	nf      NewFile
+	slots   chan struct{}
+	free    chan []byte // buffers of finished uploads
+	size    int         // the chunk size: the capacity of a reusable buffer
+	failing chan struct{}
+	wg      sync.WaitGroup
 
 	mu     sync.Mutex
 	chunks []Chunk // by index; a zero Fid is an upload not (yet) done
@@ -212,25 +230,57 @@ type chunkUploader struct {
 	failed []string
 }
 
-func (f *Filer) newChunkUploader(ctx context.Context, e *Entry, nf NewFile, inFlight int) *chunkUploader {
-	uctx, cancel := context.WithCancel(ctx)
-	return &chunkUploader{f: f, ctx: uctx, cancel: cancel, e: e, nf: nf, slots: make(chan struct{}, inFlight)}
+func (f *Filer) newChunkUploader(ctx context.Context, e *Entry, nf NewFile, chunkSize int) *chunkUploader {
+	inFlight := chunksInFlight(chunkSize)
+	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(uploadGrace, cancel) })
+	return &chunkUploader{
+		f: f, parent: ctx, ctx: uctx, cancel: cancel, stopCtx: stop, e: e, nf: nf,
+		slots: make(chan struct{}, inFlight), free: make(chan []byte, inFlight+1),
+		size: chunkSize, failing: make(chan struct{}),
+	}
+}
+
+// buffer returns an empty buffer of capacity the chunk size, one of a
+// finished upload when there is one.
+func (u *chunkUploader) buffer() []byte {
+	select {
+	case b := <-u.free:
+		return b[:0]
+	default:
+		return u.f.chunkBuffer(u.size)
+	}
+}
+
+// release hands b back for the next chunks, or to the Filer's pool.
+func (u *chunkUploader) release(b []byte) {
+	if cap(b) == u.size {
+		select {
+		case u.free <- b:
+			return
+		default:
+		}
+	}
+	u.f.putBuffer(b)
 }
 
 // start uploads data, the bytes at offset off of the file, once a slot is
-// free; it owns data from the call on (and returns it to the Filer's pool
-// when done). It returns the first failure of an earlier upload, or the
-// context's error, instead of starting.
+// free; it owns data from the call on. It returns the first failure of an
+// earlier upload, or the request context's error, instead of starting.
 func (u *chunkUploader) start(data []byte, off int64) error {
+	var err error
 	select {
 	case u.slots <- struct{}{}:
-	case <-u.ctx.Done():
-		u.f.putBuffer(data)
-		return u.failure()
+		if err = u.failure(); err != nil {
+			<-u.slots
+		}
+	case <-u.parent.Done():
+		err = u.failure()
+	case <-u.failing:
+		err = u.failure()
 	}
-	if err := u.failure(); err != nil {
-		<-u.slots
-		u.f.putBuffer(data)
+	if err != nil {
+		u.release(data)
 		return err
 	}
 	u.mu.Lock()
@@ -241,7 +291,7 @@ func (u *chunkUploader) start(data []byte, off int64) error {
 	go func() {
 		defer u.wg.Done()
 		c, failed, err := u.f.uploadChunk(u.ctx, u.e, data, off, u.nf)
-		u.f.putBuffer(data)
+		u.release(data)
 		<-u.slots
 		u.mu.Lock()
 		defer u.mu.Unlock()
@@ -249,7 +299,7 @@ func (u *chunkUploader) start(data []byte, off int64) error {
 		if err != nil {
 			if u.err == nil {
 				u.err = err
-				u.cancel()
+				close(u.failing)
 			}
 			return
 		}
@@ -258,15 +308,15 @@ func (u *chunkUploader) start(data []byte, off int64) error {
 	return nil
 }
 
-// failure returns the first upload error, or the context's error once it
-// ended, or nil.
+// failure returns the first upload error, or the request context's error
+// once it ended, or nil.
 func (u *chunkUploader) failure() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.err != nil {
 		return u.err
 	}
-	if err := u.ctx.Err(); err != nil {
+	if err := u.parent.Err(); err != nil {
 		return fmt.Errorf("filer: store %s: %w", u.nf.Path, err)
 	}
 	return nil
@@ -279,7 +329,11 @@ func (u *chunkUploader) failure() error {
 func (u *chunkUploader) wait() (chunks []Chunk, failed []string, err error) {
 	u.wg.Wait()
 	err = u.failure()
+	u.stopCtx()
 	u.cancel()
+	for len(u.free) > 0 {
+		u.f.putBuffer(<-u.free)
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, c := range u.chunks {
