@@ -491,21 +491,66 @@ func (r *chunkReader) Seek(offset int64, whence int) (int64, error) {
 func (r *chunkReader) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(p) == 0 && r.err == nil && r.pos < r.size {
+		return 0, nil
+	}
+	fe, b, err := r.peek(int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, b)
+	r.advance(fe, r.pos, n)
+	return n, nil
+}
+
+// writeTo writes the next n bytes of the file (fewer when it ends first) to
+// w straight from the fetched chunks' buffers, sparing the copy through a
+// Read buffer and writing whole chunks at once. It returns how many bytes
+// it wrote, and an error only when a fetch or w failed.
+func (r *chunkReader) writeTo(w io.Writer, n int64) (int64, error) {
+	var written int64
+	for written < n {
+		r.mu.Lock()
+		at := r.pos
+		fe, b, err := r.peek(n - written)
+		r.mu.Unlock()
+		if err == io.EOF {
+			return written, nil
+		}
+		if err != nil {
+			return written, err
+		}
+		// b stays valid while it is written: a buffer goes back to the
+		// pool only in advance, and one dropped meanwhile is left to the
+		// garbage collector.
+		k, err := w.Write(b)
+		written += int64(k)
+		r.mu.Lock()
+		r.advance(fe, at, k)
+		r.mu.Unlock()
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// peek returns up to max of the bytes at r.pos, in the buffer of the fetch
+// fe holding them, once it is done; io.EOF at the end of the file. The
+// caller holds r.mu.
+func (r *chunkReader) peek(max int64) (*chunkFetch, []byte, error) {
 	if r.err != nil {
-		return 0, r.err
+		return nil, nil, r.err
 	}
 	if r.pos >= r.size {
 		r.drop()
-		return 0, io.EOF
-	}
-	if len(p) == 0 {
-		return 0, nil
+		return nil, nil, io.EOF
 	}
 	if len(r.window) == 0 {
 		fe, err := r.startFetch(r.pos)
 		if err != nil {
 			r.err = err
-			return 0, err
+			return nil, nil, err
 		}
 		r.window = append(r.window, fe)
 	}
@@ -516,14 +561,24 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	case <-r.ctx.Done():
 		r.err = fmt.Errorf("filer: read: %w", r.ctx.Err())
 		r.drop()
-		return 0, r.err
+		return nil, nil, r.err
 	}
 	if fe.err != nil {
 		r.err = fe.err
 		r.drop()
-		return 0, r.err
+		return nil, nil, r.err
 	}
-	n := copy(p, fe.buf[r.pos-fe.start:])
+	b := fe.buf[r.pos-fe.start:]
+	return fe, b[:min(int64(len(b)), max)], nil
+}
+
+// advance moves r.pos on by n bytes read from fe at offset at, releasing
+// fe's buffer once it is all read; nothing happens if the reader was moved
+// (Seek, Close) since. The caller holds r.mu.
+func (r *chunkReader) advance(fe *chunkFetch, at int64, n int) {
+	if r.pos != at || len(r.window) == 0 || r.window[0] != fe {
+		return
+	}
 	r.pos += int64(n)
 	if r.pos == fe.end {
 		fe.cancel()
@@ -531,7 +586,6 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		r.window[0] = nil
 		r.window = r.window[1:]
 	}
-	return n, nil
 }
 
 // fetchAhead starts the fetches that follow the window, up to r.ahead in

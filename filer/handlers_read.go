@@ -233,6 +233,25 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// ReadFrom copies src to the reply. io.Copy calls it for the body
+// http.ServeContent sends: a chunkReader behind the io.LimitedReader of a
+// single range or whole file is written straight from its fetched chunks,
+// anything else (the pipe of a multipart/byteranges reply) is copied with
+// a large buffer.
+func (l *lazyWriter) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		if cr, ok := lr.R.(*chunkReader); ok {
+			n, err := cr.writeTo(l, lr.N)
+			lr.N -= n
+			return n, err
+		}
+	}
+	return io.CopyBuffer(struct{ io.Writer }{l}, src, make([]byte, copyBufferSize))
+}
+
+// copyBufferSize is the buffer of a reply body copied by lazyWriter.
+const copyBufferSize = 256 << 10
+
 // commit sends the held status (200 when none was set).
 func (l *lazyWriter) commit() {
 	if l.committed {
