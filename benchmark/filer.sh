@@ -9,14 +9,17 @@
 # RSS (VmHWM), and stops everything. The first run of each system also
 # checks that the bytes read back are the bytes written (untimed).
 # Prints every run, then the medians: MB/s up and down (MiB per second: the
-# file's size over curl's time_total) and the filer's peak RSS in MiB, and
-# weed's ratio to SeaweedFS.
+# file's size over curl's time_total), the CPU seconds the three servers
+# spent on each (user + system, from /proc: a figure less disturbed than
+# the speed by other work on the machine) and the filer's peak RSS in MiB,
+# and weed's ratios to SeaweedFS.
 #
 # Knobs (environment): SEAWEEDFS_BIN=$HOME/seaweedfs-4.44/weed (a SeaweedFS
 # `weed` binary, built from its repository; "none" measures weed alone)
 # RUNS=3 SIZE_MB=512 MAXMB=4 (the chunk size of both filers, their -maxMB)
 # KEEP=0 (1 keeps the temp dir and the logs) WEED_FILER_ARGS (extra flags
-# for weed's filer).
+# for weed's filer) BASE_BIN (another weed build, measured as a third
+# system "base" in the same turns: before and after a change).
 # Ports: weed 29333 (master), 28081 (volume), 28888 (filer); SeaweedFS
 # 19433, 18181, 18988 with their gRPC ports 10000 above.
 # Usage: benchmark/filer.sh   or   make bench-filer
@@ -28,6 +31,7 @@ SIZE_MB=${SIZE_MB:-512}
 MAXMB=${MAXMB:-4}
 KEEP=${KEEP:-0}
 WEED_FILER_ARGS=${WEED_FILER_ARGS:-}
+BASE_BIN=${BASE_BIN:-}
 
 cd "$(dirname "$0")/.."
 if [ "$SEAWEEDFS_BIN" != none ] && [ ! -x "$SEAWEEDFS_BIN" ]; then
@@ -97,9 +101,9 @@ answers() { curl -fsS -o /dev/null "$1" 2>/dev/null; }
 # and has room).
 assigns() { curl -fsS "http://$1/dir/assign" 2>/dev/null | grep -q '"fid"'; }
 
-# start_weed DIR: master, volume server and filer of bin/weed.
+# start_weed DIR [BIN]: master, volume server and filer of bin/weed (or BIN).
 start_weed() {
-	local d=$1
+	local d=$1 WEED=${2:-$WEED}
 	mkdir -p "$d/m" "$d/v" "$d/f"
 	start weed.master "$WEED" master -port=29333 -mdir="$d/m" -pulseSeconds=1 -ip=127.0.0.1
 	wait_until 200 "weed's master" answers "http://127.0.0.1:29333/cluster/status"
@@ -111,6 +115,9 @@ start_weed() {
 	FILER_PID=${PIDS[2]}
 	FILER=127.0.0.1:28888
 }
+
+# start_base DIR: master, volume server and filer of BASE_BIN.
+start_base() { start_weed "$1" "$BASE_BIN"; }
 
 # start_seaweedfs DIR: master, volume server and filer of SEAWEEDFS_BIN.
 start_seaweedfs() {
@@ -127,24 +134,39 @@ start_seaweedfs() {
 	FILER=127.0.0.1:18988
 }
 
+# cpu_ticks: the user + system clock ticks of every process started.
+cpu_ticks() {
+	local pid t=0
+	for pid in "${PIDS[@]}"; do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+	done
+	echo "$t"
+}
+
+# cpu_seconds TICKS: TICKS in seconds, two decimals.
+cpu_seconds() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'; }
+
 # mbps SECONDS: SIZE_MB over SECONDS, one decimal.
 mbps() { awk -v s="$1" -v m="$SIZE_MB" 'BEGIN { printf "%.1f", m / s }'; }
 
 # run_one SYSTEM RUN: one turn of SYSTEM (weed or seaweedfs); appends
-# "SYSTEM up down rssMiB" to TMP/results.
+# "SYSTEM up down rssMiB upCPU downCPU" to TMP/results.
 run_one() {
-	local sys=$1 run=$2 d=$TMP/$1.$2 out up down hwm
+	local sys=$1 run=$2 d=$TMP/$1.$2 out up down hwm t0 t1 t2
 	"start_$sys" "$d"
 	local url="http://$FILER/bench/big.bin"
+	t0=$(cpu_ticks)
 	out=$(curl -sS -f -o /dev/null -w '%{http_code} %{time_total}' -T "$TMP/big.bin" \
 		-H 'Content-Type: application/octet-stream' "$url")
 	up=${out#* }
+	t1=$(cpu_ticks)
 	[ "${out%% *}" = 201 ] || [ "${out%% *}" = 200 ] || {
 		echo "$sys: PUT answered ${out%% *}" >&2
 		exit 1
 	}
 	out=$(curl -sS -f -o /dev/null -w '%{size_download} %{time_total}' "$url")
 	down=${out#* }
+	t2=$(cpu_ticks)
 	if [ "${out%% *}" != "$((SIZE_MB << 20))" ]; then
 		echo "$sys: GET returned ${out%% *} bytes, want $((SIZE_MB << 20))" >&2
 		exit 1
@@ -154,9 +176,12 @@ run_one() {
 		exit 1
 	fi
 	hwm=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$FILER_PID/status")
-	printf '%-9s run %d: PUT %7s MB/s (%ss)  GET %7s MB/s (%ss)  filer peak RSS %s MiB\n' \
-		"$sys" "$run" "$(mbps "$up")" "$up" "$(mbps "$down")" "$down" "$hwm"
-	echo "$sys $(mbps "$up") $(mbps "$down") $hwm" >>"$TMP/results"
+	local cup cdown
+	cup=$(cpu_seconds $((t1 - t0)))
+	cdown=$(cpu_seconds $((t2 - t1)))
+	printf '%-9s run %d: PUT %7s MB/s (%ss, CPU %ss)  GET %7s MB/s (%ss, CPU %ss)  filer peak RSS %s MiB\n' \
+		"$sys" "$run" "$(mbps "$up")" "$up" "$cup" "$(mbps "$down")" "$down" "$cdown" "$hwm"
+	echo "$sys $(mbps "$up") $(mbps "$down") $hwm $cup $cdown" >>"$TMP/results"
 	stop_all
 	rm -rf "$d"
 }
@@ -164,8 +189,10 @@ run_one() {
 echo "writing $SIZE_MB MiB of random bytes"
 head -c "$((SIZE_MB << 20))" /dev/urandom >"$TMP/big.bin"
 systems=(weed)
+[ -n "$BASE_BIN" ] && systems+=(base)
 [ "$SEAWEEDFS_BIN" != none ] && systems+=(seaweedfs)
 echo "weed: $WEED (filer -maxMB=$MAXMB)"
+[ -n "$BASE_BIN" ] && echo "base: $BASE_BIN (filer -maxMB=$MAXMB)"
 [ "$SEAWEEDFS_BIN" != none ] && echo "SeaweedFS: $SEAWEEDFS_BIN ($("$SEAWEEDFS_BIN" version 2>/dev/null | head -1); filer -maxMB=$MAXMB)"
 for run in $(seq "$RUNS"); do
 	for sys in "${systems[@]}"; do
@@ -181,11 +208,13 @@ median() {
 
 echo
 echo "medians of $RUNS runs, one $SIZE_MB MiB file, -maxMB=$MAXMB:"
-printf '%-9s %10s %10s %16s\n' system "PUT MB/s" "GET MB/s" "filer RSS MiB"
+printf '%-9s %10s %10s %12s %12s %14s\n' system "PUT MB/s" "GET MB/s" "PUT CPU s" "GET CPU s" "filer RSS MiB"
 for sys in "${systems[@]}"; do
-	printf '%-9s %10s %10s %16s\n' "$sys" "$(median "$sys" 2)" "$(median "$sys" 3)" "$(median "$sys" 4)"
+	printf '%-9s %10s %10s %12s %12s %14s\n' "$sys" "$(median "$sys" 2)" "$(median "$sys" 3)" \
+		"$(median "$sys" 5)" "$(median "$sys" 6)" "$(median "$sys" 4)"
 done
 if [ "$SEAWEEDFS_BIN" != none ]; then
 	awk -v wu="$(median weed 2)" -v wd="$(median weed 3)" -v su="$(median seaweedfs 2)" -v sd="$(median seaweedfs 3)" \
-		'BEGIN { printf "weed / SeaweedFS: PUT %.2fx  GET %.2fx\n", wu / su, wd / sd }'
+		-v wcu="$(median weed 5)" -v wcd="$(median weed 6)" -v scu="$(median seaweedfs 5)" -v scd="$(median seaweedfs 6)" \
+		'BEGIN { printf "weed / SeaweedFS: speed PUT %.2fx  GET %.2fx;  CPU PUT %.2fx  GET %.2fx\n", wu / su, wd / sd, wcu / scu, wcd / scd }'
 fi
