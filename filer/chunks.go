@@ -404,26 +404,27 @@ func chunkedETag(chunks []Chunk) string {
 	return fmt.Sprintf("%08x-%d", h.Sum32(), len(chunks))
 }
 
-// fetchAttempts is how many times a chunk's fetch is tried before a read
-// fails: a volume server that breaks off a reply is worth one more try
-// (with its own choice of replica), since no byte of it was sent yet.
+// fetchAttempts is how many times the fetch of a chunk is tried before a
+// read fails: a volume server that breaks off a reply is asked once more
+// for the bytes not yet read (from any replica).
 const fetchAttempts = 2
 
 // chunkReader reads a file of several chunks as one stream. It is an
 // io.ReadSeeker whose Seek costs nothing: fetches start when a Read
 // reaches a chunk, each with a range when only part of the chunk is
 // needed, so a reader that seeks to a range and reads it touches only the
-// chunks the range covers. While one chunk is read, the next ones (up to
-// chunksInFlight of them, never past end while reading before it) are
-// fetched in parallel into buffers, and handed out in file order; memory
-// is bounded by that many chunks.
+// chunks the range covers. While one chunk is read, the fetches of the next
+// ones (up to chunksInFlight in all, never past end while reading before
+// it) are sent in parallel, so that the volume servers read them from disk
+// and start sending them meanwhile; their bytes are read in file order,
+// straight from the connections, so the reader holds no chunk in memory.
 // Its methods are serialised by a mutex, so that Close may be called while
 // another goroutine (http.ServeContent's, for several ranges) is reading;
 // cancel the reader's context first to cut a read in progress short.
 type chunkReader struct {
 	mu     sync.Mutex
 	ctx    context.Context
-	f      *Filer
+	client *client.Client
 	chunks []Chunk
 	size   int64
 	// end bounds the fetches started before it: a fetch that starts before
@@ -441,23 +442,25 @@ type chunkReader struct {
 }
 
 // chunkFetch is the fetch of the file's bytes [start, end), all in one
-// chunk, into buf. Its goroutine sets buf and err, then closes done.
+// chunk. Its goroutine sets body (the reply's, positioned at start) or err,
+// then closes done; the reader owns body from then on.
 type chunkFetch struct {
 	start, end int64
 	chunk      Chunk
-	buf        []byte
+	body       io.ReadCloser
 	err        error
 	done       chan struct{}
 	cancel     context.CancelFunc
+	attempts   int // the fetches sent for these bytes
 }
 
-func newChunkReader(ctx context.Context, f *Filer, e *Entry) *chunkReader {
+func newChunkReader(ctx context.Context, c *client.Client, e *Entry) *chunkReader {
 	var largest uint64
-	for _, c := range e.Chunks {
-		largest = max(largest, c.Size)
+	for _, ch := range e.Chunks {
+		largest = max(largest, ch.Size)
 	}
 	return &chunkReader{
-		ctx: ctx, f: f, chunks: e.Chunks, size: int64(e.Size), end: int64(e.Size),
+		ctx: ctx, client: c, chunks: e.Chunks, size: int64(e.Size), end: int64(e.Size),
 		ahead: chunksInFlight(int(min(largest, 1<<40))),
 	}
 }
@@ -491,66 +494,55 @@ func (r *chunkReader) Seek(offset int64, whence int) (int64, error) {
 func (r *chunkReader) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(p) == 0 && r.err == nil && r.pos < r.size {
-		return 0, nil
+	for {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.pos >= r.size {
+			r.drop()
+			return 0, io.EOF
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		fe, err := r.current()
+		if err != nil {
+			r.fail(err)
+			return 0, err
+		}
+		n, err := fe.body.Read(p[:min(int64(len(p)), fe.end-r.pos)])
+		r.pos += int64(n)
+		if r.pos == fe.end {
+			_ = fe.body.Close()
+			fe.cancel()
+			r.window[0] = nil
+			r.window = r.window[1:]
+		} else if err != nil {
+			// The reply broke off (or ended early): ask for the rest.
+			if err == io.EOF {
+				err = fmt.Errorf("filer: chunk %s ended %d bytes early: %w", fe.chunk.Fid, fe.end-r.pos, io.ErrUnexpectedEOF)
+			}
+			if rerr := r.refetch(fe, err); rerr != nil {
+				r.fail(rerr)
+				if n > 0 {
+					return n, nil
+				}
+				return 0, rerr
+			}
+		}
+		if n > 0 {
+			return n, nil
+		}
 	}
-	fe, b, err := r.peek(int64(len(p)))
-	if err != nil {
-		return 0, err
-	}
-	n := copy(p, b)
-	r.advance(fe, r.pos, n)
-	return n, nil
 }
 
-// writeTo writes the next n bytes of the file (fewer when it ends first) to
-// w straight from the fetched chunks' buffers, sparing the copy through a
-// Read buffer and writing whole chunks at once. It returns how many bytes
-// it wrote, and an error only when a fetch or w failed.
-func (r *chunkReader) writeTo(w io.Writer, n int64) (int64, error) {
-	var written int64
-	for written < n {
-		r.mu.Lock()
-		at := r.pos
-		fe, b, err := r.peek(n - written)
-		r.mu.Unlock()
-		if err == io.EOF {
-			return written, nil
-		}
-		if err != nil {
-			return written, err
-		}
-		// b stays valid while it is written: a buffer goes back to the
-		// pool only in advance, and one dropped meanwhile is left to the
-		// garbage collector.
-		k, err := w.Write(b)
-		written += int64(k)
-		r.mu.Lock()
-		r.advance(fe, at, k)
-		r.mu.Unlock()
-		if err != nil {
-			return written, err
-		}
-	}
-	return written, nil
-}
-
-// peek returns up to max of the bytes at r.pos, in the buffer of the fetch
-// fe holding them, once it is done; io.EOF at the end of the file. The
-// caller holds r.mu.
-func (r *chunkReader) peek(max int64) (*chunkFetch, []byte, error) {
-	if r.err != nil {
-		return nil, nil, r.err
-	}
-	if r.pos >= r.size {
-		r.drop()
-		return nil, nil, io.EOF
-	}
+// current returns the fetch holding r.pos once its reply has come, after
+// starting it and those ahead of it as needed.
+func (r *chunkReader) current() (*chunkFetch, error) {
 	if len(r.window) == 0 {
 		fe, err := r.startFetch(r.pos)
 		if err != nil {
-			r.err = err
-			return nil, nil, err
+			return nil, err
 		}
 		r.window = append(r.window, fe)
 	}
@@ -559,33 +551,37 @@ func (r *chunkReader) peek(max int64) (*chunkFetch, []byte, error) {
 	select {
 	case <-fe.done:
 	case <-r.ctx.Done():
-		r.err = fmt.Errorf("filer: read: %w", r.ctx.Err())
-		r.drop()
-		return nil, nil, r.err
+		return nil, fmt.Errorf("filer: read: %w", r.ctx.Err())
 	}
 	if fe.err != nil {
-		r.err = fe.err
-		r.drop()
-		return nil, nil, r.err
+		return nil, fe.err
 	}
-	b := fe.buf[r.pos-fe.start:]
-	return fe, b[:min(int64(len(b)), max)], nil
+	return fe, nil
 }
 
-// advance moves r.pos on by n bytes read from fe at offset at, releasing
-// fe's buffer once it is all read; nothing happens if the reader was moved
-// (Seek, Close) since. The caller holds r.mu.
-func (r *chunkReader) advance(fe *chunkFetch, at int64, n int) {
-	if r.pos != at || len(r.window) == 0 || r.window[0] != fe {
-		return
+// refetch replaces the broken reply of fe, which failed with cause, by a
+// fetch of its bytes from r.pos on, unless fe had all its attempts.
+func (r *chunkReader) refetch(fe *chunkFetch, cause error) error {
+	_ = fe.body.Close()
+	fe.body = nil
+	if fe.attempts >= fetchAttempts || r.ctx.Err() != nil {
+		return cause
 	}
-	r.pos += int64(n)
-	if r.pos == fe.end {
-		fe.cancel()
-		r.f.putBuffer(fe.buf)
-		r.window[0] = nil
-		r.window = r.window[1:]
+	glog.Warningf("filer: chunk %s: %v; fetching the rest again", fe.chunk.Fid, cause)
+	fe.start = r.pos
+	fe.attempts++
+	body, err := fe.open(r.ctx, r.client)
+	if err != nil {
+		return err
 	}
+	fe.body = body
+	return nil
+}
+
+// fail keeps err for the caller and ends every fetch.
+func (r *chunkReader) fail(err error) {
+	r.err = err
+	r.drop()
 }
 
 // fetchAhead starts the fetches that follow the window, up to r.ahead in
@@ -620,36 +616,51 @@ func (r *chunkReader) startFetch(from int64) (*chunkFetch, error) {
 		end = r.end
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	fe := &chunkFetch{start: from, end: end, chunk: c, done: make(chan struct{}), cancel: cancel,
-		buf: r.f.readBuffer(int(end - from))}
-	go fe.run(ctx, r.f.client)
+	fe := &chunkFetch{start: from, end: end, chunk: c, done: make(chan struct{}), cancel: cancel}
+	go fe.run(ctx, r.client)
 	return fe, nil
 }
 
-// drop abandons the fetches of the window; their buffers are left to the
-// garbage collector, since their goroutines may still be writing them.
+// drop ends the fetches of the window.
 func (r *chunkReader) drop() {
 	for i, fe := range r.window {
 		fe.cancel()
+		select {
+		case <-fe.done:
+			if fe.body != nil {
+				_ = fe.body.Close()
+			}
+		default:
+			// Its goroutine still waits for the reply, which the
+			// cancellation ends; it closes the body itself.
+			go func() {
+				<-fe.done
+				if fe.body != nil {
+					_ = fe.body.Close()
+				}
+			}()
+		}
 		r.window[i] = nil
 	}
 	r.window = r.window[:0]
 }
 
-// run fetches fe's bytes, trying again once when the fetch fails.
+// run sends fe's fetch, and sends it once more when it fails.
 func (fe *chunkFetch) run(ctx context.Context, c *client.Client) {
 	defer close(fe.done)
-	for attempt := 1; ; attempt++ {
-		fe.err = fe.fetch(ctx, c)
-		if fe.err == nil || ctx.Err() != nil || attempt == fetchAttempts {
+	for {
+		fe.attempts++
+		fe.body, fe.err = fe.open(ctx, c)
+		if fe.err == nil || ctx.Err() != nil || fe.attempts >= fetchAttempts {
 			return
 		}
-		glog.Warningf("filer: chunk %s: %v; fetching it again", fe.chunk.Fid, fe.err)
+		glog.Warningf("filer: %v; fetching it again", fe.err)
 	}
 }
 
-// fetch reads fe's bytes from a volume server into fe.buf.
-func (fe *chunkFetch) fetch(ctx context.Context, c *client.Client) error {
+// open asks a volume server for fe's bytes from fe.start to fe.end and
+// returns the reply's body, positioned at fe.start.
+func (fe *chunkFetch) open(ctx context.Context, c *client.Client) (io.ReadCloser, error) {
 	inChunk := fe.start - fe.chunk.Offset
 	want := fe.end - fe.start
 	opts := client.GetOptions{Offset: inChunk, Length: want}
@@ -658,28 +669,16 @@ func (fe *chunkFetch) fetch(ctx context.Context, c *client.Client) error {
 	}
 	obj, err := c.Get(ctx, fe.chunk.Fid, opts)
 	if err != nil {
-		return fmt.Errorf("filer: chunk %s: %w", fe.chunk.Fid, err)
+		return nil, fmt.Errorf("filer: chunk %s: %w", fe.chunk.Fid, err)
 	}
-	defer obj.Body.Close()
 	if obj.StatusCode == http.StatusOK && inChunk > 0 {
 		// The server sent the whole needle: skip to the wanted bytes.
 		if _, err := io.CopyN(io.Discard, obj.Body, inChunk); err != nil {
-			return fmt.Errorf("filer: chunk %s: skipping %d bytes: %w", fe.chunk.Fid, inChunk, err)
+			_ = obj.Body.Close()
+			return nil, fmt.Errorf("filer: chunk %s: skipping %d bytes: %w", fe.chunk.Fid, inChunk, err)
 		}
 	}
-	if n, err := io.ReadFull(obj.Body, fe.buf); err != nil {
-		return fmt.Errorf("filer: chunk %s ended %d bytes early: %w", fe.chunk.Fid, want-int64(n), err)
-	}
-	return nil
-}
-
-// readBuffer returns a buffer of length n for a fetch: a pooled one when n
-// is more than half the Filer's chunk size and fits in it.
-func (f *Filer) readBuffer(n int) []byte {
-	if n > f.chunkSize/2 && n <= f.chunkSize {
-		return f.chunkBuffer(f.chunkSize)[:n]
-	}
-	return make([]byte, n)
+	return obj.Body, nil
 }
 
 // Close ends the fetches in progress, if any.

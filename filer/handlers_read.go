@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path"
+	"sync"
 
 	"github.com/golang/glog"
 
@@ -187,7 +188,7 @@ func (s *Server) serveChunked(w http.ResponseWriter, r *http.Request, e *Entry) 
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
-	cr := newChunkReader(ctx, s.filer, e)
+	cr := newChunkReader(ctx, s.filer.Client(), e)
 	defer func() {
 		cancel()
 		_ = cr.Close()
@@ -233,24 +234,25 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// ReadFrom copies src to the reply. io.Copy calls it for the body
-// http.ServeContent sends: a chunkReader behind the io.LimitedReader of a
-// single range or whole file is written straight from its fetched chunks,
-// anything else (the pipe of a multipart/byteranges reply) is copied with
-// a large buffer.
+// ReadFrom copies src to the reply with a large buffer: io.Copy calls it
+// for the body http.ServeContent sends, so that a chunked file goes out in
+// fewer, larger writes than io.Copy's 32 KiB.
 func (l *lazyWriter) ReadFrom(src io.Reader) (int64, error) {
-	if lr, ok := src.(*io.LimitedReader); ok {
-		if cr, ok := lr.R.(*chunkReader); ok {
-			n, err := cr.writeTo(l, lr.N)
-			lr.N -= n
-			return n, err
-		}
-	}
-	return io.CopyBuffer(struct{ io.Writer }{l}, src, make([]byte, copyBufferSize))
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{l}, src, *bp)
 }
 
-// copyBufferSize is the buffer of a reply body copied by lazyWriter.
+// copyBufferSize is the buffer a chunked file's reply is copied through:
+// large enough for few system calls, small enough to stay in a core's
+// cache.
 const copyBufferSize = 256 << 10
+
+// copyBuffers holds *[]byte of copyBufferSize.
+var copyBuffers = sync.Pool{New: func() any {
+	b := make([]byte, copyBufferSize)
+	return &b
+}}
 
 // commit sends the held status (200 when none was set).
 func (l *lazyWriter) commit() {
