@@ -20,8 +20,10 @@
 # KEEP=0 (1 keeps the temp dir and the logs) WEED_FILER_ARGS (extra flags
 # for weed's filer) BASE_BIN (another weed build, measured as a third
 # system "base" in the same turns: before and after a change).
-# Ports: weed 29333 (master), 28081 (volume), 28888 (filer); SeaweedFS
-# 19433, 18181, 18988 with their gRPC ports 10000 above.
+# Ports (PORT_BASE=21000): weed PORT_BASE+333 (master), +80 (volume), +888
+# (filer); SeaweedFS PORT_BASE+1333, +1080, +1888, with their gRPC ports
+# 10000 above. The script stops if one of them answers before it starts
+# its servers (another benchmark using them), or if a server dies.
 # Usage: benchmark/filer.sh   or   make bench-filer
 set -euo pipefail
 
@@ -32,6 +34,9 @@ MAXMB=${MAXMB:-4}
 KEEP=${KEEP:-0}
 WEED_FILER_ARGS=${WEED_FILER_ARGS:-}
 BASE_BIN=${BASE_BIN:-}
+PORT_BASE=${PORT_BASE:-21000}
+WM=$((PORT_BASE + 333)) WV=$((PORT_BASE + 80)) WF=$((PORT_BASE + 888))
+SM=$((PORT_BASE + 1333)) SV=$((PORT_BASE + 1080)) SF=$((PORT_BASE + 1888))
 
 cd "$(dirname "$0")/.."
 if [ "$SEAWEEDFS_BIN" != none ] && [ ! -x "$SEAWEEDFS_BIN" ]; then
@@ -43,6 +48,7 @@ WEED=$PWD/bin/weed
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/weed-filer-bench.XXXXXX")
 PIDS=()
+LOGS=()
 
 # stop_all stops every process this script started, by pid.
 stop_all() {
@@ -59,6 +65,7 @@ stop_all() {
 		wait "$pid" 2>/dev/null || true
 	done
 	PIDS=()
+	LOGS=()
 }
 
 cleanup() {
@@ -78,6 +85,7 @@ start() {
 	shift
 	"$@" >"$TMP/$log.log" 2>&1 &
 	PIDS+=($!)
+	LOGS+=("$log")
 }
 
 # wait_until TRIES WHAT COMMAND...: runs COMMAND every 0.1 s until it
@@ -97,6 +105,29 @@ wait_until() {
 
 answers() { curl -fsS -o /dev/null "$1" 2>/dev/null; }
 
+# ports_free PORT...: fails when something listens on one of the ports.
+ports_free() {
+	local port
+	for port in "$@"; do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "port $port is in use (another benchmark?); set PORT_BASE" >&2
+			exit 1
+		fi
+	done
+}
+
+# all_alive: fails, showing its log, when a process started has exited.
+all_alive() {
+	local i
+	for i in "${!PIDS[@]}"; do
+		if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+			echo "a server exited (${LOGS[$i]}):" >&2
+			tail -n 20 "$TMP/${LOGS[$i]}.log" >&2
+			exit 1
+		fi
+	done
+}
+
 # assigns MASTER: the master hands out a fid (a volume server is registered
 # and has room).
 assigns() { curl -fsS "http://$1/dir/assign" 2>/dev/null | grep -q '"fid"'; }
@@ -105,15 +136,17 @@ assigns() { curl -fsS "http://$1/dir/assign" 2>/dev/null | grep -q '"fid"'; }
 start_weed() {
 	local d=$1 WEED=${2:-$WEED}
 	mkdir -p "$d/m" "$d/v" "$d/f"
-	start weed.master "$WEED" master -port=29333 -mdir="$d/m" -pulseSeconds=1 -ip=127.0.0.1
-	wait_until 200 "weed's master" answers "http://127.0.0.1:29333/cluster/status"
-	start weed.volume "$WEED" volume -port=28081 -dir="$d/v" -mserver=127.0.0.1:29333 -max=30 -pulseSeconds=1 -ip=127.0.0.1
+	ports_free "$WM" "$WV" "$WF"
+	start weed.master "$WEED" master -port="$WM" -mdir="$d/m" -pulseSeconds=1 -ip=127.0.0.1
+	wait_until 200 "weed's master" answers "http://127.0.0.1:$WM/cluster/status"
+	start weed.volume "$WEED" volume -port="$WV" -dir="$d/v" -mserver="127.0.0.1:$WM" -max=30 -pulseSeconds=1 -ip=127.0.0.1
 	# shellcheck disable=SC2086
-	start weed.filer "$WEED" filer -port=28888 -master=127.0.0.1:29333 -dir="$d/f" -maxMB="$MAXMB" -ip=127.0.0.1 $WEED_FILER_ARGS
-	wait_until 300 "weed's volume server" assigns 127.0.0.1:29333
-	wait_until 200 "weed's filer" answers "http://127.0.0.1:28888/"
+	start weed.filer "$WEED" filer -port="$WF" -master="127.0.0.1:$WM" -dir="$d/f" -maxMB="$MAXMB" -ip=127.0.0.1 $WEED_FILER_ARGS
+	wait_until 300 "weed's volume server" assigns "127.0.0.1:$WM"
+	wait_until 200 "weed's filer" answers "http://127.0.0.1:$WF/"
+	all_alive
 	FILER_PID=${PIDS[2]}
-	FILER=127.0.0.1:28888
+	FILER=127.0.0.1:$WF
 }
 
 # start_base DIR: master, volume server and filer of BASE_BIN.
@@ -123,20 +156,23 @@ start_base() { start_weed "$1" "$BASE_BIN"; }
 start_seaweedfs() {
 	local d=$1
 	mkdir -p "$d/m" "$d/v" "$d/f"
-	start sw.master "$SEAWEEDFS_BIN" master -ip=127.0.0.1 -port=19433 -port.grpc=29433 -mdir="$d/m" -telemetry=false
-	wait_until 300 "SeaweedFS's master" answers "http://127.0.0.1:19433/cluster/status"
-	start sw.volume "$SEAWEEDFS_BIN" volume -ip=127.0.0.1 -port=18181 -port.grpc=28181 -dir="$d/v" -master=127.0.0.1:19433 -max=30
-	start sw.filer "$SEAWEEDFS_BIN" filer -ip=127.0.0.1 -port=18988 -port.grpc=28988 -master=127.0.0.1:19433 \
+	ports_free "$SM" "$SV" "$SF" $((SM + 10000)) $((SV + 10000)) $((SF + 10000))
+	start sw.master "$SEAWEEDFS_BIN" master -ip=127.0.0.1 -port="$SM" -port.grpc=$((SM + 10000)) -mdir="$d/m" -telemetry=false
+	wait_until 300 "SeaweedFS's master" answers "http://127.0.0.1:$SM/cluster/status"
+	start sw.volume "$SEAWEEDFS_BIN" volume -ip=127.0.0.1 -port="$SV" -port.grpc=$((SV + 10000)) -dir="$d/v" -master="127.0.0.1:$SM" -max=30
+	start sw.filer "$SEAWEEDFS_BIN" filer -ip=127.0.0.1 -port="$SF" -port.grpc=$((SF + 10000)) -master="127.0.0.1:$SM" \
 		-defaultStoreDir="$d/f" -maxMB="$MAXMB"
-	wait_until 600 "SeaweedFS's volume server" assigns 127.0.0.1:19433
-	wait_until 600 "SeaweedFS's filer" answers "http://127.0.0.1:18988/"
+	wait_until 600 "SeaweedFS's volume server" assigns "127.0.0.1:$SM"
+	wait_until 600 "SeaweedFS's filer" answers "http://127.0.0.1:$SF/"
+	all_alive
 	FILER_PID=${PIDS[2]}
-	FILER=127.0.0.1:18988
+	FILER=127.0.0.1:$SF
 }
 
 # cpu_ticks: the user + system clock ticks of every process started.
 cpu_ticks() {
 	local pid t=0
+	all_alive
 	for pid in "${PIDS[@]}"; do
 		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
 	done
@@ -176,6 +212,7 @@ run_one() {
 		exit 1
 	fi
 	hwm=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$FILER_PID/status")
+	all_alive
 	local cup cdown
 	cup=$(cpu_seconds $((t1 - t0)))
 	cdown=$(cpu_seconds $((t2 - t1)))
