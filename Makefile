@@ -15,7 +15,7 @@ FUZZ_TARGETS := \
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./needle/... ./volume/... ./topology/... ./replication/... ./master/... ./filer/... ./client/... ./benchmark/... ./internal/...
 
-.PHONY: all build run test deps vet fmt-check unit race e2e fuzz bench bench-cluster bench-cpu bench-profile clean
+.PHONY: all build run test deps vet fmt-check unit race e2e fuzz bench bench-cluster bench-cpu bench-profile bench-filer clean
 
 all: build
 
@@ -75,6 +75,11 @@ bench-cpu:
 # under each phase (benchmark/profile.sh; OUT=profiles).
 bench-profile:
 	benchmark/profile.sh
+
+# One 512 MiB file PUT and GET through a filer, weed against a SeaweedFS
+# binary (benchmark/filer.sh; knobs: SEAWEEDFS_BIN, RUNS, SIZE_MB, MAXMB).
+bench-filer:
+	benchmark/filer.sh
 
 clean:
 	rm -rf bin

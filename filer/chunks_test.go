@@ -287,3 +287,102 @@ func TestUploadMemoryBounded(t *testing.T) {
 		t.Errorf("Delete: %v", err)
 	}
 }
+
+// TestRangesAcrossManyChunks reads a file of thirteen 1 MiB chunks (more
+// than are fetched ahead at once) by ranges that start and end inside
+// chunks, span many of them, stop before the end, or ask for several parts;
+// then overwrites it with a shorter chunked file: the old chunks are
+// deleted once the new entry is stored.
+func TestRangesAcrossManyChunks(t *testing.T) {
+	cluster := startCluster(t, clienttest.Options{VolumeServers: 2, Volumes: 3})
+	tf := startFiler(t, cluster.MasterAddr(), filer.FilerOptions{MaxMB: 1})
+	const mb = 1 << 20
+	const size = 12*mb + 4321
+	data := randomBytes(size, 13)
+	mustStatus(t, "PUT", tf.put("/many/f.bin", data), http.StatusCreated)
+	if e := tf.findEntry("/many/f.bin"); len(e.Chunks) != 13 {
+		t.Fatalf("%d chunks, want 13", len(e.Chunks))
+	}
+	for _, tc := range []struct {
+		name   string
+		rng    string
+		status int
+		parts  [][2]int // the [start, end) of each part; nil for no body
+	}{
+		{"whole file", "", http.StatusOK, [][2]int{{0, size}}},
+		{"eleven chunks, ends inside one", fmt.Sprintf("bytes=%d-%d", mb/3, 11*mb+5), http.StatusPartialContent, [][2]int{{mb / 3, 11*mb + 6}}},
+		{"from the middle to the end", fmt.Sprintf("bytes=%d-", 5*mb+1), http.StatusPartialContent, [][2]int{{5*mb + 1, size}}},
+		{"suffix over three chunks", fmt.Sprintf("bytes=-%d", 2*mb+10), http.StatusPartialContent, [][2]int{{size - 2*mb - 10, size}}},
+		{"suffix longer than the file", fmt.Sprintf("bytes=-%d", size+10), http.StatusPartialContent, [][2]int{{0, size}}},
+		{"end past the file", fmt.Sprintf("bytes=%d-%d", 12*mb-1, 20*mb), http.StatusPartialContent, [][2]int{{12*mb - 1, size}}},
+		{"last byte", fmt.Sprintf("bytes=%d-%d", size-1, size-1), http.StatusPartialContent, [][2]int{{size - 1, size}}},
+		{"two chunks' boundary bytes", fmt.Sprintf("bytes=%d-%d", 7*mb-1, 7*mb), http.StatusPartialContent, [][2]int{{7*mb - 1, 7*mb + 1}}},
+		{"three parts", fmt.Sprintf("bytes=1-2,%d-%d,%d-", 4*mb-3, 9*mb+2, size-5), http.StatusPartialContent,
+			[][2]int{{1, 3}, {4*mb - 3, 9*mb + 3}, {size - 5, size}}},
+		{"start at the end", fmt.Sprintf("bytes=%d-", size), http.StatusRequestedRangeNotSatisfiable, nil},
+		{"start past the end", fmt.Sprintf("bytes=%d-%d", size+1, size+9), http.StatusRequestedRangeNotSatisfiable, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := map[string]string{}
+			if tc.rng != "" {
+				h["Range"] = tc.rng
+			}
+			r := tf.get("/many/f.bin", h)
+			if r.status != tc.status {
+				t.Fatalf("Range %q: status %d, want %d", tc.rng, r.status, tc.status)
+			}
+			switch {
+			case tc.status == http.StatusRequestedRangeNotSatisfiable:
+				if cr := r.header.Get("Content-Range"); cr != fmt.Sprintf("bytes */%d", size) {
+					t.Errorf("Content-Range %q, want bytes */%d", cr, size)
+				}
+			case len(tc.parts) == 1:
+				p := tc.parts[0]
+				if !bytes.Equal(r.body, data[p[0]:p[1]]) {
+					t.Errorf("%d bytes, want the %d bytes at %d", len(r.body), p[1]-p[0], p[0])
+				}
+				if cr := fmt.Sprintf("bytes %d-%d/%d", p[0], p[1]-1, size); tc.status == http.StatusPartialContent && r.header.Get("Content-Range") != cr {
+					t.Errorf("Content-Range %q, want %q", r.header.Get("Content-Range"), cr)
+				}
+			default:
+				_, boundary, _ := strings.Cut(r.header.Get("Content-Type"), "boundary=")
+				mr := multipart.NewReader(bytes.NewReader(r.body), boundary)
+				for i, p := range tc.parts {
+					part, err := mr.NextPart()
+					if err != nil {
+						t.Fatalf("part %d: %v", i, err)
+					}
+					got, err := io.ReadAll(part)
+					wantCR := fmt.Sprintf("bytes %d-%d/%d", p[0], p[1]-1, size)
+					if err != nil || !bytes.Equal(got, data[p[0]:p[1]]) || part.Header.Get("Content-Range") != wantCR {
+						t.Errorf("part %d: %d bytes (%v), Content-Range %q; want the %d bytes at %d, %q",
+							i, len(got), err, part.Header.Get("Content-Range"), p[1]-p[0], p[0], wantCR)
+					}
+				}
+				if _, err := mr.NextPart(); err != io.EOF {
+					t.Errorf("after %d parts: %v, want EOF", len(tc.parts), err)
+				}
+			}
+		})
+	}
+
+	// Overwriting deletes every old chunk, after the new entry is stored.
+	old := tf.findEntry("/many/f.bin")
+	shorter := randomBytes(3*mb+1, 14)
+	mustStatus(t, "overwrite", tf.put("/many/f.bin", shorter), http.StatusCreated)
+	for _, c := range old.Chunks {
+		if _, ok := cluster.File(c.Fid); ok {
+			t.Errorf("old chunk %s still stored", c.Fid)
+		}
+	}
+	if n := cluster.FileCount(); n != 4 {
+		t.Errorf("the cluster holds %d needles after the overwrite, want the new file's 4", n)
+	}
+	if r := tf.get("/many/f.bin", nil); !bytes.Equal(r.body, shorter) {
+		t.Errorf("GET after the overwrite: %d bytes differ", len(r.body))
+	}
+	mustStatus(t, "DELETE", tf.do(http.MethodDelete, "/many/f.bin", nil, nil), http.StatusAccepted)
+	if n := cluster.FileCount(); n != 0 {
+		t.Errorf("the cluster holds %d needles after the delete", n)
+	}
+}
