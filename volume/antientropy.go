@@ -11,6 +11,7 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // Anti-entropy: every interval, each server scrubs its copy of every
@@ -68,7 +69,7 @@ func (s *Server) antiEntropyVolume(ctx context.Context, v *Volume) (bool, error)
 		return false, err
 	}
 	self := s.self()
-	var healthy []ReplicaLocation
+	var healthy []wire.ReplicaLocation
 	lowest := true
 	for _, p := range peers {
 		if !p.Healthy() {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/weedfs/weed/client"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // BackupOptions say what `weed backup` copies and where.
@@ -92,7 +91,7 @@ func Backup(ctx context.Context, opts BackupOptions) (BackupResult, error) {
 	}
 	base := FileBase(opts.Dir, opts.Collection, opts.VolumeID)
 	if _, err := os.Stat(base + ".dat"); errors.Is(err, os.ErrNotExist) {
-		n, err := downloadDat(ctx, peer, base+".dat.part", replication.Placement{})
+		n, err := downloadDat(ctx, peer, base+".dat.part", needle.Placement{})
 		if err != nil {
 			_ = os.Remove(base + ".dat.part")
 			return res, fmt.Errorf("backup: %w", err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx/httpxtest"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 func reportNeedles(b *testing.B, perOp float64) {
@@ -28,7 +27,7 @@ func benchNeedle(k needle.Key) *needle.Needle {
 // benchWrite appends 1 KiB needles from b.N operations, serially or with
 // parallel writers.
 func benchWrite(b *testing.B, opts Options, parallel bool) {
-	v, err := Create(b.TempDir(), "", 1, replication.Placement{}, needle.TTL{}, opts)
+	v, err := Create(b.TempDir(), "", 1, needle.Placement{}, needle.TTL{}, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,7 +82,7 @@ func BenchmarkWrite1KFsyncParallel(b *testing.B) { benchWrite(b, Options{Fsync: 
 // BenchmarkRead1K reads random 1 KiB needles of a 10000-needle volume in
 // parallel, each reader reusing its buffer.
 func BenchmarkRead1K(b *testing.B) {
-	v, err := Create(b.TempDir(), "", 1, replication.Placement{}, needle.TTL{}, Options{})
+	v, err := Create(b.TempDir(), "", 1, needle.Placement{}, needle.TTL{}, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,7 +119,7 @@ const loadNeedles = 1_000_000
 // buildLoadVolume writes a volume of 1M small needles (about 64 MB of
 // .dat, 16 MB of .idx) into dir.
 func buildLoadVolume(b *testing.B, dir string) {
-	v, err := Create(dir, "", 1, replication.Placement{}, needle.TTL{}, Options{})
+	v, err := Create(dir, "", 1, needle.Placement{}, needle.TTL{}, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // Defaults of the consistency fields of ServerOptions.
@@ -78,7 +79,7 @@ func (s *Server) refuseSyncing(w http.ResponseWriter, r *http.Request, vol *Volu
 		return true
 	}
 	peers, err := s.otherReplicas(r.Context(), vol.ID())
-	var healthy []ReplicaLocation
+	var healthy []wire.ReplicaLocation
 	for _, p := range peers {
 		if p.Healthy() {
 			healthy = append(healthy, p)

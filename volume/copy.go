@@ -13,7 +13,6 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // copyTimeout bounds the download of a whole volume.
@@ -99,7 +98,7 @@ func (s *Store) ImportVolume(id needle.VolumeID, collection string, fill func(da
 
 // downloadDat writes the .dat stream of peer to path, fsynced, and checks
 // that it is whole and starts with a superblock of the expected layout.
-func downloadDat(ctx context.Context, peer syncPeer, path string, rp replication.Placement) (int64, error) {
+func downloadDat(ctx context.Context, peer syncPeer, path string, rp needle.Placement) (int64, error) {
 	body, size, err := peer.dat(ctx)
 	if err != nil {
 		return 0, err
@@ -121,7 +120,7 @@ func downloadDat(ctx context.Context, peer syncPeer, path string, rp replication
 	if err != nil {
 		return n, fmt.Errorf("copy of volume %d: %w", peer.vid, err)
 	}
-	if rp != (replication.Placement{}) && sb.placement != rp {
+	if rp != (needle.Placement{}) && sb.placement != rp {
 		return n, fmt.Errorf("copy of volume %d: replication %s, expected %s", peer.vid, sb.placement, rp)
 	}
 	if err := f.Sync(); err != nil {

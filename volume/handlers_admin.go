@@ -10,24 +10,20 @@ import (
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // StatusReply is the answer to GET /status.
 type StatusReply struct {
 	Version string
-	Volumes []topology.VolumeInfo
+	Volumes []wire.VolumeInfo
 }
-
-// VacuumCheckReply is the answer to GET /admin/vacuum/check.
-type VacuumCheckReply = topology.VacuumCheckReply
 
 // handleStatus answers GET /status: the version and every volume.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	vols := s.store.Status()
 	if vols == nil {
-		vols = []topology.VolumeInfo{}
+		vols = []wire.VolumeInfo{}
 	}
 	s.sync.markHeartbeat(vols)
 	httpx.WriteJSON(w, r, http.StatusOK, StatusReply{Version: version.Version, Volumes: vols})
@@ -106,7 +102,7 @@ func (s *Server) handleVacuumCheck(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, "garbageThreshold must be a number between 0 and 1")
 		return
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, VacuumCheckReply{GarbageRatio: vol.GarbageRatio()})
+	httpx.WriteJSON(w, r, http.StatusOK, wire.VacuumCheckReply{GarbageRatio: vol.GarbageRatio()})
 }
 
 // handleVacuumCompact copies a volume's live needles aside
@@ -174,19 +170,19 @@ func volumeParam(r *http.Request) (needle.VolumeID, error) {
 
 // volumeLayoutParams parses the ?volume= (required), ?collection= and
 // ?replication= parameters of a volume to create or copy.
-func volumeLayoutParams(r *http.Request) (needle.VolumeID, string, replication.Placement, error) {
+func volumeLayoutParams(r *http.Request) (needle.VolumeID, string, needle.Placement, error) {
 	vid, err := volumeParam(r)
 	if err != nil {
-		return 0, "", replication.Placement{}, err
+		return 0, "", needle.Placement{}, err
 	}
 	q := r.URL.Query()
 	collection := q.Get("collection")
 	if err := CheckCollection(collection); err != nil {
-		return 0, "", replication.Placement{}, err
+		return 0, "", needle.Placement{}, err
 	}
-	rp, err := replication.ParsePlacement(q.Get("replication"))
+	rp, err := needle.ParsePlacement(q.Get("replication"))
 	if err != nil {
-		return 0, "", replication.Placement{}, err
+		return 0, "", needle.Placement{}, err
 	}
 	return vid, collection, rp, nil
 }

@@ -13,49 +13,13 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
-
-// Paths of the endpoints replicas (and `weed backup`) use to compare and
-// exchange records. Every one takes ?volume=.
-const (
-	// SyncStatusPath: GET → SyncStatus.
-	SyncStatusPath = "/admin/sync/status"
-	// SyncSincePath: GET ?ts=<unix ns> → JSON []RecordInfo appended since.
-	SyncSincePath = "/admin/sync/since"
-	// SyncRecordsPath: POST {"offsets":[...]} → the records, concatenated.
-	SyncRecordsPath = "/admin/sync/records"
-	// SyncApplyPath: POST the records, concatenated (?allowNew=true,
-	// ?repair=true: a copy of the same time replaces a damaged live
-	// needle) → ApplyResult.
-	SyncApplyPath = "/admin/sync/apply"
-	// SyncDigestPath: GET → Digest (JSON array of DigestBuckets objects).
-	SyncDigestPath = "/admin/sync/digest"
-	// SyncKeysPath: GET ?buckets=1,2 → JSON []RecordInfo, the latest record
-	// of every key in those buckets.
-	SyncKeysPath = "/admin/sync/keys"
-	// SyncNeedlePath: GET ?key=<hex> → the live record of a key.
-	SyncNeedlePath = "/admin/sync/needle"
-	// SyncDatPath: GET → the .dat as it is now (rate-limited).
-	SyncDatPath = "/admin/sync/dat"
-	// SyncHelloPath: POST → a replica announces it rejoins: the receiver
-	// drops its cached fan-out view of the volume.
-	SyncHelloPath = "/admin/sync/hello"
-	// CopyVolumePath: POST ?volume=&collection=&replication=&ttl=&source= →
-	// copies the volume from source and syncs it.
-	CopyVolumePath = topology.CopyVolumePath
-)
-
-// RecordsContentType is the type of a body of concatenated needle records.
-const RecordsContentType = "application/x-weed-needles"
-
-// DatSizeHeader carries the number of bytes a SyncDatPath reply streams.
-const DatSizeHeader = "X-Weed-Dat-Size"
 
 // maxSyncBody bounds a request body of the sync endpoints.
 const maxSyncBody = maxBatchBytes + 64<<20
 
-// recordsRequest is the body of SyncRecordsPath.
+// recordsRequest is the body of wire.SyncRecordsPath.
 type recordsRequest struct {
 	Offsets []int64 `json:"offsets"`
 }
@@ -63,16 +27,16 @@ type recordsRequest struct {
 // syncRoutes registers the sync endpoints with admin (the white-listed
 // admin registration of routes).
 func (s *Server) syncRoutes(admin func(string, http.HandlerFunc)) {
-	admin("GET "+SyncStatusPath, s.handleSyncStatus)
-	admin("GET "+SyncSincePath, s.handleSyncSince)
-	admin("POST "+SyncRecordsPath, s.handleSyncRecords)
-	admin("POST "+SyncApplyPath, s.handleSyncApply)
-	admin("GET "+SyncDigestPath, s.handleSyncDigest)
-	admin("GET "+SyncKeysPath, s.handleSyncKeys)
-	admin("GET "+SyncNeedlePath, s.handleSyncNeedle)
-	admin("GET "+SyncDatPath, s.handleSyncDat)
-	admin("POST "+SyncHelloPath, s.handleSyncHello)
-	admin("POST "+CopyVolumePath, s.handleCopyVolume)
+	admin("GET "+wire.SyncStatusPath, s.handleSyncStatus)
+	admin("GET "+wire.SyncSincePath, s.handleSyncSince)
+	admin("POST "+wire.SyncRecordsPath, s.handleSyncRecords)
+	admin("POST "+wire.SyncApplyPath, s.handleSyncApply)
+	admin("GET "+wire.SyncDigestPath, s.handleSyncDigest)
+	admin("GET "+wire.SyncKeysPath, s.handleSyncKeys)
+	admin("GET "+wire.SyncNeedlePath, s.handleSyncNeedle)
+	admin("GET "+wire.SyncDatPath, s.handleSyncDat)
+	admin("POST "+wire.SyncHelloPath, s.handleSyncHello)
+	admin("POST "+wire.CopyVolumePath, s.handleCopyVolume)
 }
 
 // handleSyncStatus answers GET /admin/sync/status?volume=.
@@ -278,7 +242,7 @@ func (s *Server) handleSyncNeedle(w http.ResponseWriter, r *http.Request) {
 
 // writeRecords answers 200 with body, needle records concatenated.
 func writeRecords(w http.ResponseWriter, body []byte) {
-	w.Header().Set("Content-Type", RecordsContentType)
+	w.Header().Set("Content-Type", wire.RecordsContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
@@ -299,7 +263,7 @@ func (s *Server) handleSyncDat(w http.ResponseWriter, r *http.Request) {
 	defer rc.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	w.Header().Set(DatSizeHeader, strconv.FormatInt(size, 10))
+	w.Header().Set(wire.DatSizeHeader, strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusOK)
 	buf := make([]byte, 256<<10)
 	var sent int64

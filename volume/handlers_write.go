@@ -19,6 +19,7 @@ import (
 	"github.com/weedfs/weed/internal/rlimit"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // PairHeaderPrefix starts the request headers stored with a needle as its
@@ -271,8 +272,8 @@ func (s *Server) handleReplicatedWrite(w http.ResponseWriter, r *http.Request, f
 		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d not found on %s", fid.Volume, s.self()))
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != NeedleContentType && mediaType(ct) != NeedleContentType {
-		httpx.WriteError(w, r, http.StatusUnsupportedMediaType, "a replicated write must be "+NeedleContentType)
+	if ct := r.Header.Get("Content-Type"); ct != wire.NeedleContentType && mediaType(ct) != wire.NeedleContentType {
+		httpx.WriteError(w, r, http.StatusUnsupportedMediaType, "a replicated write must be "+wire.NeedleContentType)
 		return
 	}
 	limit := s.maxUpload + recordOverhead

@@ -16,11 +16,8 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/internal/httpx"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
-
-// HeartbeatPath is the master endpoint heartbeats are posted to.
-const HeartbeatPath = topology.HeartbeatPath
 
 // maxLeaderHops bounds how many "the leader is elsewhere" answers one beat
 // follows before giving up until the next pulse.
@@ -203,7 +200,7 @@ func (h *heartbeater) beat(ctx context.Context) error {
 }
 
 // connectedTo records a successful beat to the leader master.
-func (h *heartbeater) connectedTo(master string, reply topology.HeartbeatReply) {
+func (h *heartbeater) connectedTo(master string, reply wire.HeartbeatReply) {
 	h.mu.Lock()
 	changed := h.connected != master
 	recovered := h.failing
@@ -271,8 +268,8 @@ func (e *unreachableError) Unwrap() error { return e.err }
 // send posts one encoded heartbeat to master and decodes the reply. It
 // waits at most h.timeout, less if leaderHint abandons it; an
 // *unreachableError means no answer came.
-func (h *heartbeater) send(ctx context.Context, master string, body []byte) (topology.HeartbeatReply, error) {
-	var reply topology.HeartbeatReply
+func (h *heartbeater) send(ctx context.Context, master string, body []byte) (wire.HeartbeatReply, error) {
+	var reply wire.HeartbeatReply
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	h.mu.Lock()
@@ -283,7 +280,7 @@ func (h *heartbeater) send(ctx context.Context, master string, body []byte) (top
 		h.inflight, h.cancelBeat = "", nil
 		h.mu.Unlock()
 	}()
-	target := "http://" + master + HeartbeatPath
+	target := "http://" + master + wire.HeartbeatPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return reply, fmt.Errorf("heartbeat to %s: %w", master, err)
@@ -306,8 +303,8 @@ func (h *heartbeater) send(ctx context.Context, master string, body []byte) (top
 	if err := json.Unmarshal(data, &reply); err != nil {
 		return reply, fmt.Errorf("heartbeat to %s: bad reply: %w", master, err)
 	}
-	if reply.Version != topology.HeartbeatVersion {
-		return reply, fmt.Errorf("heartbeat to %s: %w: reply version %d, want %d", master, errHeartbeatVersion, reply.Version, topology.HeartbeatVersion)
+	if reply.Version != wire.HeartbeatVersion {
+		return reply, fmt.Errorf("heartbeat to %s: %w: reply version %d, want %d", master, errHeartbeatVersion, reply.Version, wire.HeartbeatVersion)
 	}
 	return reply, nil
 }
@@ -316,16 +313,16 @@ func (h *heartbeater) send(ctx context.Context, master string, body []byte) (top
 var errHeartbeatVersion = errors.New("unsupported heartbeat protocol")
 
 // heartbeat describes the server and every volume it holds.
-func (s *Server) heartbeat() *topology.Heartbeat {
+func (s *Server) heartbeat() *wire.Heartbeat {
 	// Measured first, so that the volumes' ReadOnly matches the disks.
 	disks := s.store.CheckSpace()
 	vols := s.store.Status()
 	if vols == nil {
-		vols = []topology.VolumeInfo{}
+		vols = []wire.VolumeInfo{}
 	}
 	s.sync.markHeartbeat(vols)
-	return &topology.Heartbeat{
-		Version:        topology.HeartbeatVersion,
+	return &wire.Heartbeat{
+		Version:        wire.HeartbeatVersion,
 		IP:             s.opts.IP,
 		Port:           s.opts.Port,
 		PublicURL:      s.opts.PublicURL,

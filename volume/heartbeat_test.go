@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 func TestHeartbeatReportsVolumes(t *testing.T) {
@@ -31,7 +31,7 @@ func TestHeartbeatReportsVolumes(t *testing.T) {
 		t.Fatalf("master got %d heartbeats", len(beats))
 	}
 	hb := beats[0]
-	if hb.Version != topology.HeartbeatVersion || hb.IP != "127.0.0.1" || hb.URL() != ts.addr ||
+	if hb.Version != wire.HeartbeatVersion || hb.IP != "127.0.0.1" || hb.URL() != ts.addr ||
 		hb.PublicURL != "files.example.com:80" || hb.DataCenter != "dc1" || hb.Rack != "rack2" ||
 		hb.MaxVolumeCount != 7 || hb.MaxFileKey != 0x2a {
 		t.Errorf("heartbeat = %+v", hb)
@@ -45,7 +45,7 @@ func TestHeartbeatReportsVolumes(t *testing.T) {
 func TestHeartbeatFollowsLeader(t *testing.T) {
 	leader := newFakeMaster(t)
 	follower := newFakeMaster(t)
-	follower.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion, IsLeader: false, Leader: leader.addr()})
+	follower.setReply(wire.HeartbeatReply{Version: wire.HeartbeatVersion, IsLeader: false, Leader: leader.addr()})
 	ts := startServer(t, []string{follower.addr()})
 	if err := ts.hb.beat(t.Context()); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestHeartbeatFollowsLeader(t *testing.T) {
 
 	// A follower that knows no leader: the beat fails, the next goes elsewhere.
 	lost := newFakeMaster(t)
-	lost.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion})
+	lost.setReply(wire.HeartbeatReply{Version: wire.HeartbeatVersion})
 	ts2 := startServer(t, []string{lost.addr(), leader.addr()})
 	if err := ts2.hb.beat(t.Context()); err == nil {
 		t.Fatal("a beat answered by a leaderless follower succeeded")
@@ -115,7 +115,7 @@ func TestHeartbeatAppliesVolumeSizeLimit(t *testing.T) {
 	m := newFakeMaster(t)
 	ts := startServer(t, []string{m.addr()})
 	ts.addVolume(t, 1, "")
-	m.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion, IsLeader: true, Leader: m.addr(), VolumeSizeLimit: 8})
+	m.setReply(wire.HeartbeatReply{Version: wire.HeartbeatVersion, IsLeader: true, Leader: m.addr(), VolumeSizeLimit: 8})
 	if err := ts.hb.beat(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestHeartbeatAppliesVolumeSizeLimit(t *testing.T) {
 		t.Fatalf("write past the size limit = %d %s", r.status, r.body)
 	}
 	// A wrong protocol version is refused.
-	m.setReply(topology.HeartbeatReply{Version: 2, IsLeader: true})
+	m.setReply(wire.HeartbeatReply{Version: 2, IsLeader: true})
 	if err := ts.hb.beat(t.Context()); err == nil {
 		t.Fatal("a version 2 reply was accepted")
 	}
@@ -140,7 +140,7 @@ func TestHeartbeatOnVolumeChange(t *testing.T) {
 	go func() { ts.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	wait := func(what string, ok func(topology.Heartbeat) bool) {
+	wait := func(what string, ok func(wire.Heartbeat) bool) {
 		t.Helper()
 		timeout := time.After(10 * time.Second)
 		for {
@@ -154,15 +154,15 @@ func TestHeartbeatOnVolumeChange(t *testing.T) {
 			}
 		}
 	}
-	wait("at start", func(hb topology.Heartbeat) bool { return len(hb.Volumes) == 0 })
+	wait("at start", func(hb wire.Heartbeat) bool { return len(hb.Volumes) == 0 })
 	if r := do(t, http.MethodPost, ts.url+"/admin/assign_volume?volume=5&replication=000", nil, nil); r.status != http.StatusOK {
 		t.Fatalf("assign_volume = %d %s", r.status, r.body)
 	}
-	wait("with volume 5", func(hb topology.Heartbeat) bool { return len(hb.Volumes) == 1 && hb.Volumes[0].ID == 5 })
+	wait("with volume 5", func(hb wire.Heartbeat) bool { return len(hb.Volumes) == 1 && hb.Volumes[0].ID == 5 })
 	if r := do(t, http.MethodPost, ts.url+"/admin/delete_volume?volume=5", nil, nil); r.status != http.StatusOK {
 		t.Fatalf("delete_volume = %d %s", r.status, r.body)
 	}
-	wait("without volume 5", func(hb topology.Heartbeat) bool { return len(hb.Volumes) == 0 })
+	wait("without volume 5", func(hb wire.Heartbeat) bool { return len(hb.Volumes) == 0 })
 }
 
 // TestHeartbeatAdoptsAddressTheMasterSees starts a server without an IP (the
@@ -190,7 +190,7 @@ func TestHeartbeatAdoptsAddressTheMasterSees(t *testing.T) {
 		t.Fatal("identity known after a reply without ip")
 	}
 
-	m.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion, IsLeader: true, Leader: m.addr(), IP: "127.0.0.1"})
+	m.setReply(wire.HeartbeatReply{Version: wire.HeartbeatVersion, IsLeader: true, Leader: m.addr(), IP: "127.0.0.1"})
 	if err := ts.hb.beat(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestHeartbeatAdoptsAddressTheMasterSees(t *testing.T) {
 func TestHeartbeatKeepsConfiguredIP(t *testing.T) {
 	m := newFakeMaster(t)
 	ts := startServer(t, []string{m.addr()})
-	m.setReply(topology.HeartbeatReply{Version: topology.HeartbeatVersion, IsLeader: true, Leader: m.addr(), IP: "10.9.9.9"})
+	m.setReply(wire.HeartbeatReply{Version: wire.HeartbeatVersion, IsLeader: true, Leader: m.addr(), IP: "10.9.9.9"})
 	if err := ts.hb.beat(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestHeartbeatOnSpaceChange(t *testing.T) {
 	go func() { ts.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	wait := func(what string, ok func(topology.Heartbeat) bool) {
+	wait := func(what string, ok func(wire.Heartbeat) bool) {
 		t.Helper()
 		timeout := time.After(10 * time.Second)
 		for {
@@ -252,7 +252,7 @@ func TestHeartbeatOnSpaceChange(t *testing.T) {
 			}
 		}
 	}
-	writable := func(hb topology.Heartbeat) bool {
+	writable := func(hb wire.Heartbeat) bool {
 		return len(hb.Volumes) == 1 && !hb.Volumes[0].ReadOnly &&
 			len(hb.Disks) == 1 && !hb.Disks[0].LowSpace && hb.Disks[0].Total > 0 && hb.Disks[0].Free > 0
 	}
@@ -266,7 +266,7 @@ func TestHeartbeatOnSpaceChange(t *testing.T) {
 	if r.status != http.StatusInsufficientStorage || !strings.Contains(string(r.body), "no space left") {
 		t.Fatalf("upload to a full disk = %d %s, want 507 no space left", r.status, r.body)
 	}
-	wait("with the volume read-only", func(hb topology.Heartbeat) bool {
+	wait("with the volume read-only", func(hb wire.Heartbeat) bool {
 		return len(hb.Volumes) == 1 && hb.Volumes[0].ReadOnly && len(hb.Disks) == 1 && hb.Disks[0].LowSpace
 	})
 	disk.set(100 << 20)
@@ -329,11 +329,11 @@ func TestMasterCallsLeaveAPausedMaster(t *testing.T) {
 }
 
 // TestForwardedAnswerMovesHeartbeats: an answer a follower forwarded names
-// the leader (topology.LeaderHeader); the heartbeats move there at once.
+// the leader (wire.LeaderHeader); the heartbeats move there at once.
 func TestForwardedAnswerMovesHeartbeats(t *testing.T) {
 	leader := newFakeMaster(t)
 	follower := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(topology.LeaderHeader, leader.addr())
+		w.Header().Set(wire.LeaderHeader, leader.addr())
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"error":"volumeId not found."}`))

@@ -19,19 +19,7 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/topology"
-)
-
-// Master endpoints a volume server calls for replica consistency
-// (docs/consistency.md). Followers forward them to the leader.
-const (
-	// MasterStalePath: POST ?volume=&node=a,b&any=true&reached=c records
-	// stale marks through Raft; GET ?volume=&node= returns whether node is
-	// marked and a sync ticket.
-	MasterStalePath = topology.StalePath
-	// MasterSyncedPath: POST ?volume=&node=&seq=&from=a,b reports a sync
-	// that started at ticket seq, made with the replicas in from.
-	MasterSyncedPath = topology.SyncedPath
+	"github.com/weedfs/weed/wire"
 )
 
 // errNoMaster means no master answered a call.
@@ -50,16 +38,6 @@ const (
 	viewLookupBudget = 12 * time.Second
 )
 
-// ReplicaLocation is one replica of a volume in the master's fan-out view
-// (/dir/lookup?syncing=true): every replica the master knows, with whether
-// it is syncing or marked stale.
-type ReplicaLocation = topology.ReplicaLocation
-
-// StaleReply is the master's answer to GET /admin/stale and POST
-// /admin/synced: whether the node is marked stale for the volume, and
-// (GET) a ticket: a sync that starts after it covers every mark set so far.
-type StaleReply = topology.StaleReply
-
 // fanoutView caches the master's fan-out view of volumes for ttl, one
 // master request per volume at a time.
 type fanoutView struct {
@@ -74,7 +52,7 @@ type fanoutView struct {
 }
 
 type fanoutEntry struct {
-	locs    []ReplicaLocation
+	locs    []wire.ReplicaLocation
 	expires time.Time
 }
 
@@ -84,7 +62,7 @@ func newFanoutView(s *Server, ttl time.Duration) *fanoutView {
 
 // get returns every replica of vid the master knows (none when it knows
 // none). The slice is shared: do not modify it.
-func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]ReplicaLocation, error) {
+func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]wire.ReplicaLocation, error) {
 	f.mu.Lock()
 	e, ok := f.cache[vid]
 	gen := f.gen
@@ -95,7 +73,7 @@ func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]ReplicaLoc
 	ch := f.flights.DoChan(vid.String()+"@"+strconv.FormatUint(gen, 10), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), viewLookupBudget)
 		defer cancel()
-		var reply topology.FanoutView
+		var reply wire.FanoutView
 		q := url.Values{"volumeId": {vid.String()}, "syncing": {"true"}}
 		err := f.s.callMaster(fctx, http.MethodGet, "/dir/lookup", q, &reply)
 		var me *masterError
@@ -117,7 +95,7 @@ func (f *fanoutView) get(ctx context.Context, vid needle.VolumeID) ([]ReplicaLoc
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		return res.Val.([]ReplicaLocation), nil
+		return res.Val.([]wire.ReplicaLocation), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -156,14 +134,14 @@ func (h viewHold) release() {
 }
 
 // otherReplicas returns the replicas of vid other than this server.
-func (s *Server) otherReplicas(ctx context.Context, vid needle.VolumeID) ([]ReplicaLocation, error) {
+func (s *Server) otherReplicas(ctx context.Context, vid needle.VolumeID) ([]wire.ReplicaLocation, error) {
 	out, _, err := s.replicaView(ctx, vid)
 	return out, err
 }
 
 // replicaView returns the replicas of vid other than this server, and
 // whether the master's view lists this server among them.
-func (s *Server) replicaView(ctx context.Context, vid needle.VolumeID) (others []ReplicaLocation, listsSelf bool, err error) {
+func (s *Server) replicaView(ctx context.Context, vid needle.VolumeID) (others []wire.ReplicaLocation, listsSelf bool, err error) {
 	self, known := s.knownSelf()
 	if !known {
 		return nil, false, errIdentityUnknown
@@ -172,12 +150,12 @@ func (s *Server) replicaView(ctx context.Context, vid needle.VolumeID) (others [
 	if err != nil {
 		return nil, false, err
 	}
-	others = make([]ReplicaLocation, 0, len(locs))
+	others = make([]wire.ReplicaLocation, 0, len(locs))
 	for _, l := range locs {
 		if l.URL == self {
 			listsSelf = true
 		}
-		if l.URL != "" && l.URL != self && !slices.ContainsFunc(others, func(o ReplicaLocation) bool { return o.URL == l.URL }) {
+		if l.URL != "" && l.URL != self && !slices.ContainsFunc(others, func(o wire.ReplicaLocation) bool { return o.URL == l.URL }) {
 			others = append(others, l)
 		}
 	}
@@ -257,7 +235,7 @@ func (s *Server) callOneMaster(ctx context.Context, master, method, path string,
 		return fmt.Errorf("master %s%s: %w", master, path, err)
 	}
 	defer resp.Body.Close()
-	if leader := resp.Header.Get(topology.LeaderHeader); leader != "" {
+	if leader := resp.Header.Get(wire.LeaderHeader); leader != "" {
 		s.hb.leaderHint(leader)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -290,7 +268,7 @@ func (s *Server) markStale(ctx context.Context, vid needle.VolumeID, nodes []str
 		q.Set("any", "true")
 		q.Set("reached", strings.Join(reached, ","))
 	}
-	if err := s.callMaster(ctx, http.MethodPost, MasterStalePath, q, nil); err != nil {
+	if err := s.callMaster(ctx, http.MethodPost, wire.StalePath, q, nil); err != nil {
 		return fmt.Errorf("record stale replicas %v (any other: %v) of volume %d: %w", nodes, wildcard, vid, err)
 	}
 	glog.V(1).Infof("volume %d: marked %v stale (any other than %v: %v)", vid, nodes, reached, wildcard)
@@ -299,10 +277,10 @@ func (s *Server) markStale(ctx context.Context, vid needle.VolumeID, nodes []str
 
 // staleTicket asks the leader whether this server is marked stale for vid
 // and for a sync ticket.
-func (s *Server) staleTicket(ctx context.Context, vid needle.VolumeID) (StaleReply, error) {
-	var r StaleReply
+func (s *Server) staleTicket(ctx context.Context, vid needle.VolumeID) (wire.StaleReply, error) {
+	var r wire.StaleReply
 	q := url.Values{"volume": {vid.String()}, "node": {s.self()}}
-	err := s.callMaster(ctx, http.MethodGet, MasterStalePath, q, &r)
+	err := s.callMaster(ctx, http.MethodGet, wire.StalePath, q, &r)
 	return r, err
 }
 
@@ -310,9 +288,9 @@ func (s *Server) staleTicket(ctx context.Context, vid needle.VolumeID) (StaleRep
 // seq finished with the replicas in from; it answers whether this server
 // is still marked stale.
 func (s *Server) reportSynced(ctx context.Context, vid needle.VolumeID, seq uint64, from []string) (bool, error) {
-	var r StaleReply
+	var r wire.StaleReply
 	q := url.Values{"volume": {vid.String()}, "node": {s.self()}, "seq": {strconv.FormatUint(seq, 10)}, "from": {strings.Join(from, ",")}}
-	if err := s.callMaster(ctx, http.MethodPost, MasterSyncedPath, q, &r); err != nil {
+	if err := s.callMaster(ctx, http.MethodPost, wire.SyncedPath, q, &r); err != nil {
 		return true, err
 	}
 	return r.Stale, nil

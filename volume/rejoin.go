@@ -13,7 +13,7 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // Replica states (docs/consistency.md). A replicated volume on this server
@@ -26,9 +26,9 @@ import (
 
 // cutOffPulses is how many pulses without an answer from any master make
 // the server treat itself as cut off (the leader drops a node after
-// topology.DeadPulses silent pulses): its replicated volumes then serve no
+// wire.DeadPulses silent pulses): its replicated volumes then serve no
 // reads until the leader answers again.
-const cutOffPulses = topology.DeadPulses
+const cutOffPulses = wire.DeadPulses
 
 // Timing of the sync loop.
 const (
@@ -254,7 +254,7 @@ func (y *syncer) leaderAnswered(stale []needle.VolumeID) {
 }
 
 // markHeartbeat marks the syncing volumes of a heartbeat.
-func (y *syncer) markHeartbeat(vols []topology.VolumeInfo) {
+func (y *syncer) markHeartbeat(vols []wire.VolumeInfo) {
 	m := *y.syncing.Load()
 	for i := range vols {
 		vols[i].Syncing = m[vols[i].ID]
@@ -394,7 +394,7 @@ func (y *syncer) rejoin(ctx context.Context, v *Volume) error {
 	}
 	for _, p := range peers {
 		peer := syncPeer{hc: y.s.fanout.Client(), addr: p.URL, vid: vid, signer: y.s.signer}
-		if _, err := peer.do(ctx, http.MethodPost, SyncHelloPath, nil, "", nil); err != nil {
+		if _, err := peer.do(ctx, http.MethodPost, wire.SyncHelloPath, nil, "", nil); err != nil {
 			glog.V(1).Infof("volume %d: hello to %s: %v", vid, p.URL, err)
 		}
 	}

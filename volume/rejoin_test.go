@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // A fresh copy must not sync (and turn healthy) before the master lists
@@ -30,7 +31,7 @@ func TestFreshCopyWaitsUntilTheMasterListsIt(t *testing.T) {
 	a.addVolume(t, 1, "001")
 	fm.setLocations(1, a.addr)
 
-	r := do(t, http.MethodPost, b.url+CopyVolumePath+"?volume=1&collection=&replication=001&source="+a.addr, nil, nil)
+	r := do(t, http.MethodPost, b.url+wire.CopyVolumePath+"?volume=1&collection=&replication=001&source="+a.addr, nil, nil)
 	if r.status != http.StatusOK {
 		t.Fatalf("copy_volume: %d %s", r.status, r.body)
 	}
@@ -127,7 +128,7 @@ func TestHelloWaitsForOperationsOnTheOldView(t *testing.T) {
 			}
 			helloDone := make(chan bool, 1)
 			go func() {
-				resp, err := http.Post(a.url+SyncHelloPath+"?volume=1", "", nil)
+				resp, err := http.Post(a.url+wire.SyncHelloPath+"?volume=1", "", nil)
 				if err == nil {
 					resp.Body.Close()
 				}
@@ -167,7 +168,7 @@ func TestInvalidateDropsAViewInFlight(t *testing.T) {
 	fm.lookupHold = func() { once.Do(func() { close(read); <-release }) }
 	fm.mu.Unlock()
 
-	first := make(chan []ReplicaLocation, 1)
+	first := make(chan []wire.ReplicaLocation, 1)
 	go func() {
 		locs, _ := a.view.get(context.Background(), 1)
 		first <- locs

@@ -14,6 +14,7 @@ import (
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/wire"
 )
 
 // errTooFewReplicas means the master knows fewer locations of a volume than
@@ -141,7 +142,7 @@ func (s *Server) replicateWrite(ctx context.Context, vol *Volume, fid needle.Fil
 		path += "&" + security.QueryParam + "=" + s.signer.Sign(fid.String(), 1)
 	}
 	send := func(ctx context.Context, target string) error {
-		_, err := s.fanout.Send(ctx, http.MethodPost, "http://"+target+path, NeedleContentType, rec)
+		_, err := s.fanout.Send(ctx, http.MethodPost, "http://"+target+path, wire.NeedleContentType, rec)
 		return err
 	}
 	touched, err := s.fanOut(ctx, vol, targets, vol.Placement().CopyCount()-1, send)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // TestReplication writes through one of two replicas and reads from the
@@ -194,7 +195,7 @@ func TestReplicatedWriteValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	fid := fidOf(1, 9, 0x12345678)
-	hdr := map[string]string{"Content-Type": NeedleContentType}
+	hdr := map[string]string{"Content-Type": wire.NeedleContentType}
 	corrupt := bytes.Clone(rec)
 	corrupt[needle.HeaderSize+5] ^= 0xff
 	cases := []struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // replicaNeedle is the test needle of key k, generation gen, stamped ts, as
@@ -218,7 +219,7 @@ func TestRollbackEndpoint(t *testing.T) {
 	if r.status != http.StatusNotFound {
 		t.Fatalf("rollback before the write = %d %s, want 404", r.status, r.body)
 	}
-	r = do(t, http.MethodPost, ts.url+"/"+fid+"?type=replicate", bytes.NewReader(rec), map[string]string{"Content-Type": NeedleContentType})
+	r = do(t, http.MethodPost, ts.url+"/"+fid+"?type=replicate", bytes.NewReader(rec), map[string]string{"Content-Type": wire.NeedleContentType})
 	if r.status != http.StatusConflict {
 		t.Fatalf("the rolled-back write arriving late = %d %s, want 409", r.status, r.body)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/wire"
 )
 
 // adminToken signs an admin token (the claim fid "admin") with secret,
@@ -44,7 +44,7 @@ func TestSecureAdminNeedsToken(t *testing.T) {
 	ts := startServer(t, []string{m.addr()}, withSecret(testSecret))
 	ts.addVolume(t, 3, "000")
 	ts.addVolume(t, 4, "000")
-	if err := ts.store.AddVolume(6, "pics", replication.Placement{}, needle.TTL{}); err != nil {
+	if err := ts.store.AddVolume(6, "pics", needle.Placement{}, needle.TTL{}); err != nil {
 		t.Fatal(err)
 	}
 	good := adminToken(testSecret, time.Minute)
@@ -76,19 +76,19 @@ func TestSecureAdminNeedsToken(t *testing.T) {
 		{method: "POST", path: "/admin/delete_volume?volume=4", want: http.StatusOK,
 			unchanged: func() bool { return ts.store.Volume(4) != nil },
 			done:      func() bool { return ts.store.Volume(4) == nil }},
-		{method: "POST", path: SyncApplyPath + "?volume=3&allowNew=true", body: func() []byte { return smuggledRecord(t) },
-			contentType: RecordsContentType, want: http.StatusOK,
+		{method: "POST", path: wire.SyncApplyPath + "?volume=3&allowNew=true", body: func() []byte { return smuggledRecord(t) },
+			contentType: wire.RecordsContentType, want: http.StatusOK,
 			unchanged: func() bool { _, err := ts.stored(t, 3, 0x51, 0x1234abcd); return isMissing(err) },
 			done:      func() bool { _, err := ts.stored(t, 3, 0x51, 0x1234abcd); return err == nil }},
 		{method: "POST", path: "/admin/vacuum/compact?volume=3", want: http.StatusOK},
 		{method: "POST", path: "/admin/vacuum/commit?volume=3", useQuery: true, want: http.StatusOK},
 		{method: "POST", path: "/admin/vacuum/compact?volume=3", want: http.StatusOK},
 		{method: "POST", path: "/admin/vacuum/cleanup?volume=3", want: http.StatusOK},
-		{method: "POST", path: SyncHelloPath + "?volume=3", want: http.StatusOK},
+		{method: "POST", path: wire.SyncHelloPath + "?volume=3", want: http.StatusOK},
 		{method: "POST", path: "/admin/delete_collection?collection=pics", want: http.StatusOK,
 			unchanged: func() bool { return ts.store.Volume(6) != nil },
 			done:      func() bool { return ts.store.Volume(6) == nil }},
-		{method: "POST", path: CopyVolumePath + "?volume=5&source=" + source.addr, want: http.StatusOK,
+		{method: "POST", path: wire.CopyVolumePath + "?volume=5&source=" + source.addr, want: http.StatusOK,
 			unchanged: func() bool { return ts.store.Volume(5) == nil },
 			done:      func() bool { return ts.store.Volume(5) != nil }},
 	} {
@@ -141,9 +141,9 @@ func TestSecureAdminNeedsToken(t *testing.T) {
 	// Read-only admin endpoints need no token (reads need none either).
 	for _, path := range []string{
 		"/admin/vacuum/check?volume=3&garbageThreshold=0.3",
-		SyncStatusPath + "?volume=3",
-		SyncSincePath + "?volume=3&ts=0",
-		SyncDigestPath + "?volume=3",
+		wire.SyncStatusPath + "?volume=3",
+		wire.SyncSincePath + "?volume=3&ts=0",
+		wire.SyncDigestPath + "?volume=3",
 	} {
 		if r := do(t, http.MethodGet, ts.url+path, nil, nil); r.status != http.StatusOK {
 			t.Errorf("GET %s without a token: %d %s, want 200", path, r.status, r.body)

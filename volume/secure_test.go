@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/internal/security"
+	"github.com/weedfs/weed/wire"
 )
 
 const testSecret = "s3cret"
@@ -67,7 +68,7 @@ func TestSecureWriteNeedsToken(t *testing.T) {
 		{"garbage", ts.url + "/" + fid, bearer("not.a.token")},
 		{"bad query token", ts.url + "/" + fid + "?jwt=" + token(testSecret, "3,09637037d6", 1), nil},
 		{"past the count", ts.url + "/" + fid + "_2", bearer(token(testSecret, fid, 2))},
-		{"replicated write", ts.url + "/" + fid + "?type=replicate", map[string]string{"Content-Type": NeedleContentType}},
+		{"replicated write", ts.url + "/" + fid + "?type=replicate", map[string]string{"Content-Type": wire.NeedleContentType}},
 	} {
 		r := do(t, http.MethodPost, tc.url, strings.NewReader("data"), tc.header)
 		expect401(t, r, tc.name)

@@ -20,7 +20,7 @@ import (
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/replication"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // Defaults of ServerOptions' zero fields (the `weed volume` flag defaults).
@@ -32,10 +32,6 @@ const (
 	// (replica sets, redirect targets, chunk locations) are cached.
 	DefaultLookupTTL = 10 * time.Second
 )
-
-// NeedleContentType is the Content-Type of a replicated write: the body is
-// one encoded needle record (version 3).
-const NeedleContentType = "application/x-weed-needle"
 
 // ServerOptions configures a Server. Zero fields take the defaults above.
 type ServerOptions struct {
@@ -268,13 +264,13 @@ func (s *Server) routes() *http.ServeMux {
 		allowed[path] = method
 	}
 	mux.HandleFunc("GET /status", s.handleStatus)
-	admin("POST "+topology.AssignVolumePath, s.handleAssignVolume)
-	admin("POST "+topology.DeleteVolumePath, s.handleDeleteVolume)
-	admin("GET "+topology.VacuumCheckPath, s.handleVacuumCheck)
-	admin("POST "+topology.VacuumCompactPath, s.handleVacuumCompact)
-	admin("POST "+topology.VacuumCommitPath, s.handleVacuumCommit)
-	admin("POST "+topology.VacuumCleanupPath, s.handleVacuumCleanup)
-	admin("POST "+topology.DeleteCollectionPath, s.handleDeleteCollection)
+	admin("POST "+wire.AssignVolumePath, s.handleAssignVolume)
+	admin("POST "+wire.DeleteVolumePath, s.handleDeleteVolume)
+	admin("GET "+wire.VacuumCheckPath, s.handleVacuumCheck)
+	admin("POST "+wire.VacuumCompactPath, s.handleVacuumCompact)
+	admin("POST "+wire.VacuumCommitPath, s.handleVacuumCommit)
+	admin("POST "+wire.VacuumCleanupPath, s.handleVacuumCleanup)
+	admin("POST "+wire.DeleteCollectionPath, s.handleDeleteCollection)
 	s.syncRoutes(admin)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		if method, ok := allowed[r.URL.Path]; ok {
@@ -289,11 +285,11 @@ func (s *Server) routes() *http.ServeMux {
 }
 
 // changesState reports whether the admin endpoint method path changes the
-// server's state: every POST but SyncRecordsPath, which only reads records
+// server's state: every POST but wire.SyncRecordsPath, which only reads records
 // (it is a POST for its body of offsets). With a secret, those need an
 // admin token; the others read, as GET /<fid> does, and need none.
 func changesState(method, path string) bool {
-	return method == http.MethodPost && path != SyncRecordsPath
+	return method == http.MethodPost && path != wire.SyncRecordsPath
 }
 
 // handleFile dispatches a request for a file path by method.

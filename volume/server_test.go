@@ -20,8 +20,7 @@ import (
 	"github.com/weedfs/weed/client"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // fakeMaster answers /dir/lookup from a table and records heartbeats.
@@ -30,10 +29,10 @@ type fakeMaster struct {
 
 	mu        sync.Mutex
 	locations map[needle.VolumeID][]client.Location
-	beats     []topology.Heartbeat
-	reply     topology.HeartbeatReply
+	beats     []wire.Heartbeat
+	reply     wire.HeartbeatReply
 	lookups   int
-	beatCh    chan topology.Heartbeat
+	beatCh    chan wire.Heartbeat
 	// assignVolume and assignTo answer /dir/assign: fids of that volume on
 	// that server, keys counting up from 1.
 	assignVolume needle.VolumeID
@@ -51,10 +50,10 @@ func newFakeMaster(t testing.TB) *fakeMaster {
 	t.Helper()
 	m := &fakeMaster{
 		locations: make(map[needle.VolumeID][]client.Location),
-		beatCh:    make(chan topology.Heartbeat, 64),
+		beatCh:    make(chan wire.Heartbeat, 64),
 	}
 	m.srv = httptest.NewServer(http.HandlerFunc(m.serve))
-	m.reply = topology.HeartbeatReply{Version: topology.HeartbeatVersion, IsLeader: true, Leader: m.addr(), VolumeSizeLimit: 30000 << 20}
+	m.reply = wire.HeartbeatReply{Version: wire.HeartbeatVersion, IsLeader: true, Leader: m.addr(), VolumeSizeLimit: 30000 << 20}
 	t.Cleanup(m.srv.Close)
 	return m
 }
@@ -92,9 +91,9 @@ func (m *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, `{"error":"no writable volumes"}`)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(client.Assignment{Fid: fid.String(), URL: to, PublicURL: to, Count: 1})
-	case HeartbeatPath:
-		var hb topology.Heartbeat
+		_ = json.NewEncoder(w).Encode(wire.Assignment{Fid: fid.String(), URL: to, PublicURL: to, Count: 1})
+	case wire.HeartbeatPath:
+		var hb wire.Heartbeat
 		if err := json.NewDecoder(r.Body).Decode(&hb); err != nil {
 			http.Error(w, `{"error":"bad heartbeat"}`, http.StatusBadRequest)
 			return
@@ -109,7 +108,7 @@ func (m *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(reply)
-	case topology.StalePath, topology.SyncedPath:
+	case wire.StalePath, wire.SyncedPath:
 		m.mu.Lock()
 		ok := m.answersStale
 		m.mu.Unlock()
@@ -118,7 +117,7 @@ func (m *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(topology.StaleReply{Seq: 1})
+		_ = json.NewEncoder(w).Encode(wire.StaleReply{Seq: 1})
 	default:
 		http.NotFound(w, r)
 	}
@@ -135,16 +134,16 @@ func (m *fakeMaster) setLocations(vid needle.VolumeID, addrs ...string) {
 	m.locations[vid] = locs
 }
 
-func (m *fakeMaster) setReply(r topology.HeartbeatReply) {
+func (m *fakeMaster) setReply(r wire.HeartbeatReply) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.reply = r
 }
 
-func (m *fakeMaster) heartbeats() []topology.Heartbeat {
+func (m *fakeMaster) heartbeats() []wire.Heartbeat {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]topology.Heartbeat(nil), m.beats...)
+	return append([]wire.Heartbeat(nil), m.beats...)
 }
 
 // testServer is a real volume server on a real store, served on 127.0.0.1.
@@ -199,7 +198,7 @@ func startServer(t testing.TB, masters []string, tweak ...func(*ServerOptions)) 
 // addVolume creates volume vid on ts with the given replication.
 func (ts *testServer) addVolume(t testing.TB, vid needle.VolumeID, rp string) {
 	t.Helper()
-	p, err := replication.ParsePlacement(rp)
+	p, err := needle.ParsePlacement(rp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +427,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
-	if err := store.AddVolume(1, "", replication.Placement{}, needle.TTL{}); err != nil {
+	if err := store.AddVolume(1, "", needle.Placement{}, needle.TTL{}); err != nil {
 		t.Fatal(err)
 	}
 	fid := fidOf(1, 7, 0xabcdef01)

@@ -10,8 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/golang/glog"
-
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // ErrNoSpace means a directory has too little free disk space for new
@@ -206,10 +205,10 @@ func (d *dirSpace) notifyChange() {
 }
 
 // info returns the directory's last measured space.
-func (d *dirSpace) info() topology.DiskInfo {
+func (d *dirSpace) info() wire.DiskInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return topology.DiskInfo{Dir: d.dir, Free: d.free, Total: d.total, LowSpace: d.low.Load()}
+	return wire.DiskInfo{Dir: d.dir, Free: d.free, Total: d.total, LowSpace: d.low.Load()}
 }
 
 // satAdd adds without overflowing.
@@ -230,8 +229,8 @@ func (s *Store) OnSpaceChange(fn func()) { s.spaceNotify.Store(&fn) }
 // space and has not regained it, refuses new needles (its volumes report
 // ReadOnly) until the next check finds enough. It calls the OnSpaceChange
 // function when a directory's state changed.
-func (s *Store) CheckSpace() []topology.DiskInfo {
-	out := make([]topology.DiskInfo, len(s.locations))
+func (s *Store) CheckSpace() []wire.DiskInfo {
+	out := make([]wire.DiskInfo, len(s.locations))
 	changed := false
 	for i, loc := range s.locations {
 		if loc.space.check(s.statfs, s.opts.MinFreeSpace) {

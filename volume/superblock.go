@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // superBlock is the head of a .dat file: version(1) replication(1) ttl(2)
@@ -15,7 +14,7 @@ import (
 // keeps what it finds). Records start at dataStart.
 type superBlock struct {
 	version         uint8
-	placement       replication.Placement
+	placement       needle.Placement
 	ttl             needle.TTL
 	compactRevision uint16
 	extra           []byte // bytes after the first 8, versions 2 and 3 only
@@ -58,7 +57,7 @@ func parseSuperBlockHead(b []byte) (superBlock, int, error) {
 	}
 	sb := superBlock{
 		version:         b[0],
-		placement:       replication.PlacementFromByte(b[1]),
+		placement:       needle.PlacementFromByte(b[1]),
 		ttl:             needle.TTLFromBytes(b[2:4]),
 		compactRevision: binary.BigEndian.Uint16(b[4:6]),
 	}

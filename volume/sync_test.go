@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // base is the append time the sync tests start from.
@@ -41,7 +40,7 @@ func createVolIn(t testing.TB, dir string, opts Options) *Volume {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	v, err := Create(dir, "", 1, replication.Placement{SameRack: 1}, needle.TTL{}, opts)
+	v, err := Create(dir, "", 1, needle.Placement{SameRack: 1}, needle.TTL{}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

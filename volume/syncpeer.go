@@ -16,6 +16,7 @@ import (
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // errPeerNotFound means a peer answered 404: it does not hold the volume,
@@ -104,13 +105,13 @@ func (p syncPeer) getJSON(ctx context.Context, path string, q url.Values, out an
 
 func (p syncPeer) status(ctx context.Context) (SyncStatus, error) {
 	var st SyncStatus
-	err := p.getJSON(ctx, SyncStatusPath, nil, &st)
+	err := p.getJSON(ctx, wire.SyncStatusPath, nil, &st)
 	return st, err
 }
 
 func (p syncPeer) since(ctx context.Context, ts uint64) ([]RecordInfo, error) {
 	var recs []RecordInfo
-	err := p.getJSON(ctx, SyncSincePath, url.Values{"ts": {strconv.FormatUint(ts, 10)}}, &recs)
+	err := p.getJSON(ctx, wire.SyncSincePath, url.Values{"ts": {strconv.FormatUint(ts, 10)}}, &recs)
 	return recs, err
 }
 
@@ -119,7 +120,7 @@ func (p syncPeer) records(ctx context.Context, offsets []int64) ([][]byte, error
 	if err != nil {
 		return nil, err
 	}
-	data, err := p.do(ctx, http.MethodPost, SyncRecordsPath, nil, "application/json", body)
+	data, err := p.do(ctx, http.MethodPost, wire.SyncRecordsPath, nil, "application/json", body)
 	if err != nil {
 		return nil, err
 	}
@@ -139,31 +140,31 @@ func (p syncPeer) apply(ctx context.Context, recs [][]byte, opts ApplyOptions) (
 	if opts.Repair {
 		q.Set("repair", "true")
 	}
-	data, err := p.do(ctx, http.MethodPost, SyncApplyPath, q, RecordsContentType, JoinRecords(recs))
+	data, err := p.do(ctx, http.MethodPost, wire.SyncApplyPath, q, wire.RecordsContentType, JoinRecords(recs))
 	if err != nil {
 		return res, err
 	}
 	if err := json.Unmarshal(data, &res); err != nil {
-		return res, fmt.Errorf("%s%s: bad reply: %w", p.addr, SyncApplyPath, err)
+		return res, fmt.Errorf("%s%s: bad reply: %w", p.addr, wire.SyncApplyPath, err)
 	}
 	return res, nil
 }
 
 func (p syncPeer) digest(ctx context.Context) (Digest, error) {
 	var d Digest
-	err := p.getJSON(ctx, SyncDigestPath, nil, &d)
+	err := p.getJSON(ctx, wire.SyncDigestPath, nil, &d)
 	return d, err
 }
 
 func (p syncPeer) keyStates(ctx context.Context, buckets []int) ([]RecordInfo, error) {
 	var recs []RecordInfo
-	err := p.getJSON(ctx, SyncKeysPath, url.Values{"buckets": {formatBuckets(buckets)}}, &recs)
+	err := p.getJSON(ctx, wire.SyncKeysPath, url.Values{"buckets": {formatBuckets(buckets)}}, &recs)
 	return recs, err
 }
 
 // liveRecord fetches the peer's good live record of key (read repair).
 func (p syncPeer) liveRecord(ctx context.Context, key needle.Key) ([]byte, error) {
-	data, err := p.do(ctx, http.MethodGet, SyncNeedlePath, url.Values{"key": {strconv.FormatUint(uint64(key), 16)}}, "", nil)
+	data, err := p.do(ctx, http.MethodGet, wire.SyncNeedlePath, url.Values{"key": {strconv.FormatUint(uint64(key), 16)}}, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -177,27 +178,27 @@ func (p syncPeer) liveRecord(ctx context.Context, key needle.Key) ([]byte, error
 // dat opens the peer's .dat stream; the caller closes it. The size is the
 // number of bytes the stream carries.
 func (p syncPeer) dat(ctx context.Context) (io.ReadCloser, int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(SyncDatPath, nil), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(wire.SyncDatPath, nil), nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s%s: %w", p.addr, SyncDatPath, err)
+		return nil, 0, fmt.Errorf("%s%s: %w", p.addr, wire.SyncDatPath, err)
 	}
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s%s: %w", p.addr, SyncDatPath, err)
+		return nil, 0, fmt.Errorf("%s%s: %w", p.addr, wire.SyncDatPath, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
-		err := fmt.Errorf("%s%s: %d %s", p.addr, SyncDatPath, resp.StatusCode, strings.TrimSpace(string(data)))
+		err := fmt.Errorf("%s%s: %d %s", p.addr, wire.SyncDatPath, resp.StatusCode, strings.TrimSpace(string(data)))
 		if resp.StatusCode == http.StatusNotFound {
 			err = fmt.Errorf("%w: %w", errPeerNotFound, err)
 		}
 		return nil, 0, err
 	}
-	size, err := strconv.ParseInt(resp.Header.Get(DatSizeHeader), 10, 64)
+	size, err := strconv.ParseInt(resp.Header.Get(wire.DatSizeHeader), 10, 64)
 	if err != nil || size < 0 {
 		resp.Body.Close()
-		return nil, 0, fmt.Errorf("%s%s: missing %s", p.addr, SyncDatPath, DatSizeHeader)
+		return nil, 0, fmt.Errorf("%s%s: missing %s", p.addr, wire.SyncDatPath, wire.DatSizeHeader)
 	}
 	return resp.Body, size, nil
 }

@@ -16,8 +16,7 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // Sentinel errors (errors.Is). Reads and deletes also return
@@ -135,7 +134,7 @@ type Volume struct {
 
 	// Fixed when the volume is opened.
 	version   uint8
-	placement replication.Placement
+	placement needle.Placement
 	ttl       needle.TTL
 
 	fileMu sync.RWMutex
@@ -194,7 +193,7 @@ func (v *Volume) ID() needle.VolumeID { return v.id }
 func (v *Volume) Collection() string { return v.collection }
 
 // Placement returns the replication policy stored in the superblock.
-func (v *Volume) Placement() replication.Placement { return v.placement }
+func (v *Volume) Placement() needle.Placement { return v.placement }
 
 // TTL returns the volume's ttl (the zero TTL for none).
 func (v *Volume) TTL() needle.TTL { return v.ttl }
@@ -237,12 +236,12 @@ func (v *Volume) MaxFileKey() needle.Key {
 }
 
 // Info returns the volume's /status and heartbeat entry.
-func (v *Volume) Info() topology.VolumeInfo {
+func (v *Volume) Info() wire.VolumeInfo {
 	v.mu.Lock()
 	st := v.stats
 	rev := v.sb.compactRevision
 	v.mu.Unlock()
-	return topology.VolumeInfo{
+	return wire.VolumeInfo{
 		ID:               v.id,
 		Size:             v.Size(),
 		ReplicaPlacement: v.placement,

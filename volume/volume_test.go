@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // Helpers shared by the storage tests.
@@ -64,7 +63,7 @@ func sizeOf(k needle.Key) int { return int(k*37%3000) + 1 }
 
 func createVol(t testing.TB, dir string, opts Options) *Volume {
 	t.Helper()
-	v, err := Create(dir, "", 1, replication.Placement{}, needle.TTL{}, opts)
+	v, err := Create(dir, "", 1, needle.Placement{}, needle.TTL{}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +205,7 @@ func TestFileBaseAndCollections(t *testing.T) {
 // on-disk format of SPEC §9.
 func TestLayout(t *testing.T) {
 	dir := t.TempDir()
-	rp, _ := replication.ParsePlacement("010")
+	rp, _ := needle.ParsePlacement("010")
 	ttl, _ := needle.ParseTTL("3d")
 	v, err := Create(dir, "", 5, rp, ttl, Options{})
 	if err != nil {
@@ -407,10 +406,10 @@ func TestReadOnlyAndLimits(t *testing.T) {
 	if _, _, err := v.Read(3, cookieOf(3), nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("read after close: %v", err)
 	}
-	if _, err := Create(dir, "", 1, replication.Placement{}, needle.TTL{}, Options{}); !errors.Is(err, ErrVolumeExists) {
+	if _, err := Create(dir, "", 1, needle.Placement{}, needle.TTL{}, Options{}); !errors.Is(err, ErrVolumeExists) {
 		t.Errorf("create over an existing volume: %v", err)
 	}
-	if _, err := Create(dir, "../x", 2, replication.Placement{}, needle.TTL{}, Options{}); !errors.Is(err, ErrBadCollection) {
+	if _, err := Create(dir, "../x", 2, needle.Placement{}, needle.TTL{}, Options{}); !errors.Is(err, ErrBadCollection) {
 		t.Errorf("create with a bad collection: %v", err)
 	}
 	if _, err := Open(dir, "", 1, Options{MapKind: "btree"}); !errors.Is(err, ErrBadOptions) {
@@ -425,7 +424,7 @@ func TestReadOnlyAndLimits(t *testing.T) {
 func TestTTL(t *testing.T) {
 	dir := t.TempDir()
 	ttl, _ := needle.ParseTTL("1m")
-	v, err := Create(dir, "", 1, replication.Placement{}, ttl, Options{})
+	v, err := Create(dir, "", 1, needle.Placement{}, ttl, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/testcluster"
 	"github.com/weedfs/weed/volume"
 )
@@ -81,7 +80,7 @@ func makeEmptyVolumes(t *testing.T, dir string, n int) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	vol, err := volume.Create(dir, "", 1, replication.Placement{}, needle.TTL{}, volume.Options{})
+	vol, err := volume.Create(dir, "", 1, needle.Placement{}, needle.TTL{}, volume.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,4 @@
-// Package replication knows where copies of a volume go (the "xyz"
-// placement strings) and how a write or delete reaches every copy.
-package replication
+package needle
 
 import (
 	"errors"
