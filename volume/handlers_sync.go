@@ -270,7 +270,7 @@ func (s *Server) handleSyncDat(w http.ResponseWriter, r *http.Request) {
 	for {
 		n, rerr := rc.Read(buf)
 		if n > 0 {
-			if err := s.copyLimit.wait(r.Context(), int64(n)); err != nil {
+			if err := s.copyLimit.Wait(r.Context(), int64(n)); err != nil {
 				return
 			}
 			if _, err := w.Write(buf[:n]); err != nil {

@@ -233,7 +233,7 @@ func sinceWindow(a, b uint64, slack time.Duration) uint64 {
 func latestPerKey(recs []RecordInfo) map[needle.Key]RecordInfo {
 	m := make(map[needle.Key]RecordInfo, len(recs))
 	for _, r := range recs {
-		if old, ok := m[r.Key]; !ok || newer(r.state(), old.state()) {
+		if old, ok := m[r.Key]; !ok || Newer(r.State(), old.State()) {
 			m[r.Key] = r
 		}
 	}
@@ -248,12 +248,12 @@ func exchange(ctx context.Context, local, remote replicaSide, lm, rm map[needle.
 	seen := func(k needle.Key) {
 		l, lok := lm[k]
 		r, rok := rm[k]
-		var ls, rs recordState
+		var ls, rs RecordState
 		if lok {
-			ls = l.state()
+			ls = l.State()
 		}
 		if rok {
-			rs = r.state()
+			rs = r.State()
 		}
 		switch decideKey(ls, rs, lr, rr, exact) {
 		case actPull:
@@ -320,7 +320,7 @@ func copyRecords(ctx context.Context, from, to replicaSide, infos []RecordInfo, 
 			offsets[i] = infos[i].Offset
 		}
 		infos = infos[n:]
-		if err := limit.wait(ctx, bytes); err != nil {
+		if err := limit.Wait(ctx, bytes); err != nil {
 			return applied, err
 		}
 		recs, err := from.records(ctx, offsets)
@@ -354,8 +354,9 @@ func newRateLimiter(bytesPerSec int64) *rateLimiter {
 	return &rateLimiter{bytesPerSec: float64(bytesPerSec), mu: make(chanMutex, 1)}
 }
 
-// wait blocks until n more bytes fit in the rate, or ctx ends.
-func (l *rateLimiter) wait(ctx context.Context, n int64) error {
+// Wait blocks until n more bytes fit in the rate, or ctx ends
+// (volume.Pacer).
+func (l *rateLimiter) Wait(ctx context.Context, n int64) error {
 	if l == nil || n <= 0 {
 		return nil
 	}

@@ -303,7 +303,7 @@ func TestDeleteNewestBeatsSkewedWrite(t *testing.T) {
 		t.Fatalf("DeleteNewest = %d, %v; want %d", ts, err, future+1)
 	}
 	recs, _ := v.RecordsSince(future)
-	if len(recs) != 2 || !recs[1].Tombstone || !newer(recs[1].state(), recs[0].state()) {
+	if len(recs) != 2 || !recs[1].Tombstone || !Newer(recs[1].State(), recs[0].State()) {
 		t.Fatalf("records %+v: the tombstone must win", recs)
 	}
 }
@@ -454,7 +454,7 @@ func TestRateLimiter(t *testing.T) {
 	l := newRateLimiter(1 << 20)
 	start := time.Now()
 	for range 4 {
-		if err := l.wait(context.Background(), 256<<10); err != nil {
+		if err := l.Wait(context.Background(), 256<<10); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -463,7 +463,7 @@ func TestRateLimiter(t *testing.T) {
 		t.Errorf("1 MiB at 1 MiB/s took %v", d)
 	}
 	var none *rateLimiter
-	if err := none.wait(context.Background(), 1<<40); err != nil {
+	if err := none.Wait(context.Background(), 1<<40); err != nil {
 		t.Fatal(err)
 	}
 }
