@@ -208,6 +208,24 @@ func raiseUint64(a *atomic.Uint64, v uint64) {
 	}
 }
 
+// assignReply is the JSON body of a successful /dir/assign: a
+// wire.Assignment that encodes itself (httpx.JSONAppender), as
+// encoding/json would, for it is the answer to every assign.
+type assignReply wire.Assignment
+
+// AppendJSON appends the reply as encoding/json would encode it.
+func (a assignReply) AppendJSON(b []byte) []byte {
+	b = append(b, `{"fid":`...)
+	b = httpx.AppendJSONString(b, a.Fid)
+	b = append(b, `,"url":`...)
+	b = httpx.AppendJSONString(b, a.URL)
+	b = append(b, `,"publicUrl":`...)
+	b = httpx.AppendJSONString(b, a.PublicURL)
+	b = append(b, `,"count":`...)
+	b = strconv.AppendInt(b, int64(a.Count), 10)
+	return append(b, '}')
+}
+
 // assignment is a wire.Assignment with the location to upload to.
 type assignment struct {
 	wire.Assignment
@@ -257,7 +275,7 @@ func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request) {
 	if s.signer != nil {
 		w.Header()[security.AuthorizationHeader] = []string{security.Bearer(s.signer.Sign(a.Fid, uint64(a.Count)))}
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, a.Assignment)
+	httpx.WriteJSON(w, r, http.StatusOK, assignReply(a.Assignment))
 }
 
 // handleLookup answers /dir/lookup?volumeId= (a whole fid is accepted):

@@ -472,7 +472,7 @@ func TestAssignResultEncodesLikeEncodingJSON(t *testing.T) {
 		if err := enc.Encode(a); err != nil {
 			t.Fatal(err)
 		}
-		if got := string(a.AppendJSON(nil)) + "\n"; got != want.String() {
+		if got := string(assignReply(a).AppendJSON(nil)) + "\n"; got != want.String() {
 			t.Errorf("%+v: AppendJSON %s, encoding/json %s", a, got, want.String())
 		}
 	}

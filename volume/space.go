@@ -243,3 +243,10 @@ func (s *Store) CheckSpace() []wire.DiskInfo {
 	}
 	return out
 }
+
+// SetStatfs replaces the measure of a directory's free and total bytes
+// (the file system's statfs) for the next CheckSpace calls; tests use it to
+// stand for a disk filling up. Call it before the store is in use.
+func (s *Store) SetStatfs(fn func(dir string) (free, total uint64, err error)) {
+	s.statfs = fn
+}

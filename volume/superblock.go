@@ -95,3 +95,14 @@ func readSuperBlock(r io.ReaderAt, size int64) (superBlock, error) {
 	}
 	return sb, nil
 }
+
+// DatPlacement reads the superblock at the start of a .dat of size bytes
+// and returns the replica placement it names (a copy's check that it got
+// the volume it asked for).
+func DatPlacement(r io.ReaderAt, size int64) (needle.Placement, error) {
+	sb, err := readSuperBlock(r, size)
+	if err != nil {
+		return needle.Placement{}, err
+	}
+	return sb.placement, nil
+}

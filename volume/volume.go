@@ -375,6 +375,18 @@ func (v *Volume) closeFilesLocked() error {
 // built for a compacted volume).
 var volumeExts = []string{".cpx", ".cpd", ".cpb", ".dat", ".idx", ".bdb"}
 
+// RemoveFiles removes every file of the volume whose path without extension
+// is base (FileBase), the .dat included; missing files are no error. The
+// volume must not be open.
+func RemoveFiles(base string) error {
+	for _, ext := range volumeExts {
+		if err := removeIfExists(base + ext); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Destroy closes the volume and removes every file it owns. A compaction in
 // progress is stopped first.
 func (v *Volume) Destroy() error {

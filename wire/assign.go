@@ -1,10 +1,6 @@
 package wire
 
-import (
-	"strconv"
-
-	"github.com/weedfs/weed/internal/httpx"
-)
+import "strconv"
 
 // Assignment is a master's answer to /dir/assign: the first of Count
 // reserved fids (the others are Fid_1 … Fid_{Count-1}) and the volume
@@ -34,19 +30,4 @@ func (a Assignment) FileID(i int) string {
 		return a.Fid
 	}
 	return a.Fid + "_" + strconv.Itoa(i)
-}
-
-// AppendJSON appends the assignment's JSON body as encoding/json would
-// encode it (httpx.JSONAppender: it is the answer to every assign, so it
-// encodes itself).
-func (a Assignment) AppendJSON(b []byte) []byte {
-	b = append(b, `{"fid":`...)
-	b = httpx.AppendJSONString(b, a.Fid)
-	b = append(b, `,"url":`...)
-	b = httpx.AppendJSONString(b, a.URL)
-	b = append(b, `,"publicUrl":`...)
-	b = httpx.AppendJSONString(b, a.PublicURL)
-	b = append(b, `,"count":`...)
-	b = strconv.AppendInt(b, int64(a.Count), 10)
-	return append(b, '}')
 }

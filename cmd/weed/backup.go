@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/weedfs/weed/volume"
+	"github.com/weedfs/weed/volume/volumeserver"
 )
 
 func init() {
@@ -28,7 +29,7 @@ The copy is a valid volume: a volume server started on -dir serves it.`,
 		if err != nil {
 			return err
 		}
-		res, err := volume.Backup(ctx, volume.BackupOptions{
+		res, err := volumeserver.Backup(ctx, volumeserver.BackupOptions{
 			Masters:          *server,
 			Dir:              *a.dir,
 			Collection:       *a.collection,

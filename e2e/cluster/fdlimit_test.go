@@ -11,6 +11,7 @@ import (
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/testcluster"
 	"github.com/weedfs/weed/volume"
+	"github.com/weedfs/weed/volume/volumeserver"
 )
 
 // TestOpenFilesLimitAtStart: a volume server whose -dir holds 1,000
@@ -64,7 +65,7 @@ func TestOpenFilesLimitAtStart(t *testing.T) {
 
 	v.Wrap = []string{"prlimit", "--nofile=4096:4096", "--"}
 	v.Start()
-	var st volume.StatusReply
+	var st volumeserver.StatusReply
 	if err := v.GetJSON("/status", &st); err != nil {
 		t.Fatal(err)
 	}
