@@ -40,6 +40,7 @@ func createVolIn(t testing.TB, dir string, opts Options) *Volume {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	checkAtCleanup(t, dir)
 	v, err := Create(dir, "", 1, needle.Placement{SameRack: 1}, needle.TTL{}, opts)
 	if err != nil {
 		t.Fatal(err)

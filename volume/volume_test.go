@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ func sizeOf(k needle.Key) int { return int(k*37%3000) + 1 }
 
 func createVol(t testing.TB, dir string, opts Options) *Volume {
 	t.Helper()
+	checkAtCleanup(t, dir)
 	v, err := Create(dir, "", 1, needle.Placement{}, needle.TTL{}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -73,12 +75,70 @@ func createVol(t testing.TB, dir string, opts Options) *Volume {
 
 func openVol(t testing.TB, dir string, opts Options) *Volume {
 	t.Helper()
+	checkAtCleanup(t, dir)
 	v, err := Open(dir, "", 1, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { v.Close() })
 	return v
+}
+
+// checked holds, per test and directory, whether the invariant checker
+// runs on the directory when the test ends (false: the test leaves it
+// damaged on purpose, leaveUnchecked).
+var checked sync.Map // checkKey -> *atomic.Bool
+
+type checkKey struct {
+	t   testing.TB
+	dir string
+}
+
+// checkAtCleanup registers Check(dir) to run once the test ends, after
+// every volume the fixtures opened in dir is closed (cleanups run last
+// registered first, and this one is registered before the first volume's
+// Close). Every fixture that opens a volume calls it; it registers once
+// per test and directory.
+func checkAtCleanup(t testing.TB, dir string) {
+	t.Helper()
+	on := new(atomic.Bool)
+	on.Store(true)
+	if _, loaded := checked.LoadOrStore(checkKey{t, dir}, on); loaded {
+		return
+	}
+	t.Cleanup(func() {
+		checked.Delete(checkKey{t, dir})
+		if !on.Load() || t.Failed() {
+			return
+		}
+		if _, err := os.Stat(dir); err != nil {
+			return // removed by the test
+		}
+		if err := Check(dir); err != nil {
+			t.Errorf("Check(%s) after the test: %v", dir, err)
+		}
+	})
+}
+
+// eventually polls cond every 20 ms until it holds, failing the test with
+// what() when it still does not after timeout.
+func eventually(t testing.TB, timeout time.Duration, what func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(what())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// leaveUnchecked tells the cleanup's checker that the test leaves dir
+// damaged on purpose.
+func leaveUnchecked(t testing.TB, dir string) {
+	if on, ok := checked.Load(checkKey{t, dir}); ok {
+		on.(*atomic.Bool).Store(false)
+	}
 }
 
 func mustWrite(t testing.TB, v *Volume, n *needle.Needle) {
@@ -569,20 +629,15 @@ func TestIdxFlushTimer(t *testing.T) {
 	dir := t.TempDir()
 	v := createVol(t, dir, Options{})
 	mustWrite(t, v, makeNeedle(1, 0, 10))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var size int64
+	eventually(t, 10*time.Second, func() string { return fmt.Sprintf(".idx still %d bytes", size) }, func() bool {
 		fi, err := os.Stat(filepath.Join(dir, "1.idx"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Size() == needle.IdxEntrySize {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf(".idx still %d bytes", fi.Size())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		size = fi.Size()
+		return size == needle.IdxEntrySize
+	})
 	if err := v.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -675,6 +730,7 @@ func TestReadDamagedIdxEntry(t *testing.T) {
 	forEachMap(t, func(t *testing.T, opts Options) {
 		dir := t.TempDir()
 		v := createVol(t, dir, opts)
+		leaveUnchecked(t, dir) // its .idx is damaged on purpose
 		for k := needle.Key(1); k <= 3; k++ {
 			if _, err := v.Write(makeNeedle(k, 0, sizeOf(k))); err != nil {
 				t.Fatal(err)

@@ -96,3 +96,12 @@ const RecordsContentType = "application/x-weed-needles"
 
 // DatSizeHeader carries the number of bytes a SyncDatPath reply streams.
 const DatSizeHeader = "X-Weed-Dat-Size"
+
+// ChangesState reports whether the volume server's admin endpoint method
+// path changes the server's state: every POST but SyncRecordsPath, which
+// only reads records (it is a POST for its body of offsets). With a secret,
+// those need an admin token; the others read, as GET /<fid> does, and need
+// none.
+func ChangesState(method, path string) bool {
+	return method == "POST" && path != SyncRecordsPath
+}

@@ -49,3 +49,9 @@ type DiskInfo struct {
 	Total    uint64 `json:"total"`
 	LowSpace bool   `json:"lowSpace,omitempty"`
 }
+
+// RecordsRequest is the body of SyncRecordsPath: the .dat offsets of the
+// records asked for.
+type RecordsRequest struct {
+	Offsets []int64 `json:"offsets"`
+}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
-	"github.com/weedfs/weed/volume/volumeserver"
 )
 
 func init() {
@@ -29,7 +29,7 @@ The copy is a valid volume: a volume server started on -dir serves it.`,
 		if err != nil {
 			return err
 		}
-		res, err := volumeserver.Backup(ctx, volumeserver.BackupOptions{
+		res, err := replication.Backup(ctx, replication.BackupOptions{
 			Masters:          *server,
 			Dir:              *a.dir,
 			Collection:       *a.collection,

@@ -10,6 +10,7 @@ import (
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
 	"github.com/weedfs/weed/wire"
 )
@@ -26,7 +27,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if vols == nil {
 		vols = []wire.VolumeInfo{}
 	}
-	s.sync.markHeartbeat(vols)
+	s.repl.MarkHeartbeat(vols)
 	httpx.WriteJSON(w, r, http.StatusOK, StatusReply{Version: version.Version, Volumes: vols})
 }
 
@@ -65,7 +66,7 @@ func (s *Server) handleDeleteVolume(w http.ResponseWriter, r *http.Request) {
 		s.writeAdminError(w, r, fmt.Errorf("delete volume %d: %w", vid, err))
 		return
 	}
-	s.sync.forget(vid)
+	s.repl.Forget(vid)
 	glog.Infof("deleted volume %d", vid)
 	s.hb.beatSoon()
 	httpx.WriteJSON(w, r, http.StatusOK, struct{}{})
@@ -204,4 +205,36 @@ func (s *Server) writeAdminError(w http.ResponseWriter, r *http.Request, err err
 	default:
 		s.writeStoreError(w, r, err)
 	}
+}
+
+// handleCopyVolume answers POST /admin/copy_volume?volume=&collection=
+// &replication=&source=: the master's re-replication
+// (replication.Coordinator.CopyVolume).
+func (s *Server) handleCopyVolume(w http.ResponseWriter, r *http.Request) {
+	vid, collection, rp, err := volumeLayoutParams(r)
+	if err != nil {
+		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	source := r.URL.Query().Get("source")
+	if source == "" {
+		httpx.WriteError(w, r, http.StatusBadRequest, "source is required")
+		return
+	}
+	if s.store.Volume(vid) != nil {
+		s.writeAdminError(w, r, fmt.Errorf("copy volume %d: %w", vid, volume.ErrVolumeExists))
+		return
+	}
+	copied, err := s.repl.CopyVolume(r.Context(), vid, collection, rp, source)
+	if err != nil {
+		if errors.Is(err, replication.ErrPeerNotFound) {
+			httpx.WriteError(w, r, http.StatusNotFound, err.Error())
+			return
+		}
+		s.writeAdminError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, struct {
+		Bytes int64 `json:"bytes"`
+	}{copied})
 }

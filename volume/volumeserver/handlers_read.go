@@ -21,6 +21,7 @@ import (
 	"github.com/weedfs/weed/client"
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
 )
 
@@ -45,15 +46,15 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	bp := s.recordBufs.get()
 	defer s.recordBufs.put(bp)
 	n, buf, err := vol.Read(p.FileID.Key, p.FileID.Cookie, (*bp)[:cap(*bp)])
-	if err != nil && !isMissing(err) {
-		n, buf, err = s.readRepair(r.Context(), vol, p.FileID, buf, err)
+	if err != nil && !replication.IsMissing(err) {
+		n, buf, err = s.repl.ReadRepair(r.Context(), vol, p.FileID, buf, err)
 	}
 	if cap(buf) > cap(*bp) {
 		*bp = buf[:0]
 	}
 	switch {
 	case err == nil:
-	case isMissing(err) || errors.Is(err, volume.ErrVolumeNotFound):
+	case replication.IsMissing(err) || errors.Is(err, volume.ErrVolumeNotFound):
 		glog.V(3).Infof("read %s: %v", p.FileID, err)
 		httpx.WriteEmptyNotFound(w)
 		return

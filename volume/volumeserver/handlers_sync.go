@@ -7,23 +7,18 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
 	"github.com/weedfs/weed/wire"
 )
 
 // maxSyncBody bounds a request body of the sync endpoints.
-const maxSyncBody = maxBatchBytes + 64<<20
-
-// recordsRequest is the body of wire.SyncRecordsPath.
-type recordsRequest struct {
-	Offsets []int64 `json:"offsets"`
-}
+const maxSyncBody = replication.MaxBatchBytes + 64<<20
 
 // syncRoutes registers the sync endpoints with admin (the white-listed
 // admin registration of routes).
@@ -46,19 +41,19 @@ func (s *Server) handleSyncStatus(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, err := volumeSyncStatus(vol)
+	st, err := replication.VolumeSyncStatus(vol)
 	if err != nil {
 		s.writeSyncError(w, r, err)
 		return
 	}
-	st.Syncing, st.Fresh = s.sync.state(vol.ID())
+	st.Syncing, st.Fresh = s.repl.State(vol.ID())
 	httpx.WriteJSON(w, r, http.StatusOK, st)
 }
 
 // handleSyncHello answers POST /admin/sync/hello?volume=: a replica of the
 // volume rejoins; the next write or delete here asks the master afresh.
 // It answers once every write and delete that read the old view here has
-// appended locally (viewGate), so the rejoining replica's sync, which
+// appended locally (replication.Coordinator.Hello), so the rejoining replica's sync, which
 // starts after the hellos, finds them in this replica's records.
 func (s *Server) handleSyncHello(w http.ResponseWriter, r *http.Request) {
 	vid, err := volumeParam(r)
@@ -66,10 +61,7 @@ func (s *Server) handleSyncHello(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.viewGate.Lock()
-	s.view.invalidate(vid)
-	s.client.Invalidate(vid)
-	s.viewGate.Unlock()
+	s.repl.Hello(vid)
 	httpx.WriteJSON(w, r, http.StatusOK, struct{}{})
 }
 
@@ -99,16 +91,16 @@ func (s *Server) handleSyncRecords(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req recordsRequest
+	var req wire.RecordsRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSyncBody)).Decode(&req); err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, "bad records request: "+err.Error())
 		return
 	}
-	if len(req.Offsets) > maxBatchRecords*4 {
-		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("at most %d offsets per request", maxBatchRecords*4))
+	if len(req.Offsets) > replication.MaxBatchRecords*4 {
+		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("at most %d offsets per request", replication.MaxBatchRecords*4))
 		return
 	}
-	recs, err := localSide{vol}.records(r.Context(), req.Offsets)
+	recs, err := replication.LocalSide(vol).Records(r.Context(), req.Offsets)
 	if err != nil {
 		s.writeSyncError(w, r, err)
 		return
@@ -166,7 +158,7 @@ func (s *Server) handleSyncKeys(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	buckets, err := parseBuckets(r.URL.Query().Get("buckets"))
+	buckets, err := wire.ParseBuckets(r.URL.Query().Get("buckets"), volume.DigestBuckets)
 	if err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -187,31 +179,6 @@ func writeRecordInfos(w http.ResponseWriter, r *http.Request, recs []volume.Reco
 	httpx.WriteJSON(w, r, http.StatusOK, recs)
 }
 
-// parseBuckets parses a comma list of digest bucket numbers.
-func parseBuckets(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if f == "" {
-			continue
-		}
-		b, err := strconv.Atoi(f)
-		if err != nil || b < 0 || b >= volume.DigestBuckets {
-			return nil, fmt.Errorf("bad bucket %q (0 to %d)", f, volume.DigestBuckets-1)
-		}
-		out = append(out, b)
-	}
-	return out, nil
-}
-
-// formatBuckets is the inverse of parseBuckets.
-func formatBuckets(buckets []int) string {
-	parts := make([]string, len(buckets))
-	for i, b := range buckets {
-		parts[i] = strconv.Itoa(b)
-	}
-	return strings.Join(parts, ",")
-}
-
 // handleSyncNeedle answers GET /admin/sync/needle?volume=&key=<hex> with
 // the live record of the key, for a replica's read repair. A replica that
 // is syncing or whose copy is damaged answers 404 too.
@@ -225,13 +192,13 @@ func (s *Server) handleSyncNeedle(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, "key must be hex")
 		return
 	}
-	if syncing, _ := s.sync.state(vol.ID()); syncing {
+	if syncing, _ := s.repl.State(vol.ID()); syncing {
 		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("volume %d is syncing here", vol.ID()))
 		return
 	}
 	rec, err := vol.LiveRecord(needle.Key(key))
 	if err != nil {
-		if isMissing(err) || errors.Is(err, volume.ErrBadRecord) {
+		if replication.IsMissing(err) || errors.Is(err, volume.ErrBadRecord) {
 			httpx.WriteError(w, r, http.StatusNotFound, err.Error())
 			return
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/weedfs/weed/internal/rlimit"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
 	"github.com/weedfs/weed/wire"
 )
@@ -131,29 +132,16 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	hold := s.holdView(vol)
-	targets, err := s.replicaTargets(r.Context(), vol)
-	if err == nil {
-		err = volume.FailAt("write:targets")
-	}
+	size, targets, err := s.repl.Write(r.Context(), vol, p.FileID, &n)
 	if err != nil {
-		hold.release()
+		var le *replication.LocalError
+		if errors.As(err, &le) {
+			s.writeStoreError(w, r, le.Err)
+			return
+		}
 		glog.Warningf("write %s: %v", p.FileID, err)
 		httpx.WriteError(w, r, http.StatusInternalServerError, err.Error())
 		return
-	}
-	size, err := vol.Write(&n)
-	hold.release()
-	if err != nil {
-		s.writeStoreError(w, r, fmt.Errorf("write %s: %w", p.FileID, err))
-		return
-	}
-	if len(targets) > 0 {
-		if err := s.replicateWrite(r.Context(), vol, p.FileID, &n, targets); err != nil {
-			glog.Warningf("write %s: %v", p.FileID, err)
-			httpx.WriteError(w, r, http.StatusInternalServerError, err.Error())
-			return
-		}
 	}
 	if glog.V(3) {
 		glog.Infof("stored %s: %d bytes, name %q, gzip %v, replicas %v", p.FileID, size, up.Name, n.IsGzipped(), targets)
@@ -377,7 +365,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	} else {
 		size, err = vol.DeleteReplica(fid.Key, fid.Cookie, ts)
 	}
-	if isMissing(err) {
+	if replication.IsMissing(err) {
 		httpx.WriteJSON(w, r, http.StatusNotFound, DeleteReply{})
 		return
 	}
@@ -387,6 +375,37 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	glog.V(3).Infof("deleted %s (%d bytes) as a replica, tombstone time %d", fid, size, ts)
 	httpx.WriteJSON(w, r, http.StatusAccepted, DeleteReply{Size: size})
+}
+
+// primaryDelete is DELETE /<fid> sent by a client: unless this replica
+// must not act as a primary (refuseSyncing), the replication coordinator
+// applies it here and on every other replica, and the answer says how it
+// went: 202 with the size; 404 when the needle is not here; a store
+// error's status; 500 when the replicas could not be looked up, or an
+// earlier or this delete's stale mark is not recorded yet.
+func (s *Server) primaryDelete(w http.ResponseWriter, r *http.Request, vol *volume.Volume, fid needle.FileID) {
+	if s.refuseSyncing(w, r, vol) {
+		return
+	}
+	size, err := s.repl.Delete(r.Context(), vol, fid)
+	var le *replication.LocalError
+	var me *replication.MarkError
+	switch {
+	case err == nil:
+		httpx.WriteJSON(w, r, http.StatusAccepted, DeleteReply{Size: size})
+	case errors.As(err, &le):
+		if replication.IsMissing(le.Err) {
+			httpx.WriteJSON(w, r, http.StatusNotFound, DeleteReply{})
+			return
+		}
+		s.writeStoreError(w, r, le.Err)
+	case err == replication.ErrMarkPending:
+		httpx.WriteJSON(w, r, http.StatusInternalServerError, DeleteReply{Error: err.Error()})
+	case errors.As(err, &me):
+		httpx.WriteJSON(w, r, http.StatusInternalServerError, DeleteReply{Size: me.Size, Error: me.Err.Error()})
+	default:
+		httpx.WriteError(w, r, http.StatusInternalServerError, err.Error())
+	}
 }
 
 // authorized checks the token of a write or delete of fid (a server with a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
 )
 
 // stored reads a needle straight from ts's store.
@@ -163,7 +164,7 @@ func TestUploadRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("chunked oversized body = %d, want 413", resp.StatusCode)
 	}
-	if _, err := ts.stored(t, 1, 1, 0x637037d6); !isMissing(err) {
+	if _, err := ts.stored(t, 1, 1, 0x637037d6); !replication.IsMissing(err) {
 		t.Errorf("a refused upload was stored: %v", err)
 	}
 	if info := ts.store.Volume(1).Info(); info.FileCount != 0 {

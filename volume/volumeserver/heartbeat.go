@@ -180,10 +180,10 @@ func (h *heartbeater) beat(ctx context.Context) error {
 			continue
 		}
 		hop++
-		h.s.sync.masterAnswered()
+		h.s.repl.MasterAnswered()
 		if reply.IsLeader {
 			h.connectedTo(master, reply)
-			h.s.sync.leaderAnswered(reply.Stale)
+			h.s.repl.LeaderAnswered(reply.Stale)
 			return nil
 		}
 		if reply.Leader == "" || reply.Leader == master {
@@ -320,7 +320,7 @@ func (s *Server) heartbeat() *wire.Heartbeat {
 	if vols == nil {
 		vols = []wire.VolumeInfo{}
 	}
-	s.sync.markHeartbeat(vols)
+	s.repl.MarkHeartbeat(vols)
 	return &wire.Heartbeat{
 		Version:        wire.HeartbeatVersion,
 		IP:             s.opts.IP,

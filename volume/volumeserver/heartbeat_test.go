@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/wire"
 )
 
@@ -178,7 +179,7 @@ func TestHeartbeatAdoptsAddressTheMasterSees(t *testing.T) {
 	if self, known := ts.knownSelf(); known || !strings.HasPrefix(self, ":") {
 		t.Fatalf("before any heartbeat: self %q known %v", self, known)
 	}
-	if _, err := ts.lookupOthers(t.Context(), 3); !errors.Is(err, errIdentityUnknown) {
+	if _, err := ts.lookupOthers(t.Context(), 3); !errors.Is(err, replication.ErrIdentityUnknown) {
 		t.Fatalf("replicas before the address is known: %v, want errIdentityUnknown", err)
 	}
 
@@ -316,7 +317,7 @@ func TestMasterCallsLeaveAPausedMaster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	locs, err := ts.view.get(ctx, 5)
+	locs, err := ts.repl.View(ctx, 5)
 	if err != nil || len(locs) != 2 {
 		t.Fatalf("view of volume 5 with the first master paused: %v %v", locs, err)
 	}
@@ -340,7 +341,7 @@ func TestForwardedAnswerMovesHeartbeats(t *testing.T) {
 	}))
 	defer follower.Close()
 	ts := startServer(t, []string{strings.TrimPrefix(follower.URL, "http://")})
-	if _, err := ts.view.get(t.Context(), 5); err != nil {
+	if _, err := ts.repl.View(t.Context(), 5); err != nil {
 		t.Fatal(err)
 	}
 	if ts.hb.master() != leader.addr() {

@@ -2,6 +2,7 @@ package volumeserver
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -231,3 +232,30 @@ var (
 		return volume.RecordState{Present: true, Tombstone: true, AppendAtNs: ts}
 	}
 )
+
+// lookupOthers returns the addresses of the other replicas of vid in the
+// server's fan-out view.
+func (ts *testServer) lookupOthers(ctx context.Context, vid needle.VolumeID) ([]string, error) {
+	locs, err := ts.repl.OtherReplicas(ctx, vid)
+	if err != nil {
+		return nil, err
+	}
+	others := make([]string, 0, len(locs))
+	for _, l := range locs {
+		others = append(others, l.URL)
+	}
+	return others, nil
+}
+
+// eventually polls cond every 10 ms until it holds, failing the test with
+// what when it still does not after timeout.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -38,22 +38,15 @@ func TestFreshCopyWaitsUntilTheMasterListsIt(t *testing.T) {
 	// Several sync loop ticks and retries (the old code synced and
 	// turned healthy within milliseconds).
 	time.Sleep(2 * time.Second)
-	if syncing, fresh := b.sync.state(1); !syncing || !fresh {
+	if syncing, fresh := b.repl.State(1); !syncing || !fresh {
 		t.Fatalf("before the master lists the copy: syncing %v, fresh %v; want a syncing fresh copy", syncing, fresh)
 	}
 
 	fm.setLocations(1, a.addr, b.addr)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		syncing, _ := b.sync.state(1)
-		if !syncing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the copy did not turn healthy once the master listed it")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(t, 15*time.Second, "the copy did not turn healthy once the master listed it", func() bool {
+		syncing, _ := b.repl.State(1)
+		return !syncing
+	})
 }
 
 // A hello must not be answered while a write or delete that read the old
@@ -170,17 +163,17 @@ func TestInvalidateDropsAViewInFlight(t *testing.T) {
 
 	first := make(chan []wire.ReplicaLocation, 1)
 	go func() {
-		locs, _ := a.view.get(context.Background(), 1)
+		locs, _ := a.repl.View(context.Background(), 1)
 		first <- locs
 	}()
 	<-read
 	fm.setLocations(1, a.addr, "127.0.0.1:1")
-	a.view.invalidate(1)
+	a.repl.InvalidateView(1)
 	close(release)
 	if locs := <-first; len(locs) != 1 {
 		t.Fatalf("the lookup in flight answered %v; want the one location it read", locs)
 	}
-	locs, err := a.view.get(context.Background(), 1)
+	locs, err := a.repl.View(context.Background(), 1)
 	if err != nil || len(locs) != 2 {
 		t.Fatalf("view after the invalidation = %v, %v; want both locations", locs, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
 	"github.com/weedfs/weed/wire"
 )
@@ -147,7 +148,7 @@ func TestReplicationTooFewLocations(t *testing.T) {
 	if r.status != http.StatusInternalServerError || !strings.Contains(r.json(t)["error"].(string), "needs 2 copies") {
 		t.Fatalf("write = %d %s", r.status, r.body)
 	}
-	if _, err := a.stored(t, 2, 1, 0xaabbccdd); !isMissing(err) {
+	if _, err := a.stored(t, 2, 1, 0xaabbccdd); !replication.IsMissing(err) {
 		t.Errorf("the write was stored: %v", err)
 	}
 	m.mu.Lock()
@@ -220,7 +221,7 @@ func TestReplicatedWriteValidation(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", c.name, r.status, r.body, c.status)
 		}
 	}
-	if _, err := ts.stored(t, 1, 9, 0x12345678); !isMissing(err) {
+	if _, err := ts.stored(t, 1, 9, 0x12345678); !replication.IsMissing(err) {
 		t.Fatalf("a refused record was stored: %v", err)
 	}
 	// The good record is stored unchanged (timestamp included) and is not

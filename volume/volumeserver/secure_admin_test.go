@@ -9,6 +9,7 @@ import (
 
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/wire"
 )
 
@@ -78,7 +79,7 @@ func TestSecureAdminNeedsToken(t *testing.T) {
 			done:      func() bool { return ts.store.Volume(4) == nil }},
 		{method: "POST", path: wire.SyncApplyPath + "?volume=3&allowNew=true", body: func() []byte { return smuggledRecord(t) },
 			contentType: wire.RecordsContentType, want: http.StatusOK,
-			unchanged: func() bool { _, err := ts.stored(t, 3, 0x51, 0x1234abcd); return isMissing(err) },
+			unchanged: func() bool { _, err := ts.stored(t, 3, 0x51, 0x1234abcd); return replication.IsMissing(err) },
 			done:      func() bool { _, err := ts.stored(t, 3, 0x51, 0x1234abcd); return err == nil }},
 		{method: "POST", path: "/admin/vacuum/compact?volume=3", want: http.StatusOK},
 		{method: "POST", path: "/admin/vacuum/commit?volume=3", useQuery: true, want: http.StatusOK},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/internal/security"
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/wire"
 )
 
@@ -73,10 +74,10 @@ func TestSecureWriteNeedsToken(t *testing.T) {
 		r := do(t, http.MethodPost, tc.url, strings.NewReader("data"), tc.header)
 		expect401(t, r, tc.name)
 	}
-	if _, err := ts.stored(t, 3, 1, 0x637037d6); !isMissing(err) {
+	if _, err := ts.stored(t, 3, 1, 0x637037d6); !replication.IsMissing(err) {
 		t.Fatalf("refused writes stored something: %v", err)
 	}
-	if _, err := ts.stored(t, 3, 3, 0x637037d6); !isMissing(err) {
+	if _, err := ts.stored(t, 3, 3, 0x637037d6); !replication.IsMissing(err) {
 		t.Fatalf("refused write of fid_2 stored something: %v", err)
 	}
 
@@ -183,7 +184,7 @@ func TestSecureReplication(t *testing.T) {
 	for _, s := range []*testServer{c, d} {
 		assertEmpty404(t, do(t, http.MethodGet, s.url+"/"+doomed, nil, nil), "GET on "+s.addr)
 	}
-	if _, err := d.stored(t, 7, 1, 0xfc4a422c); !isMissing(err) {
+	if _, err := d.stored(t, 7, 1, 0xfc4a422c); !replication.IsMissing(err) {
 		t.Errorf("replica with another secret stored the needle: %v", err)
 	}
 }

@@ -80,23 +80,23 @@ type ServerOptions struct {
 	// the cache; every lookup then asks a master).
 	LookupTTL time.Duration
 	// SyncSlack is how far before the older of two replicas' last append
-	// times a rejoin sync starts comparing records (0: DefaultSyncSlack).
+	// times a rejoin sync starts comparing records (0: replication.DefaultSyncSlack).
 	SyncSlack time.Duration
 	// AntiEntropyInterval is the time between anti-entropy passes
-	// (0: DefaultAntiEntropyInterval; negative: none).
+	// (0: replication.DefaultAntiEntropyInterval; negative: none).
 	AntiEntropyInterval time.Duration
 	// CopyBytesPerSecond bounds the .dat streams this server sends to new
-	// copies and backups (0: DefaultCopyBytesPerSecond; negative: no
+	// copies and backups (0: replication.DefaultCopyBytesPerSecond; negative: no
 	// limit).
 	CopyBytesPerSecond int64
 	// AntiEntropyBytesPerSecond bounds what anti-entropy reads and copies
-	// (0: DefaultAntiEntropyBytesPerSecond; negative: no limit).
+	// (0: replication.DefaultAntiEntropyBytesPerSecond; negative: no limit).
 	AntiEntropyBytesPerSecond int64
 	// Secret is -secure.secret, the masters' one: when set, a POST, PUT or
 	// DELETE of a fid (replicated ones included) needs a valid token for
 	// that fid in "Authorization: Bearer <jwt>" or ?jwt=, else 401. This
 	// server signs the tokens of the writes and deletes it sends to the
-	// other replicas. The /admin endpoints that change state (changesState)
+	// other replicas. The /admin endpoints that change state (wire.ChangesState)
 	// need an admin token (security.Signer.CheckAdmin), and this server signs
 	// its own admin calls to the masters and the other replicas. Reads and
 	// the read-only /admin endpoints (behind WhiteList) need none. Empty: no
@@ -131,17 +131,21 @@ type Server struct {
 	recordBufs bufferPool // needle records being read
 	bodyBufs   bytesPool  // uploads, gzip output, inflated reads, replica records
 
-	// Replica consistency (consistency.go, rejoin.go, masterview.go).
-	sync *syncer
-	view *fanoutView
-	// viewGate is held shared by a primary write or delete of a replicated
-	// volume from its read of the fan-out view to its local append, and
-	// exclusively by a rejoining replica's hello (holdView).
-	viewGate     sync.RWMutex
-	copyLimit    *rateLimiter
-	aeLimit      *rateLimiter
-	marksMu      sync.Mutex
-	pendingMarks []pendingMark
+	// repl is the replica protocol: writes and deletes as a primary,
+	// replica states, rejoin syncs, anti-entropy, read repair, copies.
+	repl *replication.Coordinator
+	// copyLimit paces the .dat streams this server sends (copies,
+	// backups).
+	copyLimit *replication.RateLimiter
+
+	// Background work is owned by the Server (goFunc) and waited for by
+	// Shutdown, which cancels life.
+	life     context.Context
+	stopLife context.CancelFunc
+	goMu     sync.Mutex // guards stopping against owned.Add
+	stopping bool
+	owned    sync.WaitGroup
+	running  atomic.Int64 // owned goroutines not yet returned (for tests)
 }
 
 // NewServer checks opts and builds a Server on store. It does no I/O. The
@@ -220,9 +224,31 @@ func NewServer(store *volume.Store, opts ServerOptions) (*Server, error) {
 	if opts.IP != "" {
 		s.id.Store(&identity{addr: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port)), known: true})
 	}
-	s.hb = newHeartbeater(s, masters, time.Duration(opts.PulseSeconds)*time.Second)
+	pulse := time.Duration(opts.PulseSeconds) * time.Second
+	s.hb = newHeartbeater(s, masters, pulse)
 	store.OnSpaceChange(s.hb.beatSoon)
-	s.initConsistency()
+	if s.opts.CopyBytesPerSecond == 0 {
+		s.opts.CopyBytesPerSecond = replication.DefaultCopyBytesPerSecond
+	}
+	s.copyLimit = replication.NewRateLimiter(s.opts.CopyBytesPerSecond)
+	s.repl, err = replication.NewCoordinator(replication.Config{
+		Pulse:                     pulse,
+		SyncSlack:                 opts.SyncSlack,
+		AntiEntropyInterval:       opts.AntiEntropyInterval,
+		AntiEntropyBytesPerSecond: opts.AntiEntropyBytesPerSecond,
+	}, replication.Deps{
+		Store:            store,
+		Masters:          masterCalls{s},
+		Peers:            replication.NewHTTPPeers(fanout, s.signer),
+		Fanout:           fanout,
+		Self:             s.knownSelf,
+		BeatSoon:         s.hb.beatSoon,
+		InvalidateLookup: cl.Invalidate,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("volume: %w", err)
+	}
+	s.life, s.stopLife = context.WithCancel(context.Background())
 	s.guardedWrite = guard.Wrap(http.HandlerFunc(s.handleWrite))
 	s.guardedDelete = guard.Wrap(http.HandlerFunc(s.handleDelete))
 	s.mux = s.routes()
@@ -258,7 +284,7 @@ func (s *Server) routes() *http.ServeMux {
 	admin := func(pattern string, h http.HandlerFunc) {
 		method, path, _ := strings.Cut(pattern, " ")
 		var handler http.Handler = h
-		if changesState(method, path) {
+		if wire.ChangesState(method, path) {
 			handler = s.signer.RequireAdmin(handler)
 		}
 		mux.Handle(pattern, s.guard.Wrap(handler))
@@ -283,14 +309,6 @@ func (s *Server) routes() *http.ServeMux {
 	})
 	mux.HandleFunc("/", s.handleFile)
 	return mux
-}
-
-// changesState reports whether the admin endpoint method path changes the
-// server's state: every POST but wire.SyncRecordsPath, which only reads records
-// (it is a POST for its body of offsets). With a secret, those need an
-// admin token; the others read, as GET /<fid> does, and need none.
-func changesState(method, path string) bool {
-	return method == http.MethodPost && path != wire.SyncRecordsPath
 }
 
 // handleFile dispatches a request for a file path by method.
@@ -343,17 +361,50 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Store returns the store the server serves.
 func (s *Server) Store() *volume.Store { return s.store }
 
-// Run sends heartbeats to the masters until ctx ends: one right away, then
-// every pulse and after every volume created or deleted. Master failures
-// and leader changes are handled inside; Run returns only when ctx ends.
-// It also runs the rejoin syncs of syncing replicas and the periodic
-// anti-entropy passes, and measures the disks' free space every second
-// (a directory that runs low on space, or has space again, is reported to
-// the master at once).
+// Run sends heartbeats to the masters until ctx ends or Shutdown: one
+// right away, then every pulse and after every volume created or deleted.
+// Master failures and leader changes are handled inside. It also runs the
+// replica protocol's loops (rejoin syncs of syncing replicas, periodic
+// anti-entropy passes) and measures the disks' free space every second (a
+// directory that runs low on space, or has space again, is reported to
+// the master at once). Every one runs in a goroutine the Server owns;
+// Run returns when they have all ended, and Shutdown waits for them.
 func (s *Server) Run(ctx context.Context) {
-	s.runConsistency(ctx)
-	go s.watchSpace(ctx)
-	s.hb.run(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.life, cancel)()
+	var loops sync.WaitGroup
+	for _, loop := range []func(){
+		func() { s.repl.Run(ctx) },
+		func() { s.watchSpace(ctx) },
+		func() { s.hb.run(ctx) },
+	} {
+		loops.Add(1)
+		if !s.goFunc(func() { defer loops.Done(); loop() }) {
+			loops.Done()
+			cancel()
+		}
+	}
+	loops.Wait()
+}
+
+// goFunc runs f in a goroutine the Server owns: Shutdown waits for it
+// (hashicorp/raft's goFunc). It reports false, and does not run f, once
+// Shutdown has begun.
+func (s *Server) goFunc(f func()) bool {
+	s.goMu.Lock()
+	defer s.goMu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.owned.Add(1)
+	s.running.Add(1)
+	go func() {
+		defer s.owned.Done()
+		defer s.running.Add(-1)
+		f()
+	}()
+	return true
 }
 
 // spaceCheckInterval is how often the store's free disk space is measured
@@ -392,13 +443,32 @@ func (s *Server) logReady(ln net.Listener) {
 	glog.V(1).Infof("volume server listening on %s", ln.Addr())
 }
 
-// Shutdown stops accepting connections, waits (until ctx ends) for the
-// requests in flight to finish, then closes the store. If the requests did
-// not finish in time the store is closed anyway and ctx's error returned.
+// Shutdown stops the background work (Run's loops: heartbeats, the space
+// watcher, the sync loop and the syncs it started, anti-entropy) and
+// accepting connections, waits (until ctx ends) for the requests in flight
+// to finish and for every goroutine the Server started to return, then
+// closes the store. If they did not end in time the store is closed anyway
+// and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.goMu.Lock()
+	s.stopping = true
+	s.goMu.Unlock()
+	s.stopLife()
 	var errs []error
 	if err := s.srv.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.owned.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if len(errs) == 0 {
+			errs = append(errs, fmt.Errorf("volume: background work still running: %w", ctx.Err()))
+		}
 	}
 	s.fanout.Close()
 	if err := s.store.Close(); err != nil {

@@ -463,18 +463,14 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		shut <- s.Shutdown(ctx)
 	}()
 	// Wait until the listener is closed: Shutdown has begun.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, "the listener stayed open after Shutdown", func() bool {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
-			break
+			return true
 		}
 		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("the listener stayed open after Shutdown")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
 	if _, err := pw.Write([]byte("second half")); err != nil {
 		t.Fatal(err)
 	}
@@ -552,5 +548,36 @@ func TestDispatch(t *testing.T) {
 		if w.Code != c.status || w.Header().Get("Location") != c.location {
 			t.Errorf("GET %s = %d (Location %q), want %d (%q)", c.path, w.Code, w.Header().Get("Location"), c.status, c.location)
 		}
+	}
+}
+
+// TestShutdownWaitsForRun: Shutdown returns only once every goroutine Run
+// started (heartbeats, space watcher, the replica protocol's sync and
+// anti-entropy loops and the syncs they started) has returned, and Run
+// returns with them, although its own context never ends.
+func TestShutdownWaitsForRun(t *testing.T) {
+	m := newFakeMaster(t)
+	ts := startServer(t, []string{m.addr()}, func(o *ServerOptions) { o.AntiEntropyInterval = time.Hour })
+	ts.addVolume(t, 1, "001")
+	ranOut := make(chan struct{})
+	go func() { ts.Run(context.Background()); close(ranOut) }()
+	eventually(t, 10*time.Second, "Run's loops and the replica protocol's loops did not start", func() bool {
+		return ts.running.Load() == 3 && ts.repl.Running() >= 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n, r := ts.running.Load(), ts.repl.Running(); n != 0 || r != 0 {
+		t.Fatalf("after Shutdown: %d server goroutines and %d replication goroutines still running", n, r)
+	}
+	select {
+	case <-ranOut:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after Shutdown")
+	}
+	if ts.goFunc(func() {}) {
+		t.Error("goFunc started a goroutine after Shutdown")
 	}
 }

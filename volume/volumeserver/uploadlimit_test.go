@@ -118,12 +118,7 @@ func TestUploadBusy(t *testing.T) {
 	if _, err := pw.Write(first[:1<<20]); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ts.uploads.bytesInFlight() == 0; i++ {
-		if i == 500 {
-			t.Fatal("the first upload was not admitted within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, 5*time.Second, "the first upload was not admitted", func() bool { return ts.uploads.bytesInFlight() != 0 })
 	second := []byte("second file")
 	r := do(t, http.MethodPost, ts.url+"/"+fidOf(3, 2, 7), bytes.NewReader(second), map[string]string{"Content-Type": "application/octet-stream"})
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {

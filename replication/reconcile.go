@@ -1,4 +1,4 @@
-package volumeserver
+package replication
 
 import (
 	"context"
@@ -35,30 +35,49 @@ type SyncStatus struct {
 	Fresh bool `json:"fresh,omitempty"`
 }
 
-// replicaSide is one replica of a volume as a pairwise sync sees it: the
-// local Volume or a peer reached over HTTP.
-type replicaSide interface {
-	name() string
-	status(ctx context.Context) (SyncStatus, error)
-	since(ctx context.Context, ts uint64) ([]volume.RecordInfo, error)
-	records(ctx context.Context, offsets []int64) ([][]byte, error)
-	apply(ctx context.Context, recs [][]byte, opts volume.ApplyOptions) (volume.ApplyResult, error)
-	digest(ctx context.Context) (volume.Digest, error)
-	keyStates(ctx context.Context, buckets []int) ([]volume.RecordInfo, error)
+// Side is one replica of a volume as a pairwise sync (reconcile) sees
+// it: the local Volume (LocalSide) or a peer reached over HTTP (a Peer of
+// HTTPPeers). Both answer alike: replication/sidetest is the conformance
+// suite run against each. The record-level methods mean what the volume's
+// methods of the same names mean (volume.Volume.RecordsSince, ReadRecord,
+// ApplyRecords, Digest, KeyStates).
+type Side interface {
+	// Name names the side in errors and logs ("local", or the peer's
+	// address).
+	Name() string
+	// Status describes the replica (SyncStatus; Syncing and Fresh are
+	// left false by a local side).
+	Status(ctx context.Context) (SyncStatus, error)
+	// Since lists the records appended since ts (unix ns), roughly:
+	// volume.Volume.RecordsSince.
+	Since(ctx context.Context, ts uint64) ([]volume.RecordInfo, error)
+	// Records returns the records at offsets, in that order; a damaged
+	// record is left out.
+	Records(ctx context.Context, offsets []int64) ([][]byte, error)
+	// Apply applies records under the newest-wins rule:
+	// volume.Volume.ApplyRecords.
+	Apply(ctx context.Context, recs [][]byte, opts volume.ApplyOptions) (volume.ApplyResult, error)
+	// Digest returns the digest of the live set.
+	Digest(ctx context.Context) (volume.Digest, error)
+	// KeyStates returns the latest record of every key in buckets.
+	KeyStates(ctx context.Context, buckets []int) ([]volume.RecordInfo, error)
 }
+
+// LocalSide returns v, a Volume of this process, as a Side.
+func LocalSide(v *volume.Volume) Side { return localSide{v} }
 
 // localSide is a Volume of this process.
 type localSide struct{ v *volume.Volume }
 
-func (l localSide) name() string { return "local" }
+func (l localSide) Name() string { return "local" }
 
-func (l localSide) status(context.Context) (SyncStatus, error) { return volumeSyncStatus(l.v) }
+func (l localSide) Status(context.Context) (SyncStatus, error) { return VolumeSyncStatus(l.v) }
 
-func (l localSide) since(_ context.Context, ts uint64) ([]volume.RecordInfo, error) {
+func (l localSide) Since(_ context.Context, ts uint64) ([]volume.RecordInfo, error) {
 	return l.v.RecordsSince(ts)
 }
 
-func (l localSide) records(_ context.Context, offsets []int64) ([][]byte, error) {
+func (l localSide) Records(_ context.Context, offsets []int64) ([][]byte, error) {
 	out := make([][]byte, 0, len(offsets))
 	for _, off := range offsets {
 		rec, err := l.v.ReadRecord(off)
@@ -76,18 +95,19 @@ func (l localSide) records(_ context.Context, offsets []int64) ([][]byte, error)
 	return out, nil
 }
 
-func (l localSide) apply(_ context.Context, recs [][]byte, opts volume.ApplyOptions) (volume.ApplyResult, error) {
+func (l localSide) Apply(_ context.Context, recs [][]byte, opts volume.ApplyOptions) (volume.ApplyResult, error) {
 	return l.v.ApplyRecords(recs, opts)
 }
 
-func (l localSide) digest(context.Context) (volume.Digest, error) { return l.v.Digest() }
+func (l localSide) Digest(context.Context) (volume.Digest, error) { return l.v.Digest() }
 
-func (l localSide) keyStates(_ context.Context, buckets []int) ([]volume.RecordInfo, error) {
+func (l localSide) KeyStates(_ context.Context, buckets []int) ([]volume.RecordInfo, error) {
 	return l.v.KeyStates(buckets)
 }
 
-// volumeSyncStatus describes a local volume for a sync.
-func volumeSyncStatus(v *volume.Volume) (SyncStatus, error) {
+// VolumeSyncStatus describes a local volume for a sync (Syncing and Fresh
+// left false: the replica state is the Coordinator's).
+func VolumeSyncStatus(v *volume.Volume) (SyncStatus, error) {
 	last, err := v.LastAppendAtNs()
 	if err != nil {
 		return SyncStatus{}, err
@@ -110,7 +130,7 @@ type reconcileOptions struct {
 	Rounds     int
 	RoundPause time.Duration
 	// Limit, when set, paces the bytes copied.
-	Limit *rateLimiter
+	Limit *RateLimiter
 	// SkipSince goes straight to the digests (anti-entropy).
 	SkipSince bool
 }
@@ -126,10 +146,11 @@ func (s reconcileStats) String() string {
 		s.Pulled, s.Pushed, s.DeletedLocal, s.DeletedRemote, s.Rounds)
 }
 
-// maxBatchRecords and maxBatchBytes bound one copy request.
+// MaxBatchRecords and MaxBatchBytes bound one copy request of a sync
+// (wire.SyncRecordsPath, wire.SyncApplyPath).
 const (
-	maxBatchRecords = 256
-	maxBatchBytes   = 8 << 20
+	MaxBatchRecords = 256
+	MaxBatchBytes   = 8 << 20
 )
 
 // reconcile makes two replicas of a volume agree under the newest-wins
@@ -139,7 +160,7 @@ const (
 // say which side may receive records and whose absence is authoritative.
 // It returns errDigestMismatch when the digests still differ after the
 // last round.
-func reconcile(ctx context.Context, local, remote replicaSide, lr, rr sideRole, opts reconcileOptions) (reconcileStats, error) {
+func reconcile(ctx context.Context, local, remote Side, lr, rr sideRole, opts reconcileOptions) (reconcileStats, error) {
 	var st reconcileStats
 	if opts.Slack == 0 {
 		opts.Slack = DefaultSyncSlack
@@ -148,15 +169,15 @@ func reconcile(ctx context.Context, local, remote replicaSide, lr, rr sideRole, 
 		opts.Rounds = 3
 	}
 	if !opts.SkipSince {
-		ls, rs, err := onBoth(local, remote, "status of %s", func(side replicaSide) (SyncStatus, error) {
-			return side.status(ctx)
+		ls, rs, err := onBoth(local, remote, "status of %s", func(side Side) (SyncStatus, error) {
+			return side.Status(ctx)
 		})
 		if err != nil {
 			return st, err
 		}
 		w := sinceWindow(ls.LastAppendAtNs, rs.LastAppendAtNs, opts.Slack)
-		lrecs, rrecs, err := onBoth(local, remote, "records of %s since "+strconv.FormatUint(w, 10), func(side replicaSide) ([]volume.RecordInfo, error) {
-			return side.since(ctx, w)
+		lrecs, rrecs, err := onBoth(local, remote, "records of %s since "+strconv.FormatUint(w, 10), func(side Side) ([]volume.RecordInfo, error) {
+			return side.Since(ctx, w)
 		})
 		if err != nil {
 			return st, err
@@ -182,8 +203,8 @@ func reconcile(ctx context.Context, local, remote replicaSide, lr, rr sideRole, 
 		if len(diff) == 0 {
 			return st, nil
 		}
-		lk, rk, err := onBoth(local, remote, "keys of %s", func(side replicaSide) ([]volume.RecordInfo, error) {
-			return side.keyStates(ctx, diff)
+		lk, rk, err := onBoth(local, remote, "keys of %s", func(side Side) ([]volume.RecordInfo, error) {
+			return side.KeyStates(ctx, diff)
 		})
 		if err != nil {
 			return st, err
@@ -205,19 +226,19 @@ func reconcile(ctx context.Context, local, remote replicaSide, lr, rr sideRole, 
 // onBoth asks the local side, then the remote one, with get. An error
 // says what was asked of which side: what is a format with one %s, the
 // side's name ("digest of %s").
-func onBoth[T any](local, remote replicaSide, what string, get func(replicaSide) (T, error)) (l, r T, err error) {
+func onBoth[T any](local, remote Side, what string, get func(Side) (T, error)) (l, r T, err error) {
 	if l, err = get(local); err != nil {
-		return l, r, fmt.Errorf(what+": %w", local.name(), err)
+		return l, r, fmt.Errorf(what+": %w", local.Name(), err)
 	}
 	if r, err = get(remote); err != nil {
-		return l, r, fmt.Errorf(what+": %w", remote.name(), err)
+		return l, r, fmt.Errorf(what+": %w", remote.Name(), err)
 	}
 	return l, r, nil
 }
 
 // digests returns the digests of both sides.
-func digests(ctx context.Context, local, remote replicaSide) (volume.Digest, volume.Digest, error) {
-	return onBoth(local, remote, "digest of %s", func(side replicaSide) (volume.Digest, error) { return side.digest(ctx) })
+func digests(ctx context.Context, local, remote Side) (volume.Digest, volume.Digest, error) {
+	return onBoth(local, remote, "digest of %s", func(side Side) (volume.Digest, error) { return side.Digest(ctx) })
 }
 
 // sinceWindow is where a since listing starts: slack before the older of
@@ -243,7 +264,7 @@ func latestPerKey(recs []volume.RecordInfo) map[needle.Key]volume.RecordInfo {
 
 // exchange decides every key of the two listings and carries the copies
 // and deletes out.
-func exchange(ctx context.Context, local, remote replicaSide, lm, rm map[needle.Key]volume.RecordInfo, lr, rr sideRole, exact bool, limit *rateLimiter, st *reconcileStats) error {
+func exchange(ctx context.Context, local, remote Side, lm, rm map[needle.Key]volume.RecordInfo, lr, rr sideRole, exact bool, limit *RateLimiter, st *reconcileStats) error {
 	var pull, push []volume.RecordInfo
 	var delLocal, delRemote [][]byte
 	seen := func(k needle.Key) {
@@ -279,40 +300,40 @@ func exchange(ctx context.Context, local, remote replicaSide, lm, rm map[needle.
 	n, err := copyRecords(ctx, remote, local, pull, volume.ApplyOptions{AllowNew: rr.Trusted, Repair: true}, limit)
 	st.Pulled += n
 	if err != nil {
-		return fmt.Errorf("copy from %s: %w", remote.name(), err)
+		return fmt.Errorf("copy from %s: %w", remote.Name(), err)
 	}
 	n, err = copyRecords(ctx, local, remote, push, volume.ApplyOptions{AllowNew: lr.Trusted, Repair: true}, limit)
 	st.Pushed += n
 	if err != nil {
-		return fmt.Errorf("copy to %s: %w", remote.name(), err)
+		return fmt.Errorf("copy to %s: %w", remote.Name(), err)
 	}
 	if len(delLocal) > 0 {
-		res, err := local.apply(ctx, delLocal, volume.ApplyOptions{})
+		res, err := local.Apply(ctx, delLocal, volume.ApplyOptions{})
 		if err != nil {
-			return fmt.Errorf("delete on %s: %w", local.name(), err)
+			return fmt.Errorf("delete on %s: %w", local.Name(), err)
 		}
 		st.DeletedLocal += res.Applied
 	}
 	if len(delRemote) > 0 {
-		res, err := remote.apply(ctx, delRemote, volume.ApplyOptions{})
+		res, err := remote.Apply(ctx, delRemote, volume.ApplyOptions{})
 		if err != nil {
-			return fmt.Errorf("delete on %s: %w", remote.name(), err)
+			return fmt.Errorf("delete on %s: %w", remote.Name(), err)
 		}
 		st.DeletedRemote += res.Applied
 	}
 	if st.Pulled+st.Pushed+st.DeletedLocal+st.DeletedRemote > 0 {
-		glog.V(2).Infof("sync %s/%s: %v", local.name(), remote.name(), *st)
+		glog.V(2).Infof("sync %s/%s: %v", local.Name(), remote.Name(), *st)
 	}
 	return nil
 }
 
 // copyRecords reads the listed records from one side in batches and
 // applies them on the other; it returns how many were applied.
-func copyRecords(ctx context.Context, from, to replicaSide, infos []volume.RecordInfo, opts volume.ApplyOptions, limit *rateLimiter) (int, error) {
+func copyRecords(ctx context.Context, from, to Side, infos []volume.RecordInfo, opts volume.ApplyOptions, limit *RateLimiter) (int, error) {
 	applied := 0
 	for len(infos) > 0 {
 		n, bytes := 0, int64(0)
-		for n < len(infos) && n < maxBatchRecords && bytes < maxBatchBytes {
+		for n < len(infos) && n < MaxBatchRecords && bytes < MaxBatchBytes {
 			bytes += needle.RecordLen(infos[n].Size, needle.Version3)
 			n++
 		}
@@ -324,63 +345,15 @@ func copyRecords(ctx context.Context, from, to replicaSide, infos []volume.Recor
 		if err := limit.Wait(ctx, bytes); err != nil {
 			return applied, err
 		}
-		recs, err := from.records(ctx, offsets)
+		recs, err := from.Records(ctx, offsets)
 		if err != nil {
 			return applied, err
 		}
-		res, err := to.apply(ctx, recs, opts)
+		res, err := to.Apply(ctx, recs, opts)
 		applied += res.Applied
 		if err != nil {
 			return applied, err
 		}
 	}
 	return applied, nil
-}
-
-// rateLimiter paces byte transfers to a rate. A nil limiter does not
-// limit. Safe for concurrent use.
-type rateLimiter struct {
-	bytesPerSec float64
-	mu          chanMutex
-	next        time.Time
-}
-
-// chanMutex is a mutex that a context can give up waiting for.
-type chanMutex chan struct{}
-
-func newRateLimiter(bytesPerSec int64) *rateLimiter {
-	if bytesPerSec <= 0 {
-		return nil
-	}
-	return &rateLimiter{bytesPerSec: float64(bytesPerSec), mu: make(chanMutex, 1)}
-}
-
-// Wait blocks until n more bytes fit in the rate, or ctx ends
-// (volume.Pacer).
-func (l *rateLimiter) Wait(ctx context.Context, n int64) error {
-	if l == nil || n <= 0 {
-		return nil
-	}
-	select {
-	case l.mu <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	now := time.Now()
-	if l.next.Before(now) {
-		l.next = now
-	}
-	start := l.next
-	l.next = l.next.Add(time.Duration(float64(n) / l.bytesPerSec * float64(time.Second)))
-	<-l.mu
-	if d := time.Until(start); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
 }

@@ -1,31 +1,30 @@
-package volumeserver
+package replication
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/golang/glog"
 
-	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
-	"github.com/weedfs/weed/wire"
 )
 
 // errTooFewReplicas means the master knows fewer locations of a volume than
 // its placement needs copies, so a write could not reach every copy.
 var errTooFewReplicas = errors.New("too few replicas known")
 
-// errIdentityUnknown means the server was started without an IP and no
+// ErrIdentityUnknown means the server was started without an IP and no
 // master has told it its address yet, so it cannot tell itself apart from
 // the other replicas of a volume.
-var errIdentityUnknown = errors.New("this server's address is not known yet (no heartbeat answered)")
+var ErrIdentityUnknown = errors.New("this server's address is not known yet (no heartbeat answered)")
+
+// maxPooledRecord is the largest record buffer kept for reuse; bigger ones
+// (large files) are left to the garbage collector.
+const maxPooledRecord = 4 << 20
 
 // rollbackTimeout bounds the clean-up after a failed replicated write; it
 // runs even when the client has gone away.
@@ -35,11 +34,11 @@ const rollbackTimeout = 30 * time.Second
 // master's (cached) lookup. A volume without replication has none. When
 // fewer than the placement's copy count are known, the cache is dropped and
 // the master asked once more; still too few is errTooFewReplicas.
-func (s *Server) replicaTargets(ctx context.Context, vol *volume.Volume) ([]string, error) {
-	return s.replicaTargetsMin(ctx, vol, vol.Placement().CopyCount()-1)
+func (c *Coordinator) replicaTargets(ctx context.Context, vol *volume.Volume) ([]string, error) {
+	return c.replicaTargetsMin(ctx, vol, vol.Placement().CopyCount()-1)
 }
 
-func (s *Server) replicaTargetsMin(ctx context.Context, vol *volume.Volume, need int) ([]string, error) {
+func (c *Coordinator) replicaTargetsMin(ctx context.Context, vol *volume.Volume, need int) ([]string, error) {
 	if vol.Placement().CopyCount() <= 1 {
 		return nil, nil
 	}
@@ -50,10 +49,10 @@ func (s *Server) replicaTargetsMin(ctx context.Context, vol *volume.Volume, need
 	)
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 {
-			s.client.Invalidate(vid)
-			s.view.invalidate(vid)
+			c.lookup(vid)
+			c.view.invalidate(vid)
 		}
-		others, err = s.lookupOthers(ctx, vid)
+		others, err = c.lookupOthers(ctx, vid)
 		if err == nil && len(others) >= need {
 			return others, nil
 		}
@@ -71,8 +70,8 @@ func (s *Server) replicaTargetsMin(ctx context.Context, vol *volume.Volume, need
 // lookupOthers returns the internal addresses of every server the master
 // says holds vid, except this one: the fan-out view, syncing replicas
 // included (they take replicated writes and deletes while they catch up).
-func (s *Server) lookupOthers(ctx context.Context, vid needle.VolumeID) ([]string, error) {
-	locs, err := s.otherReplicas(ctx, vid)
+func (c *Coordinator) lookupOthers(ctx context.Context, vid needle.VolumeID) ([]string, error) {
+	locs, err := c.OtherReplicas(ctx, vid)
 	if err != nil {
 		return nil, err
 	}
@@ -88,8 +87,8 @@ func (s *Server) lookupOthers(ctx context.Context, vid needle.VolumeID) ([]strin
 // on the old ones that failed and are still listed. It returns every address
 // that may have received the operation (for a rollback) and nil, or the
 // failures.
-func (s *Server) fanOut(ctx context.Context, vol *volume.Volume, targets []string, need int, send func(ctx context.Context, target string) error) (touched []string, err error) {
-	errs := s.fanout.Each(ctx, targets, send)
+func (c *Coordinator) fanOut(ctx context.Context, vol *volume.Volume, targets []string, need int, send func(ctx context.Context, target string) error) (touched []string, err error) {
+	errs := c.fanout.Each(ctx, targets, send)
 	var failed, done []string
 	for i, t := range targets {
 		if errs[i] != nil {
@@ -106,8 +105,8 @@ func (s *Server) fanOut(ctx context.Context, vol *volume.Volume, targets []strin
 	if ctx.Err() != nil {
 		return touched, first
 	}
-	s.client.Invalidate(vol.ID())
-	fresh, lerr := s.replicaTargetsMin(ctx, vol, need)
+	c.lookup(vol.ID())
+	fresh, lerr := c.replicaTargetsMin(ctx, vol, need)
 	if lerr != nil || sameSet(fresh, targets) {
 		return touched, first
 	}
@@ -121,7 +120,7 @@ func (s *Server) fanOut(ctx context.Context, vol *volume.Volume, targets []strin
 		}
 	}
 	glog.V(1).Infof("volume %d: replica set changed from %v to %v; sending to %v", vol.ID(), targets, fresh, retry)
-	if err := s.fanout.Do(ctx, retry, send); err != nil {
+	if err := c.fanout.Do(ctx, retry, send); err != nil {
 		return touched, err
 	}
 	return touched, nil
@@ -129,26 +128,25 @@ func (s *Server) fanOut(ctx context.Context, vol *volume.Volume, targets []strin
 
 // replicateWrite sends the encoded record of n (as appended locally) to
 // every target. On failure the write is undone locally and on every target.
-func (s *Server) replicateWrite(ctx context.Context, vol *volume.Volume, fid needle.FileID, n *needle.Needle, targets []string) error {
-	bp := s.recordBufs.get()
-	defer s.recordBufs.put(bp)
+func (c *Coordinator) replicateWrite(ctx context.Context, vol *volume.Volume, fid needle.FileID, n *needle.Needle, targets []string) error {
+	bp := c.records.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledRecord {
+			c.records.Put(bp)
+		}
+	}()
 	rec, err := n.AppendRecord((*bp)[:0], needle.CurrentVersion)
 	if err != nil {
-		s.rollbackWrite(vol, fid, n.AppendAtNs, targets)
+		c.rollbackWrite(vol, fid, n.AppendAtNs, targets)
 		return fmt.Errorf("encode needle %s for the replicas: %w", fid, err)
 	}
 	*bp = rec[:0]
-	path := "/" + fid.String() + "?type=replicate"
-	if s.signer != nil {
-		path += "&" + security.QueryParam + "=" + s.signer.Sign(fid.String(), 1)
-	}
 	send := func(ctx context.Context, target string) error {
-		_, err := s.fanout.Send(ctx, http.MethodPost, "http://"+target+path, wire.NeedleContentType, rec)
-		return err
+		return c.peers.SendWrite(ctx, target, fid, rec)
 	}
-	touched, err := s.fanOut(ctx, vol, targets, vol.Placement().CopyCount()-1, send)
+	touched, err := c.fanOut(ctx, vol, targets, vol.Placement().CopyCount()-1, send)
 	if err != nil {
-		s.rollbackWrite(vol, fid, n.AppendAtNs, touched)
+		c.rollbackWrite(vol, fid, n.AppendAtNs, touched)
 		return fmt.Errorf("replicate %s: %w", fid, err)
 	}
 	return nil
@@ -157,7 +155,7 @@ func (s *Server) replicateWrite(ctx context.Context, vol *volume.Volume, fid nee
 // rollbackWrite deletes a needle whose replication failed, here and on
 // targets, with a tombstone newer than the write. Failures are logged: the
 // replica sync repairs what could not be reached.
-func (s *Server) rollbackWrite(vol *volume.Volume, fid needle.FileID, appendAtNs uint64, targets []string) {
+func (c *Coordinator) rollbackWrite(vol *volume.Volume, fid needle.FileID, appendAtNs uint64, targets []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
 	defer cancel()
 	ts := max(uint64(time.Now().UnixNano()), appendAtNs+1)
@@ -167,33 +165,7 @@ func (s *Server) rollbackWrite(vol *volume.Volume, fid needle.FileID, appendAtNs
 	if len(targets) == 0 {
 		return
 	}
-	s.rollbackOnReplicas(ctx, vol, fid, appendAtNs, ts, targets)
-}
-
-// sendReplicaDelete deletes fid on one replica. A replica that does not have
-// the needle (404) is fine: it is gone there. A rollback names the failed
-// write's append time (rolledBack, 0 for a client's delete), so that a
-// replica that has not received the write yet refuses it when it comes.
-func (s *Server) sendReplicaDelete(ctx context.Context, target string, fid needle.FileID, ts, rolledBack uint64) error {
-	u := "http://" + target + "/" + fid.String() + "?type=replicate&ts=" + strconv.FormatUint(ts, 10)
-	if rolledBack != 0 {
-		u += "&rollback=" + strconv.FormatUint(rolledBack, 10)
-	}
-	if s.signer != nil {
-		u += "&" + security.QueryParam + "=" + s.signer.Sign(fid.String(), 1)
-	}
-	_, err := s.fanout.Send(ctx, http.MethodDelete, u, "", nil)
-	var se *replication.StatusError
-	if errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
-		return nil
-	}
-	return err
-}
-
-// isMissing reports whether err means the needle is not there to read or
-// delete (a wrong cookie looks the same from outside).
-func isMissing(err error) bool {
-	return errors.Is(err, needle.ErrNotFound) || errors.Is(err, needle.ErrDeleted) || errors.Is(err, needle.ErrCookieMismatch)
+	c.rollbackOnReplicas(ctx, fid, appendAtNs, ts, targets)
 }
 
 func sameSet(a, b []string) bool {

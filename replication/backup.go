@@ -1,4 +1,4 @@
-package volumeserver
+package replication
 
 import (
 	"context"
@@ -72,27 +72,27 @@ func Backup(ctx context.Context, opts BackupOptions) (BackupResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("backup: look up volume %d: %w", opts.VolumeID, err)
 	}
-	var peer syncPeer
+	var peer Peer
 	var errs []error
 	for _, l := range locs {
-		p := syncPeer{hc: hc, addr: l.URL, vid: opts.VolumeID}
-		if _, err := p.status(ctx); err != nil {
+		p := NewRemotePeer(hc, l.URL, opts.VolumeID, nil)
+		if _, err := p.Status(ctx); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		peer = p
 		break
 	}
-	if peer.addr == "" {
+	if peer == nil {
 		return res, fmt.Errorf("backup: no replica of volume %d answers: %w", opts.VolumeID, errors.Join(errs...))
 	}
-	res.Source = peer.addr
+	res.Source = peer.Name()
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
 	base := volume.FileBase(opts.Dir, opts.Collection, opts.VolumeID)
 	if _, err := os.Stat(base + ".dat"); errors.Is(err, os.ErrNotExist) {
-		n, err := downloadDat(ctx, peer, base+".dat.part", needle.Placement{})
+		n, err := downloadDat(ctx, peer, opts.VolumeID, base+".dat.part", needle.Placement{})
 		if err != nil {
 			_ = os.Remove(base + ".dat.part")
 			return res, fmt.Errorf("backup: %w", err)
@@ -115,14 +115,14 @@ func Backup(ctx context.Context, opts BackupOptions) (BackupResult, error) {
 	if !res.Full {
 		local := sideRole{Receives: true}
 		source := sideRole{Trusted: true, Authority: true}
-		st, err := reconcile(ctx, localSide{v}, peer, local, source, reconcileOptions{RoundPause: time.Second})
+		st, err := reconcile(ctx, LocalSide(v), peer, local, source, reconcileOptions{RoundPause: time.Second})
 		res.Pulled, res.Deleted = st.Pulled, st.DeletedLocal
 		if errors.Is(err, errDigestMismatch) {
 			// The source kept changing; what is here is a valid copy of
 			// it as of moments ago.
-			glog.Warningf("backup of volume %d: %v (writes in progress on %s)", opts.VolumeID, err, peer.addr)
+			glog.Warningf("backup of volume %d: %v (writes in progress on %s)", opts.VolumeID, err, peer.Name())
 		} else if err != nil {
-			return res, fmt.Errorf("backup: sync with %s: %w", peer.addr, err)
+			return res, fmt.Errorf("backup: sync with %s: %w", peer.Name(), err)
 		}
 	}
 	if opts.GarbageThreshold > 0 && v.GarbageRatio() > opts.GarbageThreshold {

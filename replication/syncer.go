@@ -1,10 +1,8 @@
-package volumeserver
+package replication
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,7 +42,7 @@ const (
 // syncer keeps the replica state of every volume and runs rejoin syncs.
 // Safe for concurrent use.
 type syncer struct {
-	s     *Server
+	c     *Coordinator
 	pulse time.Duration
 	slack time.Duration
 
@@ -78,9 +76,9 @@ type replicaSync struct {
 	since    time.Time
 }
 
-func newSyncer(s *Server, pulse, slack time.Duration) *syncer {
+func newSyncer(c *Coordinator, pulse, slack time.Duration) *syncer {
 	y := &syncer{
-		s:        s,
+		c:        c,
 		pulse:    pulse,
 		slack:    slack,
 		vols:     make(map[needle.VolumeID]*replicaSync),
@@ -92,14 +90,10 @@ func newSyncer(s *Server, pulse, slack time.Duration) *syncer {
 	return y
 }
 
-// needsSync reports whether a volume takes part in rejoin syncs: it is
-// replicated and its records carry append times.
-func needsSync(v *volume.Volume) bool { return v.Placement().CopyCount() > 1 && v.Syncable() }
-
 // startAll marks every replicated volume of the store syncing: a server
 // that (re)starts reconciles before the master routes to it.
 func (y *syncer) startAll(reason string) {
-	for _, v := range y.s.store.Volumes() {
+	for _, v := range y.c.store.Volumes() {
 		if needsSync(v) {
 			y.setSyncing(v.ID(), reason, false, false)
 		}
@@ -235,7 +229,7 @@ func (y *syncer) masterAnswered() {
 func (y *syncer) leaderAnswered(stale []needle.VolumeID) {
 	y.masterAnswered()
 	for _, vid := range stale {
-		if v := y.s.store.Volume(vid); v != nil && needsSync(v) {
+		if v := y.c.store.Volume(vid); v != nil && needsSync(v) {
 			y.setSyncing(vid, "the leader lists it as stale", false, true)
 		}
 	}
@@ -273,7 +267,7 @@ func (y *syncer) run(ctx context.Context) {
 		case <-t.C:
 		case <-y.wake:
 		}
-		y.s.retryMarks(ctx)
+		y.c.retryMarks(ctx)
 		y.startDue(ctx)
 	}
 }
@@ -298,7 +292,7 @@ func (y *syncer) startDue(ctx context.Context) {
 		if st.running || now.Before(st.nextTry) || y.running.Load() >= syncMaxParallel {
 			continue
 		}
-		v := y.s.store.Volume(vid)
+		v := y.c.store.Volume(vid)
 		if v == nil {
 			if st.fresh {
 				// A copy still being downloaded: it is syncing before
@@ -312,7 +306,7 @@ func (y *syncer) startDue(ctx context.Context) {
 		}
 		st.running = true
 		y.running.Add(1)
-		go y.syncOne(ctx, v)
+		y.c.goFunc(func() { y.syncOne(ctx, v) })
 	}
 }
 
@@ -331,7 +325,7 @@ func (y *syncer) syncOne(ctx context.Context, v *volume.Volume) {
 	if err == nil {
 		y.mu.Unlock()
 		y.setHealthy(v.ID())
-		y.s.hb.beatSoon()
+		y.c.beat()
 		glog.V(1).Infof("volume %d: rejoin sync done in %v", v.ID(), time.Since(start).Round(time.Millisecond))
 		return
 	}
@@ -362,96 +356,35 @@ func (y *syncer) markedStale(vid needle.VolumeID) {
 	}
 }
 
-// errNotListed means the master's fan-out view of a volume does not list
-// this replica yet: its heartbeat has not reached the leader.
-var errNotListed = errors.New("the master does not list this replica yet")
+// RefusesPrimary reports whether v must act as no primary here (client
+// writes and deletes): it is syncing, or the server is cut off from the
+// masters.
+func (c *Coordinator) RefusesPrimary(v *volume.Volume) bool { return c.sync.refusesPrimary(v) }
 
-// errStillStale means the leader did not accept a sync as covering every
-// mark of this replica (no qualifying source, or a newer mark).
-var errStillStale = errors.New("the leader still lists this replica as stale")
-
-// rejoin reconciles v with its peers and, when the leader agrees that
-// nothing is missing any more, returns nil (the caller marks it healthy).
-//
-// Sources: a peer counts as a source of a sync that clears a stale mark
-// only if the master does not list it as stale; among those, healthy
-// complete peers are preferred, and syncing ones count only when no
-// healthy peer answered (a whole-cluster restart).
-func (y *syncer) rejoin(ctx context.Context, v *volume.Volume) error {
-	vid := v.ID()
-	// Every peer that caches the fan-out view drops it, so that its next
-	// write or delete reaches this replica. That holds only once the
-	// master lists this replica: until then a peer would fetch a view
-	// without it again, and a delete acknowledged after the sync below
-	// would never arrive here (a fresh copy, before its heartbeat).
-	y.s.view.invalidate(vid)
-	peers, listed, err := y.s.replicaView(ctx, vid)
-	if err != nil {
-		return fmt.Errorf("replicas: %w", err)
-	}
-	if !listed {
-		y.s.hb.beatSoon()
-		return errNotListed
-	}
-	for _, p := range peers {
-		peer := syncPeer{hc: y.s.fanout.Client(), addr: p.URL, vid: vid, signer: y.s.signer}
-		if _, err := peer.do(ctx, http.MethodPost, wire.SyncHelloPath, nil, "", nil); err != nil {
-			glog.V(1).Infof("volume %d: hello to %s: %v", vid, p.URL, err)
-		}
-	}
-	ticket, err := y.s.staleTicket(ctx, vid)
-	if err != nil {
-		return fmt.Errorf("sync ticket: %w", err)
-	}
-	if ticket.Stale {
-		y.markedStale(vid)
-	}
-	_, fresh := y.state(vid)
-	self := sideRole{Trusted: !ticket.Stale && !fresh, Receives: true}
-	var healthySources, syncingSources []string
-	var errs []error
-	for _, p := range peers {
-		peer := syncPeer{hc: y.s.fanout.Client(), addr: p.URL, vid: vid, signer: y.s.signer}
-		pst, err := peer.status(ctx)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		role := sideRole{
-			Trusted:   !p.Stale && !pst.Fresh,
-			Authority: !p.Stale && !pst.Fresh && !pst.Syncing && !p.Syncing,
-			Receives:  true,
-		}
-		stats, err := reconcile(ctx, localSide{v}, peer, self, role, reconcileOptions{Slack: y.slack, RoundPause: syncRoundPause})
-		if err != nil {
-			// A peer that answers must be reconciled with before this
-			// replica serves again.
-			return fmt.Errorf("with %s: %w", p.URL, err)
-		}
-		glog.V(1).Infof("volume %d: synced with %s: %v", vid, p.URL, stats)
-		switch {
-		case role.Authority:
-			healthySources = append(healthySources, p.URL)
-		case role.Trusted:
-			syncingSources = append(syncingSources, p.URL)
-		}
-	}
-	sources := healthySources
-	if len(sources) == 0 {
-		sources = syncingSources
-	}
-	if fresh && len(healthySources) == 0 {
-		return fmt.Errorf("a new copy needs a healthy peer to sync with: %w", errors.Join(errs...))
-	}
-	stale, err := y.s.reportSynced(ctx, vid, ticket.Seq, sources)
-	if err != nil {
-		return fmt.Errorf("report the sync: %w", err)
-	}
-	if stale {
-		return fmt.Errorf("%w (synced with %v; errors: %v)", errStillStale, sources, errors.Join(errs...))
-	}
-	if len(errs) > 0 {
-		glog.Warningf("volume %d: healthy again; peers that could not be synced with: %v", vid, errors.Join(errs...))
-	}
-	return nil
+// RefusesReads reports whether v must not serve reads here: it is syncing
+// and marked stale (or not known yet not to be: a read right after the
+// start waits up to two pulses for the leader's first answer), a fresh
+// copy, or the server is cut off.
+func (c *Coordinator) RefusesReads(ctx context.Context, v *volume.Volume) bool {
+	return c.sync.refusesReads(ctx, v)
 }
+
+// State reports whether vid is syncing here and whether it is a fresh copy
+// still being built.
+func (c *Coordinator) State(vid needle.VolumeID) (syncing, fresh bool) { return c.sync.state(vid) }
+
+// Forget drops the replica state of a volume that left the store.
+func (c *Coordinator) Forget(vid needle.VolumeID) { c.sync.forget(vid) }
+
+// MarkHeartbeat sets the Syncing flag of the volumes of a heartbeat.
+func (c *Coordinator) MarkHeartbeat(vols []wire.VolumeInfo) { c.sync.markHeartbeat(vols) }
+
+// MasterAnswered records an answer of any master (a follower's included):
+// the server is not cut off.
+func (c *Coordinator) MasterAnswered() { c.sync.masterAnswered() }
+
+// LeaderAnswered applies the leader's heartbeat reply, whose Stale lists
+// the volumes of this server it has marked stale: those sync and serve
+// nothing meanwhile; syncing volumes it does not list serve direct reads
+// while they sync. A cut-off ends.
+func (c *Coordinator) LeaderAnswered(stale []needle.VolumeID) { c.sync.leaderAnswered(stale) }

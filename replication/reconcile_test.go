@@ -1,4 +1,4 @@
-package volumeserver
+package replication
 
 import (
 	"context"
@@ -113,7 +113,7 @@ func TestReconcile(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			st, err := reconcile(context.Background(), localSide{l}, localSide{p}, tc.local.role, tc.peer.role, reconcileOptions{})
+			st, err := reconcile(context.Background(), LocalSide(l), LocalSide(p), tc.local.role, tc.peer.role, reconcileOptions{})
 			if err != nil {
 				t.Fatalf("reconcile: %v (%v)", err, st)
 			}
@@ -154,7 +154,7 @@ func TestReconcile(t *testing.T) {
 }
 
 func TestRateLimiter(t *testing.T) {
-	l := newRateLimiter(1 << 20)
+	l := NewRateLimiter(1 << 20)
 	start := time.Now()
 	for range 4 {
 		if err := l.Wait(context.Background(), 256<<10); err != nil {
@@ -165,7 +165,7 @@ func TestRateLimiter(t *testing.T) {
 	if d := time.Since(start); d < 500*time.Millisecond {
 		t.Errorf("1 MiB at 1 MiB/s took %v", d)
 	}
-	var none *rateLimiter
+	var none *RateLimiter
 	if err := none.Wait(context.Background(), 1<<40); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestReconcileDamagedRecords(t *testing.T) {
 			// Operations the replica missed while it was down.
 			writeAt(t, p, 41, sec(50))
 			deleteAt(t, p, 7, sec(51))
-			st, err := reconcile(context.Background(), localSide{l}, localSide{p}, staleRole, peerRole, reconcileOptions{})
+			st, err := reconcile(context.Background(), LocalSide(l), LocalSide(p), staleRole, peerRole, reconcileOptions{})
 			if err != nil {
 				t.Fatalf("reconcile: %v (%v)", err, st)
 			}
@@ -228,7 +228,7 @@ func TestReconcileDamagedRecords(t *testing.T) {
 				}
 			}
 			// A second sync finds nothing to do, and the files check.
-			if st, err := reconcile(context.Background(), localSide{l}, localSide{p}, peerRole, peerRole, reconcileOptions{}); err != nil || st.Pulled+st.Pushed+st.DeletedLocal+st.DeletedRemote > 0 {
+			if st, err := reconcile(context.Background(), LocalSide(l), LocalSide(p), peerRole, peerRole, reconcileOptions{}); err != nil || st.Pulled+st.Pushed+st.DeletedLocal+st.DeletedRemote > 0 {
 				t.Fatalf("second reconcile: %v (%v)", err, st)
 			}
 			if err := l.Close(); err != nil {

@@ -1,4 +1,4 @@
-package volumeserver
+package replication
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package volumeserver
+package replication
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 
 // runAntiEntropy runs passes every interval (first one after a random part
 // of it) until ctx ends.
-func (s *Server) runAntiEntropy(ctx context.Context, interval time.Duration) {
+func (c *Coordinator) runAntiEntropy(ctx context.Context, interval time.Duration) {
 	first := interval/2 + rand.N(interval/2+1)
 	t := time.NewTimer(first)
 	defer t.Stop()
@@ -31,23 +31,23 @@ func (s *Server) runAntiEntropy(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		s.antiEntropyPass(ctx)
+		c.antiEntropyPass(ctx)
 		t.Reset(interval)
 	}
 }
 
 // antiEntropyPass checks every replicated volume this server leads.
-func (s *Server) antiEntropyPass(ctx context.Context) {
+func (c *Coordinator) antiEntropyPass(ctx context.Context) {
 	start := time.Now()
 	checked := 0
-	for _, v := range s.store.Volumes() {
+	for _, v := range c.store.Volumes() {
 		if ctx.Err() != nil {
 			return
 		}
-		if !needsSync(v) || s.sync.refusesPrimary(v) {
+		if !needsSync(v) || c.sync.refusesPrimary(v) {
 			continue
 		}
-		did, err := s.antiEntropyVolume(ctx, v)
+		did, err := c.antiEntropyVolume(ctx, v)
 		if err != nil {
 			glog.Warningf("anti-entropy: volume %d: %v", v.ID(), err)
 		}
@@ -61,12 +61,12 @@ func (s *Server) antiEntropyPass(ctx context.Context) {
 // antiEntropyVolume scrubs v and, when this server has the lowest address
 // among its healthy replicas, reconciles it with them. It reports whether
 // it checked v (it has a healthy peer).
-func (s *Server) antiEntropyVolume(ctx context.Context, v *volume.Volume) (bool, error) {
-	peers, err := s.otherReplicas(ctx, v.ID())
+func (c *Coordinator) antiEntropyVolume(ctx context.Context, v *volume.Volume) (bool, error) {
+	peers, err := c.OtherReplicas(ctx, v.ID())
 	if err != nil {
 		return false, err
 	}
-	self := s.self()
+	self := c.selfAddr()
 	var healthy []wire.ReplicaLocation
 	lowest := true
 	for _, p := range peers {
@@ -79,15 +79,14 @@ func (s *Server) antiEntropyVolume(ctx context.Context, v *volume.Volume) (bool,
 	if len(healthy) == 0 {
 		return false, nil
 	}
-	damaged, err := v.Scrub(ctx, s.aeLimit)
+	damaged, err := v.Scrub(ctx, c.aeLimit)
 	if err != nil {
 		return true, fmt.Errorf("scrub: %w", err)
 	}
 	for _, key := range damaged {
 		repaired := false
 		for _, p := range healthy {
-			peer := syncPeer{hc: s.fanout.Client(), addr: p.URL, vid: v.ID(), signer: s.signer}
-			rec, err := peer.liveRecord(ctx, key)
+			rec, err := c.peers.Peer(p.URL, v.ID()).LiveRecord(ctx, key)
 			if err != nil {
 				continue
 			}
@@ -106,8 +105,8 @@ func (s *Server) antiEntropyVolume(ctx context.Context, v *volume.Volume) (bool,
 	}
 	role := sideRole{Trusted: true, Authority: true, Receives: true}
 	for _, p := range healthy {
-		peer := syncPeer{hc: s.fanout.Client(), addr: p.URL, vid: v.ID(), signer: s.signer}
-		st, err := reconcile(ctx, localSide{v}, peer, role, role, reconcileOptions{SkipSince: true, Rounds: 2, RoundPause: time.Second, Limit: s.aeLimit})
+		peer := c.peers.Peer(p.URL, v.ID())
+		st, err := reconcile(ctx, LocalSide(v), peer, role, role, reconcileOptions{SkipSince: true, Rounds: 2, RoundPause: time.Second, Limit: c.aeLimit})
 		if err != nil {
 			glog.Warningf("anti-entropy: volume %d with %s: %v", v.ID(), p.URL, err)
 			continue
