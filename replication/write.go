@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/golang/glog"
 
@@ -25,10 +24,6 @@ var ErrIdentityUnknown = errors.New("this server's address is not known yet (no 
 // maxPooledRecord is the largest record buffer kept for reuse; bigger ones
 // (large files) are left to the garbage collector.
 const maxPooledRecord = 4 << 20
-
-// rollbackTimeout bounds the clean-up after a failed replicated write; it
-// runs even when the client has gone away.
-const rollbackTimeout = 30 * time.Second
 
 // replicaTargets returns the addresses of the other replicas of vol, from the
 // master's (cached) lookup. A volume without replication has none. When
@@ -152,22 +147,6 @@ func (c *Coordinator) replicateWrite(ctx context.Context, vol *volume.Volume, fi
 	return nil
 }
 
-// rollbackWrite deletes a needle whose replication failed, here and on
-// targets, with a tombstone newer than the write. Failures are logged: the
-// replica sync repairs what could not be reached.
-func (c *Coordinator) rollbackWrite(vol *volume.Volume, fid needle.FileID, appendAtNs uint64, targets []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
-	defer cancel()
-	ts := max(uint64(time.Now().UnixNano()), appendAtNs+1)
-	if _, err := vol.Delete(fid.Key, fid.Cookie, ts); err != nil && !isMissing(err) {
-		glog.Errorf("volume %d: undoing the failed write of %s locally: %v", fid.Volume, fid, err)
-	}
-	if len(targets) == 0 {
-		return
-	}
-	c.rollbackOnReplicas(ctx, fid, appendAtNs, ts, targets)
-}
-
 func sameSet(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
@@ -178,4 +157,34 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Write applies n (a needle of fid, built from an upload) to vol as the
+// primary: it reads the other replicas from the fan-out view, appends n
+// here and sends the appended record to every other replica; when one
+// fails it undoes the write here and on the replicas that may have taken
+// it, and returns the error. It returns the stored size. A failure of the
+// local append is a *LocalError; every other error means the replication
+// failed (nothing stays written). targets are the replicas written to.
+func (c *Coordinator) Write(ctx context.Context, vol *volume.Volume, fid needle.FileID, n *needle.Needle) (size uint32, targets []string, err error) {
+	hold := c.holdView(vol)
+	targets, err = c.replicaTargets(ctx, vol)
+	if err == nil {
+		err = volume.FailAt("write:targets")
+	}
+	if err != nil {
+		hold.release()
+		return 0, nil, err
+	}
+	size, err = vol.Write(n)
+	hold.release()
+	if err != nil {
+		return 0, nil, &LocalError{Err: fmt.Errorf("write %s: %w", fid, err)}
+	}
+	if len(targets) > 0 {
+		if err := c.replicateWrite(ctx, vol, fid, n, targets); err != nil {
+			return 0, targets, err
+		}
+	}
+	return size, targets, nil
 }
