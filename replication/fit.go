@@ -1,5 +1,3 @@
-// Package replication is the replica protocol of weed's volume servers
-// (docs/consistency.md) and the rule of where copies of a volume go.
 package replication
 
 import "github.com/weedfs/weed/needle"

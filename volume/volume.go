@@ -1,7 +1,3 @@
-// Package volume is the storage side of a volume server (Haystack volumes:
-// one append-only .dat of needle records, one .idx of 16-byte entries and a
-// needle map per volume; a Store of several directories) and its HTTP
-// server. docs/volume-api.md is the contract between the two halves.
 package volume
 
 import (
