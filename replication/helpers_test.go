@@ -121,16 +121,6 @@ func makeNeedle(k needle.Key, gen, size int) *needle.Needle {
 // sizeOf is the data size the tests use for key k.
 func sizeOf(k needle.Key) int { return int(k*37%3000) + 1 }
 
-func createVol(t testing.TB, dir string, opts volume.Options) *volume.Volume {
-	t.Helper()
-	v, err := volume.Create(dir, "", 1, needle.Placement{}, needle.TTL{}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
-}
-
 func openVol(t testing.TB, dir string, opts volume.Options) *volume.Volume {
 	t.Helper()
 	v, err := volume.Open(dir, "", 1, opts)
@@ -178,14 +168,6 @@ func mustCheck(t testing.TB, dir string) {
 	if err := volume.Check(dir); err != nil {
 		t.Fatalf("Check(%s): %v", dir, err)
 	}
-}
-
-// replicaNeedle is the test needle of key k, generation gen, stamped ts, as
-// a primary would send it.
-func replicaNeedle(k needle.Key, gen int, ts uint64) *needle.Needle {
-	n := makeNeedle(k, gen, sizeOf(k))
-	n.AppendAtNs = ts
-	return n
 }
 
 var (
