@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +46,7 @@ func createVolIn(t testing.TB, dir string, opts volume.Options) *volume.Volume {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	checkAtCleanup(t, dir)
 	v, err := volume.Create(dir, "", 1, needle.Placement{SameRack: 1}, needle.TTL{}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +126,7 @@ func sizeOf(k needle.Key) int { return int(k*37%3000) + 1 }
 
 func openVol(t testing.TB, dir string, opts volume.Options) *volume.Volume {
 	t.Helper()
+	checkAtCleanup(t, dir)
 	v, err := volume.Open(dir, "", 1, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -177,3 +181,36 @@ var (
 		return volume.RecordState{Present: true, Tombstone: true, AppendAtNs: ts}
 	}
 )
+
+// checked holds, per test and directory, whether volume.Check still runs
+// on the directory when the test ends.
+var checked sync.Map // checkKey -> *atomic.Bool
+
+type checkKey struct {
+	t   testing.TB
+	dir string
+}
+
+// checkAtCleanup registers volume.Check(dir) to run once the test ends,
+// after every volume the fixtures opened in dir is closed. Every fixture
+// that opens a volume calls it; it registers once per test and directory.
+func checkAtCleanup(t testing.TB, dir string) {
+	t.Helper()
+	on := new(atomic.Bool)
+	on.Store(true)
+	if _, loaded := checked.LoadOrStore(checkKey{t, dir}, on); loaded {
+		return
+	}
+	t.Cleanup(func() {
+		checked.Delete(checkKey{t, dir})
+		if !on.Load() || t.Failed() {
+			return
+		}
+		if _, err := os.Stat(dir); err != nil {
+			return
+		}
+		if err := volume.Check(dir); err != nil {
+			t.Errorf("Check(%s) after the test: %v", dir, err)
+		}
+	})
+}
