@@ -8,10 +8,10 @@ FUZZTIME ?= 10000x
 FUZZ_TARGETS := \
 	./needle:FuzzParseFileID ./needle:FuzzParseURLPath ./needle:FuzzParseTTL \
 	./needle:FuzzParseRecord ./needle:FuzzWalkIdx ./needle:FuzzCompactMap \
-	./volume:FuzzLoadVolume ./volume:FuzzParseUpload ./volume:FuzzHandlerPath \
-	./volume:FuzzOnePartMatchesMultipart ./volume:FuzzParseMinFreeSpace ./master:FuzzPlainQuery ./master:FuzzPlainFormBody \
+	./volume:FuzzLoadVolume ./volume/volumeserver:FuzzParseUpload ./volume/volumeserver:FuzzHandlerPath \
+	./volume/volumeserver:FuzzOnePartMatchesMultipart ./volume:FuzzParseMinFreeSpace ./master:FuzzPlainQuery ./master:FuzzPlainFormBody \
 	./filer:FuzzCleanPath ./filer:FuzzFilerUpload ./client:FuzzParseChunkManifest \
-	./master:FuzzFSMRestore ./topology:FuzzHeartbeats ./internal/security:FuzzParse
+	./master/raftnode:FuzzFSMRestore ./topology:FuzzHeartbeats ./internal/security:FuzzParse
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./needle/... ./volume/... ./topology/... ./replication/... ./master/... ./filer/... ./client/... ./benchmark/... ./internal/...
 

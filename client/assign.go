@@ -10,6 +10,7 @@ import (
 
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // AssignRequest asks a master for file ids. Zero fields take the master's
@@ -29,36 +30,9 @@ type AssignRequest struct {
 	DataCenter string
 }
 
-// Assignment is a master's answer to an assign: where to upload.
-type Assignment struct {
-	// Fid is the first reserved file id.
-	Fid string `json:"fid"`
-	// URL is the address ("host:port") of the volume server to upload to.
-	URL string `json:"url"`
-	// PublicURL is the address users outside the cluster reach it at.
-	PublicURL string `json:"publicUrl"`
-	// Count is how many ids were reserved.
-	Count int `json:"count"`
-	// JWT is the write token of a secured cluster (-secure.secret), from
-	// the reply's Authorization header: it allows uploading (and deleting)
-	// Fid and the other reserved ids until it expires (a minute by
-	// default). Pass it in UploadRequest.JWT. Empty when the master runs
-	// without a secret.
-	JWT string `json:"-"`
-}
-
-// FileID returns the id of the i-th reserved file: Fid for i == 0, else
-// Fid+"_<i>".
-func (a Assignment) FileID(i int) string {
-	if i == 0 {
-		return a.Fid
-	}
-	return a.Fid + "_" + strconv.Itoa(i)
-}
-
 // publicOrURL returns the public address, or the internal one when no public
 // one is known.
-func (a Assignment) publicOrURL() string {
+func publicOrURL(a wire.Assignment) string {
 	if a.PublicURL != "" {
 		return a.PublicURL
 	}
@@ -99,36 +73,36 @@ func (r AssignRequest) path() string {
 // Assign reserves file ids on a master (GET /dir/assign). A refusal, such as
 // 406 "Cannot grow volume group! Not enough data node found!", is an *Error
 // with the master's status and message.
-func (c *Client) Assign(ctx context.Context, r AssignRequest) (Assignment, error) {
+func (c *Client) Assign(ctx context.Context, r AssignRequest) (wire.Assignment, error) {
 	if r.Count < 0 {
-		return Assignment{}, fmt.Errorf("weed: assign count %d is negative", r.Count)
+		return wire.Assignment{}, fmt.Errorf("weed: assign count %d is negative", r.Count)
 	}
 	path := r.path()
 	resp, err := c.doMaster(ctx, func(master string) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, masterURL(master, path), nil)
 	})
 	if err != nil {
-		return Assignment{}, fmt.Errorf("weed: assign: %w", err)
+		return wire.Assignment{}, fmt.Errorf("weed: assign: %w", err)
 	}
 	defer drainAndClose(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return Assignment{}, errorFromResponse(resp)
+		return wire.Assignment{}, errorFromResponse(resp)
 	}
 	var reply struct {
-		Assignment
+		wire.Assignment
 		Error string `json:"error"`
 	}
 	if err := decodeReply(resp, &reply); err != nil {
-		return Assignment{}, err
+		return wire.Assignment{}, err
 	}
 	if reply.Error != "" {
-		return Assignment{}, &Error{StatusCode: resp.StatusCode, Message: reply.Error, Method: resp.Request.Method, URL: resp.Request.URL.String()}
+		return wire.Assignment{}, &Error{StatusCode: resp.StatusCode, Message: reply.Error, Method: resp.Request.Method, URL: resp.Request.URL.String()}
 	}
 	if reply.URL == "" {
-		return Assignment{}, fmt.Errorf("weed: assign: reply without url")
+		return wire.Assignment{}, fmt.Errorf("weed: assign: reply without url")
 	}
 	if _, err := needle.ParseFileID(reply.Fid); err != nil {
-		return Assignment{}, fmt.Errorf("weed: assign: reply fid: %w", err)
+		return wire.Assignment{}, fmt.Errorf("weed: assign: reply fid: %w", err)
 	}
 	if reply.Count == 0 {
 		reply.Count = 1

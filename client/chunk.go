@@ -163,7 +163,7 @@ func (c *Client) UploadChunked(ctx context.Context, r io.Reader, req ChunkedUplo
 	if name == "" {
 		name = req.Filename
 	}
-	return UploadedFile{FileName: name, FileURL: a.publicOrURL() + "/" + a.Fid, Fid: a.Fid, Size: m.Size}, nil
+	return UploadedFile{FileName: name, FileURL: publicOrURL(a) + "/" + a.Fid, Fid: a.Fid, Size: m.Size}, nil
 }
 
 // deleteChunks deletes stored chunks after a failed chunked upload, even

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/weedfs/weed/wire"
 )
 
 // UploadOptions configures UploadFiles and UploadDir.
@@ -69,14 +71,14 @@ func (c *Client) UploadFiles(ctx context.Context, paths []string, opts UploadOpt
 		total += j.size
 		jobs = append(jobs, j)
 	}
-	assign := func(count int) (Assignment, error) {
+	assign := func(count int) (wire.Assignment, error) {
 		a, err := c.Assign(ctx, AssignRequest{Count: count, Replication: opts.Replication, Collection: opts.Collection, TTL: opts.TTL, DataCenter: opts.DataCenter})
 		if err == nil && a.Count < count {
 			err = fmt.Errorf("weed: upload: asked for %d fids, got %d", count, a.Count)
 		}
 		return a, err
 	}
-	var a Assignment
+	var a wire.Assignment
 	if plain > 0 {
 		var err error
 		if a, err = assign(plain); err != nil {
@@ -131,7 +133,7 @@ func openUpload(path string, t *progressTracker) (*os.File, os.FileInfo, error) 
 	return f, fi, nil
 }
 
-func (c *Client) uploadFile(ctx context.Context, path string, a Assignment, fid string, opts UploadOptions, t *progressTracker) (UploadedFile, error) {
+func (c *Client) uploadFile(ctx context.Context, path string, a wire.Assignment, fid string, opts UploadOptions, t *progressTracker) (UploadedFile, error) {
 	f, fi, err := openUpload(path, t)
 	if err != nil {
 		return UploadedFile{}, err
@@ -144,7 +146,7 @@ func (c *Client) uploadFile(ctx context.Context, path string, a Assignment, fid 
 	if err != nil {
 		return UploadedFile{}, err
 	}
-	return UploadedFile{FileName: res.Name, FileURL: a.publicOrURL() + "/" + fid, Fid: fid, Size: res.Size}, nil
+	return UploadedFile{FileName: res.Name, FileURL: publicOrURL(a) + "/" + fid, Fid: fid, Size: res.Size}, nil
 }
 
 func (c *Client) uploadChunkedFile(ctx context.Context, path string, chunkSize int64, opts UploadOptions, t *progressTracker) (UploadedFile, error) {

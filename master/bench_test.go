@@ -10,8 +10,7 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx/httpxtest"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // benchMaster returns a leading master whose topology holds two nodes with
@@ -24,11 +23,11 @@ func benchMaster(b *testing.B) *Server {
 		b.Fatal(err)
 	}
 	for i, port := range []int{8081, 8082} {
-		hb := &topology.Heartbeat{Version: topology.HeartbeatVersion, IP: "127.0.0.1", Port: port, MaxVolumeCount: 30}
+		hb := &wire.Heartbeat{Version: wire.HeartbeatVersion, IP: "127.0.0.1", Port: port, MaxVolumeCount: 30}
 		for v := i + 1; v <= 7; v += 2 {
-			hb.Volumes = append(hb.Volumes, topology.VolumeInfo{
+			hb.Volumes = append(hb.Volumes, wire.VolumeInfo{
 				ID: needle.VolumeID(v), Collection: "benchmark", Version: needle.Version3,
-				ReplicaPlacement: replication.Placement{},
+				ReplicaPlacement: needle.Placement{},
 			})
 		}
 		if _, err := s.topo.ProcessHeartbeat(hb, time.Now()); err != nil {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/rlimit"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // ForwardedByHeader is set on every request a follower forwards to the
@@ -89,7 +89,7 @@ func newLeaderForwarder(lead Leadership, wait time.Duration) *leaderForwarder {
 // answered runs when the leader's response headers came: from then on the
 // attempt is no longer abandoned on a leader change (its body is being
 // streamed), and the answer names the leader that gave it
-// (topology.LeaderHeader), so that a volume server calling a follower
+// (wire.LeaderHeader), so that a volume server calling a follower
 // learns where the leader is.
 func (f *leaderForwarder) answered(resp *http.Response) error {
 	a, ok := resp.Request.Context().Value(forwardKey{}).(*forwardAttempt)
@@ -99,7 +99,7 @@ func (f *leaderForwarder) answered(resp *http.Response) error {
 	if !a.state.CompareAndSwap(attemptWaiting, attemptAnswered) {
 		return errors.New("leader " + a.leader + " was replaced before it answered")
 	}
-	resp.Header.Set(topology.LeaderHeader, a.leader)
+	resp.Header.Set(wire.LeaderHeader, a.leader)
 	return nil
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // leaderAndFollower starts two masters: a leader and a follower of it.
@@ -286,7 +286,7 @@ func TestFollowerAbandonsAPausedLeader(t *testing.T) {
 func TestForwardedAnswerNamesTheLeader(t *testing.T) {
 	leader, follower := leaderAndFollower(t, Options{}, Options{})
 	status, h, body := follower.do(http.MethodGet, "/dir/lookup?volumeId=9999", nil, "")
-	if status != http.StatusNotFound || h.Get(topology.LeaderHeader) != leader.addr {
-		t.Fatalf("lookup through the follower: %d %s=%q %s, want 404 naming leader %s", status, topology.LeaderHeader, h.Get(topology.LeaderHeader), body, leader.addr)
+	if status != http.StatusNotFound || h.Get(wire.LeaderHeader) != leader.addr {
+		t.Fatalf("lookup through the follower: %d %s=%q %s, want 404 naming leader %s", status, wire.LeaderHeader, h.Get(wire.LeaderHeader), body, leader.addr)
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
 )
 
@@ -28,7 +27,7 @@ const growthTimeout = 2 * time.Minute
 // growRequest asks for new volumes of one layout.
 type growRequest struct {
 	Collection string
-	Placement  replication.Placement
+	Placement  needle.Placement
 	TTL        needle.TTL
 	// DataCenter, when not empty, is where the main copy of each volume goes.
 	DataCenter string

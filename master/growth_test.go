@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 func TestConcurrentAssignsShareOneGrowth(t *testing.T) {
@@ -36,14 +36,14 @@ func TestConcurrentAssignsShareOneGrowth(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			statuses[i] = resp.StatusCode
-			var a AssignResult
+			var a wire.Assignment
 			if err := json.NewDecoder(resp.Body).Decode(&a); err == nil {
 				bodies[i] = []byte(a.Fid)
 			}
 		})
 	}
 	eventually(t, 10*time.Second, "growth started", func() bool {
-		return vs[2].calls(AssignVolumePath, 0) > 0
+		return vs[2].calls(wire.AssignVolumePath, 0) > 0
 	})
 	close(gate)
 	wg.Wait()
@@ -60,7 +60,7 @@ func TestConcurrentAssignsShareOneGrowth(t *testing.T) {
 	}
 	total := 0
 	for _, v := range vs {
-		total += v.calls(AssignVolumePath, 0)
+		total += v.calls(wire.AssignVolumePath, 0)
 	}
 	if total != 12 {
 		t.Fatalf("%d assign_volume calls, want 12 (one growth of 6 volumes × 2 copies)", total)
@@ -77,9 +77,9 @@ func TestNewLeaderWaitsForHeartbeatsBeforeGrowing(t *testing.T) {
 	lead := &fakeLead{leader: true, since: time.Now()}
 	m := startMaster(t, Options{PulseSeconds: 1, DefaultReplication: "000"}, lead)
 	v := newFakeVolume(t, "dc1", "", 7)
-	v.volumes[3] = topology.VolumeInfo{ID: 3, Version: needle.CurrentVersion}
+	v.volumes[3] = wire.VolumeInfo{ID: 3, Version: needle.CurrentVersion}
 
-	done := make(chan AssignResult, 1)
+	done := make(chan wire.Assignment, 1)
 	go func() {
 		resp, err := testHTTP.Get(m.base + "/dir/assign")
 		if err != nil {
@@ -88,7 +88,7 @@ func TestNewLeaderWaitsForHeartbeatsBeforeGrowing(t *testing.T) {
 			return
 		}
 		defer resp.Body.Close()
-		var a AssignResult
+		var a wire.Assignment
 		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&a) != nil {
 			t.Errorf("assign: status %d", resp.StatusCode)
 		}
@@ -99,7 +99,7 @@ func TestNewLeaderWaitsForHeartbeatsBeforeGrowing(t *testing.T) {
 	if fid, err := needle.ParseFileID(a.Fid); err != nil || fid.Volume != 3 {
 		t.Fatalf("assign %+v: want a fid in the reported volume 3", a)
 	}
-	if n := v.calls(AssignVolumePath, 0); n != 0 {
+	if n := v.calls(wire.AssignVolumePath, 0); n != 0 {
 		t.Fatalf("%d volumes grown, want none", n)
 	}
 	// The heartbeat raised the volume id mark: a growth now starts above 3.
@@ -145,7 +145,7 @@ func TestVolGrow(t *testing.T) {
 
 func TestGrowthSerializedPerLayout(t *testing.T) {
 	g := newVolumeGrowth(topology.New(topology.Config{}), &fakeSeq{}, &fakeLead{leader: true}, nil, time.Second)
-	a := growRequest{Placement: replication.Placement{SameRack: 1}}
+	a := growRequest{Placement: needle.Placement{SameRack: 1}}
 	b := growRequest{Collection: "other"}
 	unlockA, err := g.lock(t.Context(), a.layout())
 	if err != nil {

@@ -25,12 +25,9 @@ import (
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
-
-// HeartbeatPath is where volume servers post their topology.Heartbeat.
-const HeartbeatPath = topology.HeartbeatPath
 
 // Bounds on request parameters.
 const (
@@ -45,29 +42,6 @@ const (
 	// maxHeartbeatBody bounds a heartbeat (about 300 bytes per volume).
 	maxHeartbeatBody = 32 << 20
 )
-
-// AssignResult is the body of a successful /dir/assign: the first of Count
-// reserved fids (the others are Fid_1 … Fid_{Count-1}) and where to upload.
-type AssignResult struct {
-	Fid       string `json:"fid"`
-	URL       string `json:"url"`
-	PublicURL string `json:"publicUrl"`
-	Count     uint64 `json:"count"`
-}
-
-// AppendJSON appends the result as encoding/json would encode it
-// (httpx.JSONAppender: it is the answer to every assign).
-func (a AssignResult) AppendJSON(b []byte) []byte {
-	b = append(b, `{"fid":`...)
-	b = httpx.AppendJSONString(b, a.Fid)
-	b = append(b, `,"url":`...)
-	b = httpx.AppendJSONString(b, a.URL)
-	b = append(b, `,"publicUrl":`...)
-	b = httpx.AppendJSONString(b, a.PublicURL)
-	b = append(b, `,"count":`...)
-	b = strconv.AppendUint(b, a.Count, 10)
-	return append(b, '}')
-}
 
 // LookupResult is the body of /dir/lookup: the volume's locations, or an
 // error (404 "volumeId not found.").
@@ -149,13 +123,13 @@ func (s *Server) handleClusterRemove(w http.ResponseWriter, r *http.Request) {
 // handleHeartbeat registers a volume server's heartbeat on the leader. A
 // follower does not look at it and names the leader in its reply.
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
-	var hb topology.Heartbeat
+	var hb wire.Heartbeat
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxHeartbeatBody)).Decode(&hb); err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, "bad heartbeat: "+err.Error())
 		return
 	}
-	reply := topology.HeartbeatReply{
-		Version:         topology.HeartbeatVersion,
+	reply := wire.HeartbeatReply{
+		Version:         wire.HeartbeatVersion,
 		Leader:          s.lead.Leader(),
 		VolumeSizeLimit: s.topo.VolumeSizeLimit(),
 	}
@@ -234,9 +208,27 @@ func raiseUint64(a *atomic.Uint64, v uint64) {
 	}
 }
 
-// assignment is an AssignResult with the location to upload to.
+// assignReply is the JSON body of a successful /dir/assign: a
+// wire.Assignment that encodes itself (httpx.JSONAppender), as
+// encoding/json would, for it is the answer to every assign.
+type assignReply wire.Assignment
+
+// AppendJSON appends the reply as encoding/json would encode it.
+func (a assignReply) AppendJSON(b []byte) []byte {
+	b = append(b, `{"fid":`...)
+	b = httpx.AppendJSONString(b, a.Fid)
+	b = append(b, `,"url":`...)
+	b = httpx.AppendJSONString(b, a.URL)
+	b = append(b, `,"publicUrl":`...)
+	b = httpx.AppendJSONString(b, a.PublicURL)
+	b = append(b, `,"count":`...)
+	b = strconv.AppendInt(b, int64(a.Count), 10)
+	return append(b, '}')
+}
+
+// assignment is a wire.Assignment with the location to upload to.
 type assignment struct {
-	AssignResult
+	wire.Assignment
 	loc topology.Location
 }
 
@@ -264,8 +256,8 @@ func (s *Server) assign(ctx context.Context, req growRequest, count uint64) (ass
 	}
 	fid := needle.FileID{Volume: vid, Key: key, Cookie: needle.Cookie(cookie)}
 	return assignment{
-		AssignResult: AssignResult{Fid: fid.String(), URL: locs[0].URL, PublicURL: locs[0].PublicURL, Count: count},
-		loc:          locs[0],
+		Assignment: wire.Assignment{Fid: fid.String(), URL: locs[0].URL, PublicURL: locs[0].PublicURL, Count: int(count)},
+		loc:        locs[0],
 	}, nil
 }
 
@@ -281,9 +273,9 @@ func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.signer != nil {
-		w.Header()[security.AuthorizationHeader] = []string{security.Bearer(s.signer.Sign(a.Fid, a.Count))}
+		w.Header()[security.AuthorizationHeader] = []string{security.Bearer(s.signer.Sign(a.Fid, uint64(a.Count)))}
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, a.AssignResult)
+	httpx.WriteJSON(w, r, http.StatusOK, assignReply(a.Assignment))
 }
 
 // handleLookup answers /dir/lookup?volumeId= (a whole fid is accepted):
@@ -564,7 +556,7 @@ func (s *Server) layoutParams(q url.Values) (growRequest, error) {
 func (s *Server) layout(rp, c, ttlParam, dc string) (growRequest, error) {
 	req := growRequest{Placement: s.placement}
 	if rp != "" {
-		p, err := replication.ParsePlacement(rp)
+		p, err := needle.ParsePlacement(rp)
 		if err != nil {
 			return growRequest{}, fmt.Errorf("replication: %w", err)
 		}

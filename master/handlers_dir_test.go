@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 func TestAssignGrowsLikeTheWalkThrough(t *testing.T) {
@@ -31,7 +31,7 @@ func TestAssignGrowsLikeTheWalkThrough(t *testing.T) {
 	if len(raw) != 4 || raw["fid"] == nil || raw["url"] == nil || raw["publicUrl"] == nil || raw["count"] != 1.0 {
 		t.Fatalf("assign reply %s: want exactly fid, url, publicUrl, count=1", body)
 	}
-	var a AssignResult
+	var a wire.Assignment
 	if err := json.Unmarshal(body, &a); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestAssignGrowsLikeTheWalkThrough(t *testing.T) {
 	}
 	for _, v := range vs {
 		v.mu.Lock()
-		for _, q := range v.queries[AssignVolumePath] {
+		for _, q := range v.queries[wire.AssignVolumePath] {
 			if q.Get("replication") != "100" || q.Get("collection") != "" || q.Get("ttl") != "" {
 				t.Errorf("assign_volume query %v", q)
 			}
@@ -94,7 +94,7 @@ func TestAssignCount(t *testing.T) {
 	// POST with a urlencoded body works too.
 	status, _, body := m.do(http.MethodPost, "/dir/assign", strings.NewReader("count=2&replication=100"),
 		"application/x-www-form-urlencoded")
-	var c AssignResult
+	var c wire.Assignment
 	if status != http.StatusOK || json.Unmarshal(body, &c) != nil || c.Count != 2 {
 		t.Fatalf("POST assign: %d %s", status, body)
 	}
@@ -111,7 +111,7 @@ func TestAssignCollectionTTLAndDataCenter(t *testing.T) {
 		t.Fatalf("dc2 node got %v, want 7 volumes of replication 000", ids)
 	}
 	vs[2].mu.Lock()
-	q := vs[2].queries[AssignVolumePath][0]
+	q := vs[2].queries[wire.AssignVolumePath][0]
 	vs[2].mu.Unlock()
 	if q.Get("collection") != "picture" || q.Get("replication") != "000" || q.Get("ttl") != "3d" {
 		t.Fatalf("assign_volume query %v", q)
@@ -142,7 +142,7 @@ func TestAssignGrowthFailure(t *testing.T) {
 	// A volume server that refuses to create volumes: the assign fails with
 	// its error, and the copies created elsewhere are deleted again.
 	m2, vs := walkThroughCluster(t, Options{})
-	vs[2].setFail(AssignVolumePath, true)
+	vs[2].setFail(wire.AssignVolumePath, true)
 	status, body := m2.get("/dir/assign")
 	if status != http.StatusNotAcceptable || !strings.Contains(string(body), "injected failure") {
 		t.Fatalf("assign with a failing node: %d %s", status, body)
@@ -152,8 +152,8 @@ func TestAssignGrowthFailure(t *testing.T) {
 			t.Errorf("volume %d left on %s after a failed growth", vid, v.addr())
 		}
 	}
-	if vs[0].calls(DeleteVolumePath, 0)+vs[1].calls(DeleteVolumePath, 0) != 6 {
-		t.Errorf("delete_volume calls %d + %d, want 6", vs[0].calls(DeleteVolumePath, 0), vs[1].calls(DeleteVolumePath, 0))
+	if vs[0].calls(wire.DeleteVolumePath, 0)+vs[1].calls(wire.DeleteVolumePath, 0) != 6 {
+		t.Errorf("delete_volume calls %d + %d, want 6", vs[0].calls(wire.DeleteVolumePath, 0), vs[1].calls(wire.DeleteVolumePath, 0))
 	}
 	if st := m2.dirStatus().Topology; st.Free != 21 || len(st.Layouts) != 0 {
 		t.Errorf("after a failed growth: free %d layouts %+v", st.Free, st.Layouts)
@@ -414,16 +414,16 @@ func TestNewLeaderLookupWaitsForHeartbeats(t *testing.T) {
 	// for the heartbeats instead of answering short or "not found".
 	lead := &fakeLead{leader: true, since: time.Now()}
 	m := startMaster(t, Options{PulseSeconds: 1, DefaultReplication: "001"}, lead)
-	p001, err := replication.ParsePlacement("001")
+	p001, err := needle.ParsePlacement("001")
 	if err != nil {
 		t.Fatal(err)
 	}
 	v1 := newFakeVolume(t, "dc1", "", 7)
 	v2 := newFakeVolume(t, "dc1", "", 7)
 	for _, v := range []*fakeVolume{v1, v2} {
-		v.volumes[3] = topology.VolumeInfo{ID: 3, ReplicaPlacement: p001, Version: needle.CurrentVersion}
+		v.volumes[3] = wire.VolumeInfo{ID: 3, ReplicaPlacement: p001, Version: needle.CurrentVersion}
 	}
-	v2.volumes[5] = topology.VolumeInfo{ID: 5, Version: needle.CurrentVersion}
+	v2.volumes[5] = wire.VolumeInfo{ID: 5, Version: needle.CurrentVersion}
 	v1.heartbeatTo(m.addr)
 
 	lookupDone := make(chan LookupResult, 1)
@@ -464,7 +464,7 @@ func TestNewLeaderLookupWaitsForHeartbeats(t *testing.T) {
 // TestAssignResultEncodesLikeEncodingJSON checks the hand-written encoder
 // of the assign reply against encoding/json.
 func TestAssignResultEncodesLikeEncodingJSON(t *testing.T) {
-	for _, a := range []AssignResult{{}, {Fid: "3,01637037d6", URL: "127.0.0.1:8080", PublicURL: "example.com:80", Count: 1},
+	for _, a := range []wire.Assignment{{}, {Fid: "3,01637037d6", URL: "127.0.0.1:8080", PublicURL: "example.com:80", Count: 1},
 		{Fid: "x", URL: "\"q\"", PublicURL: "é\n", Count: 1 << 40}} {
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)
@@ -472,7 +472,7 @@ func TestAssignResultEncodesLikeEncodingJSON(t *testing.T) {
 		if err := enc.Encode(a); err != nil {
 			t.Fatal(err)
 		}
-		if got := string(a.AppendJSON(nil)) + "\n"; got != want.String() {
+		if got := string(assignReply(a).AppendJSON(nil)) + "\n"; got != want.String() {
 			t.Errorf("%+v: AppendJSON %s, encoding/json %s", a, got, want.String())
 		}
 	}

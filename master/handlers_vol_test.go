@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 func TestCollectionDelete(t *testing.T) {
@@ -45,7 +45,7 @@ func TestCollectionDelete(t *testing.T) {
 		t.Fatalf("col/delete reply %s, want volumes %v", body, before)
 	}
 	for _, v := range vs {
-		if n := v.calls(DeleteCollectionPath, 0); n != 1 {
+		if n := v.calls(wire.DeleteCollectionPath, 0); n != 1 {
 			t.Errorf("%s: %d delete_collection calls, want 1", v.addr(), n)
 		}
 		for _, vid := range v.volumeIDs() {
@@ -84,7 +84,7 @@ func TestCollectionDelete(t *testing.T) {
 func TestCollectionDeleteFailureKeepsTopology(t *testing.T) {
 	m, vs := walkThroughCluster(t, Options{})
 	m.assign("collection=video")
-	vs[2].setFail(DeleteCollectionPath, true)
+	vs[2].setFail(wire.DeleteCollectionPath, true)
 	status, body := m.get("/col/delete?collection=video")
 	if status != http.StatusBadGateway || !strings.Contains(string(body), "injected failure") {
 		t.Fatalf("col/delete with a failing node: %d %s", status, body)
@@ -99,16 +99,16 @@ func TestCollectionDeleteFailureKeepsTopology(t *testing.T) {
 // before its own DeleteCollection; the reply still names them.
 func TestCollectionDeleteRacingHeartbeat(t *testing.T) {
 	m := startMaster(t, Options{}, nil)
-	beat := func(hostPort string, vols []topology.VolumeInfo) error {
+	beat := func(hostPort string, vols []wire.VolumeInfo) error {
 		host, port, err := net.SplitHostPort(hostPort)
 		if err != nil {
 			return err
 		}
 		p, _ := strconv.Atoi(port)
-		hb := topology.Heartbeat{Version: topology.HeartbeatVersion, IP: host, Port: p, PublicURL: hostPort,
-			MaxVolumeCount: 7, Volumes: append([]topology.VolumeInfo{}, vols...)}
+		hb := wire.Heartbeat{Version: wire.HeartbeatVersion, IP: host, Port: p, PublicURL: hostPort,
+			MaxVolumeCount: 7, Volumes: append([]wire.VolumeInfo{}, vols...)}
 		body, _ := json.Marshal(hb)
-		resp, err := testHTTP.Post(m.base+HeartbeatPath, "application/json", bytes.NewReader(body))
+		resp, err := testHTTP.Post(m.base+wire.HeartbeatPath, "application/json", bytes.NewReader(body))
 		if err != nil {
 			return err
 		}
@@ -119,7 +119,7 @@ func TestCollectionDeleteRacingHeartbeat(t *testing.T) {
 		return nil
 	}
 	vs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != DeleteCollectionPath {
+		if r.URL.Path != wire.DeleteCollectionPath {
 			http.NotFound(w, r)
 			return
 		}
@@ -132,7 +132,7 @@ func TestCollectionDeleteRacingHeartbeat(t *testing.T) {
 		_, _ = w.Write([]byte("{}"))
 	}))
 	t.Cleanup(vs.Close)
-	vols := []topology.VolumeInfo{
+	vols := []wire.VolumeInfo{
 		{ID: 5, Collection: "pics", Version: needle.CurrentVersion},
 		{ID: 6, Collection: "pics", Version: needle.CurrentVersion},
 		{ID: 7, Collection: "", Version: needle.CurrentVersion},

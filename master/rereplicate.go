@@ -18,10 +18,6 @@ import (
 // leader re-replicates it (-replication.repairAfter).
 const DefaultRepairAfter = 10 * time.Minute
 
-// CopyVolumePath is the volume server endpoint that copies a volume from
-// another server: POST ?volume=&collection=&replication=&ttl=&source=.
-const CopyVolumePath = topology.CopyVolumePath
-
 // Throttles of re-replication: copies at once in the cluster (at most one
 // per target node), and how long a copy may take.
 const (
@@ -356,7 +352,7 @@ func (r *rereplicator) chooseDropLocked(v topology.VolumeView, settled bool) (dr
 			}
 			left = append(left, replication.Site{DataCenter: rep.DataCenter, Rack: rep.Rack, Node: rep.URL})
 		}
-		if !ok || len(left) < n || (len(left) == n && !v.Placement.Fits(left)) {
+		if !ok || len(left) < n || (len(left) == n && !replication.Fits(v.Placement, left)) {
 			continue
 		}
 		return dropPlan{vid: v.ID, node: c.URL, left: len(left)}, true

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // overCopied starts a master (replication 001, repairAfter 1h) and three
@@ -26,14 +26,14 @@ func overCopiedWith(t *testing.T, opts Options, syncing ...int) (*masterHarness,
 	t.Helper()
 	opts.DefaultReplication, opts.RepairAfter = "001", time.Hour
 	m := startMaster(t, opts, nil)
-	p, err := replication.ParsePlacement("001")
+	p, err := needle.ParsePlacement("001")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var vs []*fakeVolume
 	for i := 0; i < 3; i++ {
 		v := newFakeVolume(t, "dc1", "rack1", 7)
-		info := topology.VolumeInfo{ID: 1, ReplicaPlacement: p, Version: needle.CurrentVersion}
+		info := wire.VolumeInfo{ID: 1, ReplicaPlacement: p, Version: needle.CurrentVersion}
 		for _, s := range syncing {
 			if s == i {
 				info.Syncing = true
@@ -49,7 +49,7 @@ func overCopiedWith(t *testing.T, opts Options, syncing ...int) (*masterHarness,
 // deletes counts the DeleteVolume calls for volume 1 on every node.
 func deletes(vs []*fakeVolume) (total int, on []int) {
 	for i, v := range vs {
-		if n := v.calls(DeleteVolumePath, 1); n > 0 {
+		if n := v.calls(wire.DeleteVolumePath, 1); n > 0 {
 			total += n
 			on = append(on, i)
 		}
@@ -166,7 +166,7 @@ func TestRereplicationDropDoesNotHoldUpExpiryOrVacuum(t *testing.T) {
 	r.mu.Lock()
 	r.replaced[1] = true
 	r.mu.Unlock()
-	arrived, release := vs[0].hold(DeleteVolumePath)
+	arrived, release := vs[0].hold(wire.DeleteVolumePath)
 	defer release()
 
 	silent := newFakeVolume(t, "dc1", "rack2", 7)
@@ -182,9 +182,9 @@ func TestRereplicationDropDoesNotHoldUpExpiryOrVacuum(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("re-replication did not try to drop the returning copy")
 	}
-	checks := vs[1].calls(VacuumCheckPath, 1)
+	checks := vs[1].calls(wire.VacuumCheckPath, 1)
 	eventually(t, 10*time.Second, "a vacuum check while the delete hangs", func() bool {
-		return vs[1].calls(VacuumCheckPath, 1) > checks
+		return vs[1].calls(wire.VacuumCheckPath, 1) > checks
 	})
 	eventually(t, 10*time.Second, "the silent node to expire while the delete hangs", func() bool {
 		st, err := json.Marshal(m.s.topo.DirStatus())

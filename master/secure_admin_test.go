@@ -11,7 +11,7 @@ import (
 
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/master/raftnode"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // adminToken signs an admin token (the claim fid "admin") with secret,
@@ -74,8 +74,8 @@ func TestSecureAdminNeedsToken(t *testing.T) {
 		return n
 	}
 	stranger := newFakeVolume(t, "dc3", "", 7)
-	hb, _ := json.Marshal(topology.Heartbeat{Version: topology.HeartbeatVersion, IP: stranger.ip, Port: stranger.port,
-		PublicURL: stranger.addr(), DataCenter: "dc3", MaxVolumeCount: 7, Volumes: []topology.VolumeInfo{}})
+	hb, _ := json.Marshal(wire.Heartbeat{Version: wire.HeartbeatVersion, IP: stranger.ip, Port: stranger.port,
+		PublicURL: stranger.addr(), DataCenter: "dc3", MaxVolumeCount: 7, Volumes: []wire.VolumeInfo{}})
 	nodes := func() int {
 		n := 0
 		for _, dc := range m.dirStatus().Topology.DataCenters {
@@ -105,15 +105,15 @@ func TestSecureAdminNeedsToken(t *testing.T) {
 		{method: "POST", path: "/col/delete?collection=pics", want: http.StatusOK,
 			unchanged: func() bool { return volumes() == 2 },
 			done:      func() bool { return volumes() == 1 }},
-		{method: "POST", path: HeartbeatPath, body: hb, contentType: "application/json", want: http.StatusOK,
+		{method: "POST", path: wire.HeartbeatPath, body: hb, contentType: "application/json", want: http.StatusOK,
 			unchanged: func() bool { return nodes() == before },
 			done:      func() bool { return nodes() == before+1 }},
 		// The test master has no Raft group and keeps no marks: 501 says
 		// the request got past the token check to the handler.
 		{method: "POST", path: RemovePath + "?peer=127.0.0.1:1", want: http.StatusNotImplemented},
-		{method: "POST", path: StalePath + "?volume=1&node=127.0.0.1:1", want: http.StatusNotImplemented},
-		{method: "GET", path: StalePath + "?volume=1&node=127.0.0.1:1", want: http.StatusNotImplemented},
-		{method: "POST", path: SyncedPath + "?volume=1&node=127.0.0.1:1&seq=1", want: http.StatusNotImplemented},
+		{method: "POST", path: wire.StalePath + "?volume=1&node=127.0.0.1:1", want: http.StatusNotImplemented},
+		{method: "GET", path: wire.StalePath + "?volume=1&node=127.0.0.1:1", want: http.StatusNotImplemented},
+		{method: "POST", path: wire.SyncedPath + "?volume=1&node=127.0.0.1:1&seq=1", want: http.StatusNotImplemented},
 	} {
 		name := tc.method + " " + tc.path
 		sep := "?"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 const testSecret = "s3cret"
@@ -38,7 +38,7 @@ func TestAssignTokenOnlyWithSecret(t *testing.T) {
 	if status != http.StatusOK || h.Get("Authorization") != "" {
 		t.Fatalf("assign without a secret: %d, Authorization %q, %s", status, h.Get("Authorization"), body)
 	}
-	var a AssignResult
+	var a wire.Assignment
 	if err := json.Unmarshal(body, &a); err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +120,11 @@ func TestLookupTokenBehindWhiteList(t *testing.T) {
 	// Heartbeats are behind the white list too: this one comes as if a
 	// peer had forwarded it.
 	v := newFakeVolume(t, "dc1", "", 7)
-	hb, _ := json.Marshal(topology.Heartbeat{
-		Version: topology.HeartbeatVersion, IP: v.ip, Port: v.port, PublicURL: v.addr(), MaxVolumeCount: 7,
-		Volumes: []topology.VolumeInfo{{ID: 5, Version: needle.CurrentVersion}},
+	hb, _ := json.Marshal(wire.Heartbeat{
+		Version: wire.HeartbeatVersion, IP: v.ip, Port: v.port, PublicURL: v.addr(), MaxVolumeCount: 7,
+		Volumes: []wire.VolumeInfo{{ID: 5, Version: needle.CurrentVersion}},
 	})
-	req, _ := http.NewRequest(http.MethodPost, leader.base+HeartbeatPath, bytes.NewReader(hb))
+	req, _ := http.NewRequest(http.MethodPost, leader.base+wire.HeartbeatPath, bytes.NewReader(hb))
 	req.Header.Set(ForwardedByHeader, follower.addr)
 	// With a secret a heartbeat carries an admin token, as volume servers sign it.
 	req.Header.Set("Authorization", "Bearer "+adminToken(testSecret, time.Minute))
@@ -136,7 +136,7 @@ func TestLookupTokenBehindWhiteList(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("heartbeat: %d", resp.StatusCode)
 	}
-	a := AssignResult{Fid: "5,01637037d6"}
+	a := wire.Assignment{Fid: "5,01637037d6"}
 
 	lookup := func(base string, header map[string]string) string {
 		t.Helper()

@@ -21,8 +21,8 @@ import (
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // Defaults of Options' zero fields (the `weed master` flag defaults).
@@ -52,7 +52,7 @@ type Options struct {
 	// DefaultReplication is the placement of assigns that name none.
 	DefaultReplication string
 	// PulseSeconds is the volume servers' heartbeat interval: dead nodes are
-	// looked for every pulse, and a node silent for topology.DeadPulses
+	// looked for every pulse, and a node silent for wire.DeadPulses
 	// pulses is dropped.
 	PulseSeconds int
 	// GarbageThreshold is the garbage ratio above which the periodic vacuum
@@ -104,7 +104,7 @@ type Options struct {
 type Server struct {
 	opts      Options
 	pulse     time.Duration
-	placement replication.Placement // the default replication
+	placement needle.Placement // the default replication
 	topo      *topology.Topology
 	seq       Sequencer
 	lead      Leadership
@@ -165,7 +165,7 @@ func NewServer(opts Options, deps Deps) (*Server, error) {
 	if opts.DefaultReplication == "" {
 		opts.DefaultReplication = DefaultReplication
 	}
-	placement, err := replication.ParsePlacement(opts.DefaultReplication)
+	placement, err := needle.ParsePlacement(opts.DefaultReplication)
 	if err != nil {
 		return nil, fmt.Errorf("master: default replication: %w", err)
 	}
@@ -268,7 +268,7 @@ func (s *Server) routes() *mux.Router {
 	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
 
 	local(raftnode.StatusPath, s.handleClusterStatus, false, get, head)
-	local(HeartbeatPath, admin(s.handleHeartbeat), true, post)
+	local(wire.HeartbeatPath, admin(s.handleHeartbeat), true, post)
 	leader(RemovePath, admin(s.handleClusterRemove), true, post)
 
 	s.assignHandler = s.guard.WrapTrusting(s.forward.wrap(http.HandlerFunc(s.handleAssign)), s.trustForwarded)
@@ -280,9 +280,9 @@ func (s *Server) routes() *mux.Router {
 	leader("/vol/vacuum", admin(s.handleVolVacuum), true, get, post)
 	leader("/vol/status", s.handleVolStatus, false, get, head)
 	leader("/col/delete", admin(s.handleColDelete), true, get, post)
-	leader(StalePath, admin(s.handleStale), true, get, post)
-	leader(SyncedPath, admin(s.handleSynced), true, post)
-	leader(StaleListPath, s.handleStaleList, false, get, head)
+	leader(wire.StalePath, admin(s.handleStale), true, get, post)
+	leader(wire.SyncedPath, admin(s.handleSynced), true, post)
+	leader(wire.StaleListPath, s.handleStaleList, false, get, head)
 	r.PathPrefix("/").Handler(s.forward.wrap(http.HandlerFunc(s.handleRedirect))).
 		Methods(get, head, http.MethodDelete)
 
@@ -313,7 +313,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.dispatch) }
 func (s *Server) Topology() *topology.Topology { return s.topo }
 
 // Run runs the background work until ctx ends or Shutdown: every pulse,
-// nodes silent for topology.DeadPulses pulses are dropped and the leader
+// nodes silent for wire.DeadPulses pulses are dropped and the leader
 // re-reads the stale marks and drives re-replication; every
 // VacuumInterval, the leader vacuums volumes above GarbageThreshold. Node
 // expiry, re-replication and vacuum run in goroutines of their own, so a
@@ -344,7 +344,7 @@ func (s *Server) Run(ctx context.Context) {
 	loops.Wait()
 }
 
-// expireLoop drops, every pulse, the nodes silent for topology.DeadPulses
+// expireLoop drops, every pulse, the nodes silent for wire.DeadPulses
 // pulses, then hands the pulse to repairLoop. Followers expire too: what a
 // former leader knew fades away.
 func (s *Server) expireLoop(ctx context.Context, kick chan time.Time) {

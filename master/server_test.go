@@ -24,8 +24,8 @@ import (
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // fakeSeq is an in-memory Sequencer.
@@ -215,9 +215,9 @@ func (m *masterHarness) dirStatus() DirStatusResult {
 	return st
 }
 
-func (m *masterHarness) assign(query string) AssignResult {
+func (m *masterHarness) assign(query string) wire.Assignment {
 	m.t.Helper()
-	var a AssignResult
+	var a wire.Assignment
 	m.getJSON("/dir/assign?"+query, http.StatusOK, &a)
 	return a
 }
@@ -233,7 +233,7 @@ type fakeVolume struct {
 	max      int
 
 	mu      sync.Mutex
-	volumes map[needle.VolumeID]topology.VolumeInfo
+	volumes map[needle.VolumeID]wire.VolumeInfo
 	garbage map[needle.VolumeID]float64
 	files   map[string][]byte // fid → content
 	names   map[string]string // fid → file name
@@ -272,7 +272,7 @@ func newFakeVolume(t *testing.T, dc, rack string, maxVolumes int) *fakeVolume {
 	t.Helper()
 	v := &fakeVolume{
 		t: t, dc: dc, rack: rack, max: maxVolumes,
-		volumes: make(map[needle.VolumeID]topology.VolumeInfo),
+		volumes: make(map[needle.VolumeID]wire.VolumeInfo),
 		garbage: make(map[needle.VolumeID]float64),
 		files:   make(map[string][]byte),
 		names:   make(map[string]string),
@@ -316,7 +316,7 @@ func (v *fakeVolume) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	gate := v.gate
 	held, holding := v.held[path], v.holding
 	v.mu.Unlock()
-	if gate != nil && path == AssignVolumePath {
+	if gate != nil && path == wire.AssignVolumePath {
 		<-gate
 	}
 	if held != nil {
@@ -347,23 +347,23 @@ func (v *fakeVolume) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		vid = n
 	}
 	switch path {
-	case AssignVolumePath:
-		p, err := replication.ParsePlacement(q.Get("replication"))
+	case wire.AssignVolumePath:
+		p, err := needle.ParsePlacement(q.Get("replication"))
 		if err != nil {
 			v.reply(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		v.volumes[vid] = topology.VolumeInfo{ID: vid, ReplicaPlacement: p, TTL: q.Get("ttl"),
+		v.volumes[vid] = wire.VolumeInfo{ID: vid, ReplicaPlacement: p, TTL: q.Get("ttl"),
 			Collection: q.Get("collection"), Version: needle.CurrentVersion}
-	case DeleteVolumePath:
+	case wire.DeleteVolumePath:
 		delete(v.volumes, vid)
-	case VacuumCheckPath:
-		v.reply(w, http.StatusOK, VacuumCheckReply{GarbageRatio: v.garbage[vid]})
+	case wire.VacuumCheckPath:
+		v.reply(w, http.StatusOK, wire.VacuumCheckReply{GarbageRatio: v.garbage[vid]})
 		return
-	case VacuumCommitPath:
+	case wire.VacuumCommitPath:
 		v.garbage[vid] = 0
-	case VacuumCompactPath, VacuumCleanupPath:
-	case DeleteCollectionPath:
+	case wire.VacuumCompactPath, wire.VacuumCleanupPath:
+	case wire.DeleteCollectionPath:
 		for id, info := range v.volumes {
 			if info.Collection == q.Get("collection") {
 				delete(v.volumes, id)
@@ -446,7 +446,7 @@ func (v *fakeVolume) setFail(path string, on bool) {
 
 // heartbeatTo posts a heartbeat describing the server to the master at
 // addr and returns the reply.
-func (v *fakeVolume) heartbeatTo(addr string) topology.HeartbeatReply {
+func (v *fakeVolume) heartbeatTo(addr string) wire.HeartbeatReply {
 	v.t.Helper()
 	reply, err := v.beat(addr)
 	if err != nil {
@@ -456,37 +456,37 @@ func (v *fakeVolume) heartbeatTo(addr string) topology.HeartbeatReply {
 }
 
 // beat is heartbeatTo for goroutines other than the test's.
-func (v *fakeVolume) beat(addr string) (topology.HeartbeatReply, error) {
+func (v *fakeVolume) beat(addr string) (wire.HeartbeatReply, error) {
 	v.mu.Lock()
-	hb := topology.Heartbeat{
-		Version: topology.HeartbeatVersion, IP: v.ip, Port: v.port, PublicURL: v.addr(),
+	hb := wire.Heartbeat{
+		Version: wire.HeartbeatVersion, IP: v.ip, Port: v.port, PublicURL: v.addr(),
 		DataCenter: v.dc, Rack: v.rack, MaxVolumeCount: v.max, MaxFileKey: v.maxKey,
-		Volumes: []topology.VolumeInfo{},
+		Volumes: []wire.VolumeInfo{},
 	}
 	for _, info := range v.volumes {
 		hb.Volumes = append(hb.Volumes, info)
 	}
 	v.mu.Unlock()
 	body, _ := json.Marshal(hb)
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+HeartbeatPath, bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+wire.HeartbeatPath, bytes.NewReader(body))
 	if err != nil {
-		return topology.HeartbeatReply{}, err
+		return wire.HeartbeatReply{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	// Masters with testSecret want an admin token; the others ignore it.
 	req.Header.Set("Authorization", "Bearer "+adminToken(testSecret, time.Minute))
 	resp, err := testHTTP.Do(req)
 	if err != nil {
-		return topology.HeartbeatReply{}, fmt.Errorf("heartbeat: %w", err)
+		return wire.HeartbeatReply{}, fmt.Errorf("heartbeat: %w", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return topology.HeartbeatReply{}, fmt.Errorf("heartbeat: status %d: %s", resp.StatusCode, b)
+		return wire.HeartbeatReply{}, fmt.Errorf("heartbeat: status %d: %s", resp.StatusCode, b)
 	}
-	var reply topology.HeartbeatReply
+	var reply wire.HeartbeatReply
 	if err := json.Unmarshal(b, &reply); err != nil {
-		return topology.HeartbeatReply{}, fmt.Errorf("heartbeat reply %s: %w", b, err)
+		return wire.HeartbeatReply{}, fmt.Errorf("heartbeat reply %s: %w", b, err)
 	}
 	return reply, nil
 }
@@ -528,7 +528,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 func TestServerHeartbeatAndDirStatus(t *testing.T) {
 	m, vs := walkThroughCluster(t, Options{})
 	reply := vs[0].heartbeatTo(m.addr)
-	if reply.Version != topology.HeartbeatVersion || reply.VolumeSizeLimit != 30000*1024*1024 {
+	if reply.Version != wire.HeartbeatVersion || reply.VolumeSizeLimit != 30000*1024*1024 {
 		t.Errorf("heartbeat reply %+v", reply)
 	}
 
@@ -580,7 +580,7 @@ func TestServerHeartbeatAndDirStatus(t *testing.T) {
 func TestServerHeartbeatRaisesMarksOnlyWhenTheyGrow(t *testing.T) {
 	m := startMaster(t, Options{}, nil)
 	v := newFakeVolume(t, "dc1", "", 7)
-	v.volumes[5] = topology.VolumeInfo{ID: 5, Version: needle.CurrentVersion}
+	v.volumes[5] = wire.VolumeInfo{ID: 5, Version: needle.CurrentVersion}
 	v.maxKey = 1000
 	v.heartbeatTo(m.addr)
 	v.heartbeatTo(m.addr)
@@ -602,7 +602,7 @@ func TestServerHeartbeatRaisesMarksOnlyWhenTheyGrow(t *testing.T) {
 func TestServerBadHeartbeat(t *testing.T) {
 	m := startMaster(t, Options{}, nil)
 	for _, body := range []string{`{`, `{"version":2,"ip":"127.0.0.1","port":8080}`, `{"version":1,"ip":"127.0.0.1","port":0}`} {
-		status, _, b := m.do(http.MethodPost, HeartbeatPath, strings.NewReader(body), "application/json")
+		status, _, b := m.do(http.MethodPost, wire.HeartbeatPath, strings.NewReader(body), "application/json")
 		var e struct{ Error string }
 		if status != http.StatusBadRequest || json.Unmarshal(b, &e) != nil || e.Error == "" {
 			t.Errorf("heartbeat %s: %d %s, want 400 with a JSON error", body, status, b)
@@ -618,10 +618,10 @@ func TestServerBadHeartbeat(t *testing.T) {
 // it that address; a given ip is kept as it is.
 func TestServerHeartbeatWithoutIP(t *testing.T) {
 	m := startMaster(t, Options{}, nil)
-	beat := func(body string) topology.HeartbeatReply {
+	beat := func(body string) wire.HeartbeatReply {
 		t.Helper()
-		status, _, b := m.do(http.MethodPost, HeartbeatPath, strings.NewReader(body), "application/json")
-		var reply topology.HeartbeatReply
+		status, _, b := m.do(http.MethodPost, wire.HeartbeatPath, strings.NewReader(body), "application/json")
+		var reply wire.HeartbeatReply
 		if status != http.StatusOK || json.Unmarshal(b, &reply) != nil {
 			t.Fatalf("heartbeat %s: %d %s", body, status, b)
 		}
@@ -720,7 +720,7 @@ func TestServerWhiteList(t *testing.T) {
 			t.Errorf("GET %s from 127.0.0.1: %d %s, want 403 JSON", path, status, body)
 		}
 	}
-	status, _, _ := m.do(http.MethodPost, HeartbeatPath, strings.NewReader(`{}`), "application/json")
+	status, _, _ := m.do(http.MethodPost, wire.HeartbeatPath, strings.NewReader(`{}`), "application/json")
 	if status != http.StatusForbidden {
 		t.Errorf("heartbeat from 127.0.0.1: %d, want 403", status)
 	}
@@ -798,7 +798,7 @@ func TestServerShutdownDrainsInFlight(t *testing.T) {
 	eventually(t, 10*time.Second, "growth started", func() bool {
 		for _, v := range vs {
 			v.mu.Lock()
-			n := len(v.queries[AssignVolumePath])
+			n := len(v.queries[wire.AssignVolumePath])
 			v.mu.Unlock()
 			if n > 0 {
 				return true
@@ -905,14 +905,14 @@ func TestServerClusterRemove(t *testing.T) {
 // after every one has returned.
 func TestServerShutdownWaitsForItsGoroutines(t *testing.T) {
 	m := startMaster(t, Options{DefaultReplication: "001", PulseSeconds: 1, RepairAfter: time.Nanosecond}, nil)
-	p, err := replication.ParsePlacement("001")
+	p, err := needle.ParsePlacement("001")
 	if err != nil {
 		t.Fatal(err)
 	}
 	holder := newFakeVolume(t, "dc1", "rack1", 7)
-	holder.volumes[1] = topology.VolumeInfo{ID: 1, ReplicaPlacement: p, Version: needle.CurrentVersion}
+	holder.volumes[1] = wire.VolumeInfo{ID: 1, ReplicaPlacement: p, Version: needle.CurrentVersion}
 	target := newFakeVolume(t, "dc1", "rack1", 7)
-	arrived, release := target.hold(CopyVolumePath)
+	arrived, release := target.hold(wire.CopyVolumePath)
 	defer release()
 	holder.heartbeatTo(m.addr)
 	target.heartbeatTo(m.addr)

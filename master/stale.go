@@ -12,20 +12,7 @@ import (
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/master/raftnode"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/topology"
-)
-
-// Master endpoints of the stale marks (docs/consistency.md), called by
-// volume servers; followers forward them to the leader. They are the
-// topology package's wire paths.
-const (
-	// StalePath: POST ?volume=&node=a,b[&any=true&reached=c,d] records
-	// marks; GET ?volume=&node= → StaleReply with a sync ticket.
-	StalePath = topology.StalePath
-	// SyncedPath: POST ?volume=&node=&seq=&from=a,b → StaleReply.
-	SyncedPath = topology.SyncedPath
-	// StaleListPath: GET → every volume's marks.
-	StaleListPath = topology.StaleListPath
+	"github.com/weedfs/weed/wire"
 )
 
 // StaleMarker records which replicas missed an operation, through Raft,
@@ -50,10 +37,6 @@ type StaleMarker interface {
 	StaleMarks() map[needle.VolumeID]raftnode.StaleVolumeMarks
 }
 
-// StaleReply is the answer of StalePath (GET) and SyncedPath: whether the
-// node is stale for the volume, and (GET) a sync ticket.
-type StaleReply = topology.StaleReply
-
 // handleStale answers StalePath: POST records marks, GET reports one
 // replica with a sync ticket.
 func (s *Server) handleStale(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +60,7 @@ func (s *Server) handleStale(w http.ResponseWriter, r *http.Request) {
 			writeGrowthError(w, r, "sync ticket", err)
 			return
 		}
-		httpx.WriteJSON(w, r, http.StatusOK, StaleReply{Stale: s.stale.IsStale(vid, nodes[0]), Seq: ticket})
+		httpx.WriteJSON(w, r, http.StatusOK, wire.StaleReply{Stale: s.stale.IsStale(vid, nodes[0]), Seq: ticket})
 		return
 	}
 	wildcard, _ := strconv.ParseBool(q.Get("any"))
@@ -94,7 +77,7 @@ func (s *Server) handleStale(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, r, http.StatusOK, struct{}{})
 }
 
-// handleSynced answers SyncedPath.
+// handleSynced answers wire.SyncedPath.
 func (s *Server) handleSynced(w http.ResponseWriter, r *http.Request) {
 	q, ok := s.staleForm(w, r)
 	if !ok {
@@ -113,10 +96,10 @@ func (s *Server) handleSynced(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.topo.RefreshStale(vid)
-	httpx.WriteJSON(w, r, http.StatusOK, StaleReply{Stale: stale})
+	httpx.WriteJSON(w, r, http.StatusOK, wire.StaleReply{Stale: stale})
 }
 
-// staleForm decodes the form of StalePath and SyncedPath. It answers 501
+// staleForm decodes the form of wire.StalePath and wire.SyncedPath. It answers 501
 // when this master keeps no marks, 400 on a bad form, and then reports
 // false.
 func (s *Server) staleForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
@@ -132,7 +115,7 @@ func (s *Server) staleForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 	return q, true
 }
 
-// handleStaleList answers StaleListPath.
+// handleStaleList answers wire.StaleListPath.
 func (s *Server) handleStaleList(w http.ResponseWriter, r *http.Request) {
 	marks := map[needle.VolumeID]raftnode.StaleVolumeMarks{}
 	if s.stale != nil {
@@ -161,9 +144,9 @@ func (s *Server) writeFanoutView(w http.ResponseWriter, r *http.Request, vid nee
 		httpx.WriteJSON(w, r, http.StatusNotFound, LookupResult{VolumeID: vid.String(), Error: errLookupNotFound})
 		return
 	}
-	locs := make([]topology.ReplicaLocation, 0, len(view.Replicas))
+	locs := make([]wire.ReplicaLocation, 0, len(view.Replicas))
 	for _, rep := range view.Replicas {
-		locs = append(locs, topology.ReplicaLocation{URL: rep.URL, PublicURL: rep.PublicURL, Syncing: rep.Info.Syncing, Stale: rep.Stale})
+		locs = append(locs, wire.ReplicaLocation{URL: rep.URL, PublicURL: rep.PublicURL, Syncing: rep.Info.Syncing, Stale: rep.Stale})
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, topology.FanoutView{VolumeID: vid.String(), Locations: locs})
+	httpx.WriteJSON(w, r, http.StatusOK, wire.FanoutView{VolumeID: vid.String(), Locations: locs})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // vacuumCluster grows the walk-through's six volumes (replication 100) and
@@ -59,20 +60,20 @@ func TestVacuumCompactsAboveThresholdOnEveryReplica(t *testing.T) {
 
 	for vid, hs := range holders {
 		for _, v := range hs {
-			if n := v.calls(VacuumCheckPath, vid); n != 2 {
+			if n := v.calls(wire.VacuumCheckPath, vid); n != 2 {
 				t.Errorf("volume %d on %s: %d checks, want 2", vid, v.addr(), n)
 			}
 			wantCompact := 0
 			if vid == 2 {
 				wantCompact = 1
 			}
-			if n := v.calls(VacuumCompactPath, vid); n != wantCompact {
+			if n := v.calls(wire.VacuumCompactPath, vid); n != wantCompact {
 				t.Errorf("volume %d on %s: %d compacts, want %d", vid, v.addr(), n, wantCompact)
 			}
-			if n := v.calls(VacuumCommitPath, vid); n != wantCompact {
+			if n := v.calls(wire.VacuumCommitPath, vid); n != wantCompact {
 				t.Errorf("volume %d on %s: %d commits, want %d", vid, v.addr(), n, wantCompact)
 			}
-			if n := v.calls(VacuumCleanupPath, vid); n != 0 {
+			if n := v.calls(wire.VacuumCleanupPath, vid); n != 0 {
 				t.Errorf("volume %d on %s: %d cleanups, want 0", vid, v.addr(), n)
 			}
 		}
@@ -85,7 +86,7 @@ func TestVacuumCompactsAboveThresholdOnEveryReplica(t *testing.T) {
 	// A lower threshold from the query compacts volume 4 too.
 	m.get("/vol/vacuum?garbageThreshold=0.1")
 	for _, v := range holders[4] {
-		if n := v.calls(VacuumCommitPath, 4); n != 1 {
+		if n := v.calls(wire.VacuumCommitPath, 4); n != 1 {
 			t.Errorf("volume 4 on %s: %d commits, want 1", v.addr(), n)
 		}
 	}
@@ -94,19 +95,19 @@ func TestVacuumCompactsAboveThresholdOnEveryReplica(t *testing.T) {
 func TestVacuumCleansUpWhenCompactFails(t *testing.T) {
 	m, _, holders := vacuumCluster(t, Options{})
 	setGarbage(holders[5], 5, 0.9)
-	holders[5][1].setFail(VacuumCompactPath, true)
+	holders[5][1].setFail(wire.VacuumCompactPath, true)
 
 	if status, body := m.get("/vol/vacuum"); status != http.StatusOK {
 		t.Fatalf("vacuum: %d %s", status, body)
 	}
 	for _, v := range holders[5] {
-		if n := v.calls(VacuumCompactPath, 5); n != 1 {
+		if n := v.calls(wire.VacuumCompactPath, 5); n != 1 {
 			t.Errorf("%s: %d compacts, want 1", v.addr(), n)
 		}
-		if n := v.calls(VacuumCommitPath, 5); n != 0 {
+		if n := v.calls(wire.VacuumCommitPath, 5); n != 0 {
 			t.Errorf("%s: %d commits after a failed compact, want 0", v.addr(), n)
 		}
-		if n := v.calls(VacuumCleanupPath, 5); n != 1 {
+		if n := v.calls(wire.VacuumCleanupPath, 5); n != 1 {
 			t.Errorf("%s: %d cleanups, want 1", v.addr(), n)
 		}
 	}
@@ -115,11 +116,11 @@ func TestVacuumCleansUpWhenCompactFails(t *testing.T) {
 	}
 
 	// A failed commit is cleaned up too.
-	holders[5][1].setFail(VacuumCompactPath, false)
-	holders[5][0].setFail(VacuumCommitPath, true)
+	holders[5][1].setFail(wire.VacuumCompactPath, false)
+	holders[5][0].setFail(wire.VacuumCommitPath, true)
 	m.get("/vol/vacuum")
 	for _, v := range holders[5] {
-		if n := v.calls(VacuumCleanupPath, 5); n != 2 {
+		if n := v.calls(wire.VacuumCleanupPath, 5); n != 2 {
 			t.Errorf("%s: %d cleanups, want 2", v.addr(), n)
 		}
 	}
@@ -135,7 +136,7 @@ func TestVacuumMarksVolumeUnwritableWhileCompacting(t *testing.T) {
 	)
 	orig := m.s.admin.hc.Transport
 	m.s.admin.hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		if r.URL.Path == VacuumCommitPath {
+		if r.URL.Path == wire.VacuumCommitPath {
 			once.Do(func() { during = m.s.topo.DirStatus().Layouts[0].Writables })
 		}
 		return orig.RoundTrip(r)
@@ -161,7 +162,7 @@ func TestAutomaticVacuum(t *testing.T) {
 	go func() { m.s.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	eventually(t, 10*time.Second, "automatic vacuum of volume 6", func() bool {
-		return holders[6][0].calls(VacuumCommitPath, 6) > 0 && holders[6][1].calls(VacuumCommitPath, 6) > 0
+		return holders[6][0].calls(wire.VacuumCommitPath, 6) > 0 && holders[6][1].calls(wire.VacuumCommitPath, 6) > 0
 	})
 }
 
@@ -174,9 +175,9 @@ func TestVacuumReportsLackOfSpace(t *testing.T) {
 	setGarbage(holders[5], 5, 0.9)
 	full := holders[5][1]
 	full.mu.Lock()
-	full.failCode = map[string]int{VacuumCompactPath: http.StatusInsufficientStorage}
+	full.failCode = map[string]int{wire.VacuumCompactPath: http.StatusInsufficientStorage}
 	full.mu.Unlock()
-	full.setFail(VacuumCompactPath, true)
+	full.setFail(wire.VacuumCompactPath, true)
 
 	status, body := m.get("/vol/vacuum")
 	if status != http.StatusInsufficientStorage {
@@ -194,7 +195,7 @@ func TestVacuumReportsLackOfSpace(t *testing.T) {
 		}
 	}
 	for _, v := range holders[5] {
-		if n := v.calls(VacuumCleanupPath, 5); n != 1 {
+		if n := v.calls(wire.VacuumCleanupPath, 5); n != 1 {
 			t.Errorf("%s: %d cleanups, want 1", v.addr(), n)
 		}
 	}
@@ -203,8 +204,8 @@ func TestVacuumReportsLackOfSpace(t *testing.T) {
 	}
 
 	// Any other failure still answers with the topology.
-	full.setFail(VacuumCompactPath, false)
-	holders[5][0].setFail(VacuumCommitPath, true)
+	full.setFail(wire.VacuumCompactPath, false)
+	holders[5][0].setFail(wire.VacuumCommitPath, true)
 	if status, body := m.get("/vol/vacuum"); status != http.StatusOK {
 		t.Errorf("vacuum with a failed commit: %d %s, want 200", status, body)
 	}

@@ -16,31 +16,7 @@ import (
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
-	"github.com/weedfs/weed/topology"
-)
-
-// Paths of the volume servers' admin endpoints the master calls (the
-// topology package's wire paths). Every one answers 2xx on success and a
-// JSON {"error":"..."} with a 4xx/5xx status on failure.
-const (
-	// AssignVolumePath creates an empty volume:
-	// POST ?volume=&collection=&replication=&ttl=.
-	AssignVolumePath = topology.AssignVolumePath
-	// DeleteVolumePath removes a volume's files: POST ?volume=.
-	DeleteVolumePath = topology.DeleteVolumePath
-	// VacuumCheckPath reports a volume's garbage ratio:
-	// GET ?volume=&garbageThreshold= → {"garbageRatio":0.42}.
-	VacuumCheckPath = topology.VacuumCheckPath
-	// VacuumCompactPath copies a volume's live needles aside: POST ?volume=.
-	VacuumCompactPath = topology.VacuumCompactPath
-	// VacuumCommitPath swaps the compacted copy in: POST ?volume=.
-	VacuumCommitPath = topology.VacuumCommitPath
-	// VacuumCleanupPath discards an uncommitted compaction: POST ?volume=.
-	VacuumCleanupPath = topology.VacuumCleanupPath
-	// DeleteCollectionPath removes every volume of a collection:
-	// POST ?collection=.
-	DeleteCollectionPath = topology.DeleteCollectionPath
+	"github.com/weedfs/weed/wire"
 )
 
 // Time limits of the calls to volume servers. Compaction copies a whole
@@ -54,9 +30,6 @@ const (
 	// maxAdminReply bounds how much of a volume server's reply is read.
 	maxAdminReply = 64 << 10
 )
-
-// VacuumCheckReply is a volume server's answer to VacuumCheckPath.
-type VacuumCheckReply = topology.VacuumCheckReply
 
 // VolumeServerError is a volume server's error answer to an admin call.
 type VolumeServerError struct {
@@ -101,20 +74,20 @@ func newVolumeAdmin(rt http.RoundTripper, signer *security.Signer) *volumeAdmin 
 }
 
 // AssignVolume asks node to create volume vid of the given layout.
-func (a *volumeAdmin) AssignVolume(ctx context.Context, node string, vid needle.VolumeID, collection string, p replication.Placement, ttl needle.TTL) error {
+func (a *volumeAdmin) AssignVolume(ctx context.Context, node string, vid needle.VolumeID, collection string, p needle.Placement, ttl needle.TTL) error {
 	q := url.Values{
 		"volume":      {vid.String()},
 		"collection":  {collection},
 		"replication": {p.String()},
 		"ttl":         {ttl.String()},
 	}
-	return a.call(ctx, http.MethodPost, node, AssignVolumePath, q, adminCallTimeout, nil)
+	return a.call(ctx, http.MethodPost, node, wire.AssignVolumePath, q, adminCallTimeout, nil)
 }
 
 // DeleteVolume asks node to drop volume vid.
 func (a *volumeAdmin) DeleteVolume(ctx context.Context, node string, vid needle.VolumeID) error {
 	q := url.Values{"volume": {vid.String()}}
-	return a.call(ctx, http.MethodPost, node, DeleteVolumePath, q, adminCallTimeout, nil)
+	return a.call(ctx, http.MethodPost, node, wire.DeleteVolumePath, q, adminCallTimeout, nil)
 }
 
 // VacuumCheck returns the garbage ratio of volume vid on node.
@@ -123,8 +96,8 @@ func (a *volumeAdmin) VacuumCheck(ctx context.Context, node string, vid needle.V
 		"volume":           {vid.String()},
 		"garbageThreshold": {strconv.FormatFloat(threshold, 'f', -1, 64)},
 	}
-	var reply VacuumCheckReply
-	if err := a.call(ctx, http.MethodGet, node, VacuumCheckPath, q, adminCallTimeout, &reply); err != nil {
+	var reply wire.VacuumCheckReply
+	if err := a.call(ctx, http.MethodGet, node, wire.VacuumCheckPath, q, adminCallTimeout, &reply); err != nil {
 		return 0, err
 	}
 	if reply.GarbageRatio < 0 || reply.GarbageRatio > 1 || reply.GarbageRatio != reply.GarbageRatio {
@@ -136,25 +109,25 @@ func (a *volumeAdmin) VacuumCheck(ctx context.Context, node string, vid needle.V
 // VacuumCompact asks node to compact volume vid.
 func (a *volumeAdmin) VacuumCompact(ctx context.Context, node string, vid needle.VolumeID) error {
 	q := url.Values{"volume": {vid.String()}}
-	return a.call(ctx, http.MethodPost, node, VacuumCompactPath, q, adminCompactTimeout, nil)
+	return a.call(ctx, http.MethodPost, node, wire.VacuumCompactPath, q, adminCompactTimeout, nil)
 }
 
 // VacuumCommit asks node to switch volume vid to its compacted copy.
 func (a *volumeAdmin) VacuumCommit(ctx context.Context, node string, vid needle.VolumeID) error {
 	q := url.Values{"volume": {vid.String()}}
-	return a.call(ctx, http.MethodPost, node, VacuumCommitPath, q, adminCommitTimeout, nil)
+	return a.call(ctx, http.MethodPost, node, wire.VacuumCommitPath, q, adminCommitTimeout, nil)
 }
 
 // VacuumCleanup asks node to discard an uncommitted compaction of vid.
 func (a *volumeAdmin) VacuumCleanup(ctx context.Context, node string, vid needle.VolumeID) error {
 	q := url.Values{"volume": {vid.String()}}
-	return a.call(ctx, http.MethodPost, node, VacuumCleanupPath, q, adminCallTimeout, nil)
+	return a.call(ctx, http.MethodPost, node, wire.VacuumCleanupPath, q, adminCallTimeout, nil)
 }
 
 // DeleteCollection asks node to drop every volume of collection.
 func (a *volumeAdmin) DeleteCollection(ctx context.Context, node, collection string) error {
 	q := url.Values{"collection": {collection}}
-	return a.call(ctx, http.MethodPost, node, DeleteCollectionPath, q, adminCallTimeout, nil)
+	return a.call(ctx, http.MethodPost, node, wire.DeleteCollectionPath, q, adminCallTimeout, nil)
 }
 
 // call sends one admin request to node and decodes a 2xx JSON reply into
@@ -205,7 +178,7 @@ func truncate(b []byte, n int) string {
 
 // CopyVolume asks node to copy volume vid from source (re-replication).
 // It returns when the copy is on node; node then syncs it before serving.
-func (a *volumeAdmin) CopyVolume(ctx context.Context, node string, vid needle.VolumeID, collection string, p replication.Placement, ttl needle.TTL, source string) error {
+func (a *volumeAdmin) CopyVolume(ctx context.Context, node string, vid needle.VolumeID, collection string, p needle.Placement, ttl needle.TTL, source string) error {
 	q := url.Values{
 		"volume":      {vid.String()},
 		"collection":  {collection},
@@ -213,5 +186,5 @@ func (a *volumeAdmin) CopyVolume(ctx context.Context, node string, vid needle.Vo
 		"ttl":         {ttl.String()},
 		"source":      {source},
 	}
-	return a.call(ctx, http.MethodPost, node, CopyVolumePath, q, adminCopyTimeout, nil)
+	return a.call(ctx, http.MethodPost, node, wire.CopyVolumePath, q, adminCopyTimeout, nil)
 }

@@ -1,5 +1,7 @@
 package replication
 
+import "github.com/weedfs/weed/needle"
+
 // Site is where one copy of a volume lives.
 type Site struct {
 	DataCenter string
@@ -13,7 +15,7 @@ type Site struct {
 // distinct other racks of its data center and at most DiffDataCenter in
 // distinct other data centers. A full set (p.CopyCount() sites) that fits
 // is exactly the placement.
-func (p Placement) Fits(sites []Site) bool {
+func Fits(p needle.Placement, sites []Site) bool {
 	if len(sites) > p.CopyCount() {
 		return false
 	}
@@ -28,7 +30,7 @@ func (p Placement) Fits(sites []Site) bool {
 		return true
 	}
 	for _, m := range sites {
-		if p.fitsAround(m, sites) {
+		if fitsAround(p, m, sites) {
 			return true
 		}
 	}
@@ -36,7 +38,7 @@ func (p Placement) Fits(sites []Site) bool {
 }
 
 // fitsAround checks the counts with m as the main copy.
-func (p Placement) fitsAround(m Site, sites []Site) bool {
+func fitsAround(p needle.Placement, m Site, sites []Site) bool {
 	sameRack := 0
 	racks := map[string]bool{}
 	dcs := map[string]bool{}

@@ -1,6 +1,10 @@
 package replication
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/weedfs/weed/needle"
+)
 
 func TestPlacementFits(t *testing.T) {
 	a := Site{"dc1", "r1", "a"}
@@ -39,11 +43,11 @@ func TestPlacementFits(t *testing.T) {
 		{"002", []Site{a, b, c}, false},
 	}
 	for _, tc := range tests {
-		p, err := ParsePlacement(tc.p)
+		p, err := needle.ParsePlacement(tc.p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := p.Fits(tc.sites); got != tc.want {
+		if got := Fits(p, tc.sites); got != tc.want {
 			t.Errorf("%s.Fits(%v) = %v, want %v", tc.p, tc.sites, got, tc.want)
 		}
 	}

@@ -32,7 +32,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // StartTimeout bounds how long a daemon may take to answer HTTP after start.
@@ -719,7 +719,7 @@ func (s DirStatus) NodeCount() int {
 type VolStatus struct {
 	Version string
 	Volumes struct {
-		DataCenters map[string]map[string]map[string][]topology.VolumeInfo
+		DataCenters map[string]map[string]map[string][]wire.VolumeInfo
 		Free, Max   int
 	}
 }

@@ -9,13 +9,13 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/wire"
 )
 
 // Replica is one copy of a volume: where it is and what its node reported.
 type Replica struct {
 	NodeLocation
-	Info VolumeInfo
+	Info wire.VolumeInfo
 	// Stale: the master's stale marks name this copy (it missed a delete);
 	// it is neither read from nor written to until it has synced.
 	Stale bool
@@ -26,7 +26,7 @@ type Replica struct {
 type VolumeView struct {
 	ID         needle.VolumeID
 	Collection string
-	Placement  replication.Placement
+	Placement  needle.Placement
 	TTL        needle.TTL
 	// Replicas lists every live copy, syncing ones included, sorted by URL.
 	Replicas []Replica

@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 func TestCollections(t *testing.T) {
 	topo := newTopology(t, Config{})
-	in := func(id needle.VolumeID, collection string) VolumeInfo {
+	in := func(id needle.VolumeID, collection string) wire.VolumeInfo {
 		v := vol(id, "001")
 		v.Collection = collection
 		return v

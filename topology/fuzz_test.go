@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/wire"
 )
 
 // FuzzHeartbeats feeds a JSON array of heartbeats (bytes from the network),
 // one per second, expiring and growing between them, and checks that the
 // topology stays consistent whatever they say.
 func FuzzHeartbeats(f *testing.F) {
-	seed := []*Heartbeat{
+	seed := []*wire.Heartbeat{
 		beat(node{port: 8081, dc: "dc1", max: 7}, vol(1, "100"), vol(2, "001")),
 		beat(node{port: 8082, dc: "dc1", rack: "r2", max: 2}, vol(2, "001")),
 		beat(node{port: 8083, dc: "dc2", max: 7}, vol(1, "100")),
@@ -27,7 +27,7 @@ func FuzzHeartbeats(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`[{"version":1,"ip":"::1","port":1,"maxVolumeCount":3,"volumes":[{"Id":4,"Ttl":"7w","Collection":"x"}]}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var beats []*Heartbeat
+		var beats []*wire.Heartbeat
 		if json.Unmarshal(data, &beats) != nil || len(beats) > 64 {
 			return
 		}
@@ -41,13 +41,13 @@ func FuzzHeartbeats(f *testing.F) {
 				t.Fatalf("heartbeat %d: unexpected error %v", i, err)
 			}
 			topo.Expire(now)
-			var p replication.Placement
+			var p needle.Placement
 			if len(hb.Volumes) > 0 {
 				p = hb.Volumes[0].ReplicaPlacement
 			}
 			r, err := topo.PlaceVolume(p, "")
 			switch {
-			case errors.Is(err, ErrNotEnoughDataNodes), errors.Is(err, replication.ErrBadPlacement):
+			case errors.Is(err, ErrNotEnoughDataNodes), errors.Is(err, needle.ErrBadPlacement):
 				// no room, or a placement no replication string names
 			case err != nil:
 				t.Fatalf("PlaceVolume(%+v): unexpected error %v", p, err)

@@ -9,7 +9,7 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/wire"
 )
 
 // GrowthCount is how many volumes the master grows at once for a layout
@@ -32,14 +32,14 @@ func GrowthCount(copyCount int) int {
 // over-commit a node. Safe for concurrent use.
 type Reservation struct {
 	t         *Topology
-	placement replication.Placement
+	placement needle.Placement
 	nodes     []*dataNode
 	locs      []NodeLocation
 	done      bool // guarded by t.mu
 }
 
 // Placement returns the replication the nodes were chosen for.
-func (r *Reservation) Placement() replication.Placement { return r.placement }
+func (r *Reservation) Placement() needle.Placement { return r.placement }
 
 // Nodes returns the chosen nodes as they were at placement time: the main
 // node first, then the other nodes of its rack, then one node in each other
@@ -62,7 +62,7 @@ func (r *Reservation) Commit(vid needle.VolumeID, collection string, ttl needle.
 		return ErrReservationDone
 	}
 	r.done = true
-	info := VolumeInfo{
+	info := wire.VolumeInfo{
 		ID:               vid,
 		ReplicaPlacement: r.placement,
 		TTL:              ttl.String(),
@@ -123,10 +123,10 @@ type dcStat struct {
 // choice is random, weighted by free slots, among those that leave the whole
 // placement possible. When no placement is possible it returns
 // ErrNotEnoughDataNodes, unwrapped; a placement with a digit outside 0..9
-// returns replication.ErrBadPlacement.
-func (t *Topology) PlaceVolume(p replication.Placement, preferredDataCenter string) (*Reservation, error) {
+// returns needle.ErrBadPlacement.
+func (t *Topology) PlaceVolume(p needle.Placement, preferredDataCenter string) (*Reservation, error) {
 	if !validDigit(p.SameRack) || !validDigit(p.DiffRack) || !validDigit(p.DiffDataCenter) {
-		return nil, fmt.Errorf("%w: %+v", replication.ErrBadPlacement, p)
+		return nil, fmt.Errorf("%w: %+v", needle.ErrBadPlacement, p)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -146,7 +146,7 @@ func (t *Topology) PlaceVolume(p replication.Placement, preferredDataCenter stri
 
 // place returns the chosen nodes, or nil when p cannot be satisfied.
 // Caller holds t.mu for writing (t.rng is used).
-func (t *Topology) place(p replication.Placement, preferredDC string) []*dataNode {
+func (t *Topology) place(p needle.Placement, preferredDC string) []*dataNode {
 	stats := t.capacity()
 	dcsWithFree := 0
 	for _, d := range stats {

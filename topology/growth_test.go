@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/wire"
 )
 
 var allReplications = []string{"000", "001", "002", "010", "011", "020", "100", "101", "110", "200"}
@@ -54,7 +54,7 @@ var richNodes = []node{
 // satisfy p: distinct nodes, SameRack in the main rack, DiffRack in
 // distinct other racks of the main data center, DiffDataCenter in distinct
 // other data centers.
-func checkPlacement(p replication.Placement, locs []NodeLocation) error {
+func checkPlacement(p needle.Placement, locs []NodeLocation) error {
 	if len(locs) != p.CopyCount() {
 		return fmt.Errorf("%d nodes for %s", len(locs), p)
 	}
@@ -219,7 +219,7 @@ func TestPlaceVolumeWeightsByFreeSlots(t *testing.T) {
 	counts := map[string]int{}
 	for seed := uint64(1); seed <= 1000; seed++ {
 		topo := newTopo(t, seed, node{port: 1, max: 1}, node{port: 2, max: 99})
-		r, err := topo.PlaceVolume(replication.Placement{}, "")
+		r, err := topo.PlaceVolume(needle.Placement{}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +275,7 @@ func TestPlaceVolumeImpossible(t *testing.T) {
 
 func TestReservationAccounting(t *testing.T) {
 	topo := newTopo(t, 1, node{port: 8080, max: 2})
-	p := replication.Placement{}
+	p := needle.Placement{}
 	free := func() (free, volumes int) {
 		n := topo.DirStatus().DataCenters[0].Racks[0].DataNodes[0]
 		return n.Free, n.Volumes
@@ -340,8 +340,8 @@ func TestReservationOnExpiredNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustBeat(t, topo, beat(node{port: 8081, dc: "dc1", max: 7}), t0.Add(DeadPulses*topo.pulse))
-	if removed := topo.Expire(t0.Add(DeadPulses*topo.pulse + 1)); len(removed) != 1 || removed[0].URL != "127.0.0.1:8082" {
+	mustBeat(t, topo, beat(node{port: 8081, dc: "dc1", max: 7}), t0.Add(wire.DeadPulses*topo.pulse))
+	if removed := topo.Expire(t0.Add(wire.DeadPulses*topo.pulse + 1)); len(removed) != 1 || removed[0].URL != "127.0.0.1:8082" {
 		t.Fatalf("Expire removed %+v", removed)
 	}
 	if err := r.Commit(1, "", needle.TTL{}); err != nil {
@@ -355,7 +355,7 @@ func TestReservationOnExpiredNode(t *testing.T) {
 		t.Errorf("volume with a missing copy is writable: %v", w)
 	}
 	// The dead node comes back fresh, with no stale reservation.
-	mustBeat(t, topo, beat(node{port: 8082, dc: "dc2", max: 7}), t0.Add(DeadPulses*topo.pulse+2))
+	mustBeat(t, topo, beat(node{port: 8082, dc: "dc2", max: 7}), t0.Add(wire.DeadPulses*topo.pulse+2))
 	if st := topo.DirStatus(); st.Free != 13 {
 		t.Errorf("free = %d, want 13", st.Free)
 	}

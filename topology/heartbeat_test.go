@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // treeShape renders the tree as "dc/rack/url" paths, sorted.
@@ -180,24 +181,24 @@ func TestHeartbeatResult(t *testing.T) {
 }
 
 func TestHeartbeatRejectsMalformed(t *testing.T) {
-	good := func() *Heartbeat { return beat(node{port: 8080, max: 7}, vol(1, "001")) }
+	good := func() *wire.Heartbeat { return beat(node{port: 8080, max: 7}, vol(1, "001")) }
 	tests := []struct {
 		name   string
-		mutate func(*Heartbeat)
+		mutate func(*wire.Heartbeat)
 	}{
-		{"version 0", func(hb *Heartbeat) { hb.Version = 0 }},
-		{"version 2", func(hb *Heartbeat) { hb.Version = 2 }},
-		{"empty ip", func(hb *Heartbeat) { hb.IP = "" }},
-		{"port 0", func(hb *Heartbeat) { hb.Port = 0 }},
-		{"port too big", func(hb *Heartbeat) { hb.Port = 65536 }},
-		{"negative max", func(hb *Heartbeat) { hb.MaxVolumeCount = -1 }},
-		{"volume id 0", func(hb *Heartbeat) { hb.Volumes[0].ID = 0 }},
-		{"duplicate volume", func(hb *Heartbeat) { hb.Volumes = append(hb.Volumes, hb.Volumes[0]) }},
-		{"bad ttl", func(hb *Heartbeat) { hb.Volumes[0].TTL = "5x" }},
-		{"ttl too big", func(hb *Heartbeat) { hb.Volumes[0].TTL = "256d" }},
-		{"negative placement digit", func(hb *Heartbeat) { hb.Volumes[0].ReplicaPlacement.SameRack = -1 }},
-		{"placement digit above 9", func(hb *Heartbeat) { hb.Volumes[0].ReplicaPlacement.DiffRack = 10 }},
-		{"placement above 255", func(hb *Heartbeat) { hb.Volumes[0].ReplicaPlacement.DiffDataCenter = 3 }},
+		{"version 0", func(hb *wire.Heartbeat) { hb.Version = 0 }},
+		{"version 2", func(hb *wire.Heartbeat) { hb.Version = 2 }},
+		{"empty ip", func(hb *wire.Heartbeat) { hb.IP = "" }},
+		{"port 0", func(hb *wire.Heartbeat) { hb.Port = 0 }},
+		{"port too big", func(hb *wire.Heartbeat) { hb.Port = 65536 }},
+		{"negative max", func(hb *wire.Heartbeat) { hb.MaxVolumeCount = -1 }},
+		{"volume id 0", func(hb *wire.Heartbeat) { hb.Volumes[0].ID = 0 }},
+		{"duplicate volume", func(hb *wire.Heartbeat) { hb.Volumes = append(hb.Volumes, hb.Volumes[0]) }},
+		{"bad ttl", func(hb *wire.Heartbeat) { hb.Volumes[0].TTL = "5x" }},
+		{"ttl too big", func(hb *wire.Heartbeat) { hb.Volumes[0].TTL = "256d" }},
+		{"negative placement digit", func(hb *wire.Heartbeat) { hb.Volumes[0].ReplicaPlacement.SameRack = -1 }},
+		{"placement digit above 9", func(hb *wire.Heartbeat) { hb.Volumes[0].ReplicaPlacement.DiffRack = 10 }},
+		{"placement above 255", func(hb *wire.Heartbeat) { hb.Volumes[0].ReplicaPlacement.DiffDataCenter = 3 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -330,10 +331,10 @@ func TestHeartbeatConflictingLayout(t *testing.T) {
 }
 
 func TestWireJSON(t *testing.T) {
-	hb := Heartbeat{
+	hb := wire.Heartbeat{
 		Version: 1, IP: "127.0.0.1", Port: 8083, PublicURL: "127.0.0.1:8083", DataCenter: "dc2",
 		MaxVolumeCount: 7, MaxFileKey: 42,
-		Volumes: []VolumeInfo{{
+		Volumes: []wire.VolumeInfo{{
 			ID: 6, Size: 104, ReplicaPlacement: mustPlacement(t, "100"), Version: 3, FileCount: 1,
 		}},
 	}
@@ -343,7 +344,7 @@ func TestWireJSON(t *testing.T) {
 		want string
 	}{
 		{"heartbeat", hb, `{"version":1,"ip":"127.0.0.1","port":8083,"publicUrl":"127.0.0.1:8083","dataCenter":"dc2","rack":"","maxVolumeCount":7,"maxFileKey":42,"volumes":[{"Id":6,"Size":104,"ReplicaPlacement":{"SameRackCount":0,"DiffRackCount":0,"DiffDataCenterCount":1},"Ttl":"","Collection":"","Version":3,"FileCount":1,"DeleteCount":0,"DeletedByteCount":0,"ReadOnly":false,"CompactRevision":0,"Syncing":false}]}`},
-		{"reply", HeartbeatReply{Version: 1, IsLeader: true, Leader: "127.0.0.1:9333", VolumeSizeLimit: 30000 << 20}, `{"version":1,"isLeader":true,"leader":"127.0.0.1:9333","volumeSizeLimit":31457280000}`},
+		{"reply", wire.HeartbeatReply{Version: 1, IsLeader: true, Leader: "127.0.0.1:9333", VolumeSizeLimit: 30000 << 20}, `{"version":1,"isLeader":true,"leader":"127.0.0.1:9333","volumeSizeLimit":31457280000}`},
 	}
 	for _, tc := range tests {
 		b, err := json.Marshal(tc.v)
@@ -354,7 +355,7 @@ func TestWireJSON(t *testing.T) {
 			t.Errorf("%s JSON:\n got %s\nwant %s", tc.name, b, tc.want)
 		}
 	}
-	var back Heartbeat
+	var back wire.Heartbeat
 	b, _ := json.Marshal(hb)
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)

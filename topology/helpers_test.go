@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/wire"
 )
 
 // t0 is the arrival time of the first heartbeats in tests.
@@ -24,9 +24,9 @@ type node struct {
 func (n node) url() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
 
 // beat builds a heartbeat from node n holding vols.
-func beat(n node, vols ...VolumeInfo) *Heartbeat {
-	return &Heartbeat{
-		Version:        HeartbeatVersion,
+func beat(n node, vols ...wire.VolumeInfo) *wire.Heartbeat {
+	return &wire.Heartbeat{
+		Version:        wire.HeartbeatVersion,
 		IP:             "127.0.0.1",
 		Port:           n.port,
 		DataCenter:     n.dc,
@@ -36,18 +36,18 @@ func beat(n node, vols ...VolumeInfo) *Heartbeat {
 	}
 }
 
-// vol builds the VolumeInfo of volume id in the default collection.
-func vol(id needle.VolumeID, repl string) VolumeInfo {
-	p, err := replication.ParsePlacement(repl)
+// vol builds the wire.VolumeInfo of volume id in the default collection.
+func vol(id needle.VolumeID, repl string) wire.VolumeInfo {
+	p, err := needle.ParsePlacement(repl)
 	if err != nil {
 		panic(err)
 	}
-	return VolumeInfo{ID: id, ReplicaPlacement: p, Version: needle.CurrentVersion}
+	return wire.VolumeInfo{ID: id, ReplicaPlacement: p, Version: needle.CurrentVersion}
 }
 
-func mustPlacement(t testing.TB, s string) replication.Placement {
+func mustPlacement(t testing.TB, s string) needle.Placement {
 	t.Helper()
-	p, err := replication.ParsePlacement(s)
+	p, err := needle.ParsePlacement(s)
 	if err != nil {
 		t.Fatalf("ParsePlacement(%q): %v", s, err)
 	}
@@ -55,7 +55,7 @@ func mustPlacement(t testing.TB, s string) replication.Placement {
 }
 
 // mustBeat processes hb at now and fails the test on error.
-func mustBeat(t testing.TB, topo *Topology, hb *Heartbeat, now time.Time) HeartbeatResult {
+func mustBeat(t testing.TB, topo *Topology, hb *wire.Heartbeat, now time.Time) HeartbeatResult {
 	t.Helper()
 	res, err := topo.ProcessHeartbeat(hb, now)
 	if err != nil {
@@ -129,7 +129,7 @@ func checkInvariants(t testing.TB, topo *Topology) {
 			if info.ID != vid {
 				t.Errorf("node %s: volume %d has id %d", url, vid, info.ID)
 			}
-			key, err := info.Layout()
+			key, err := layoutOf(info)
 			if err != nil {
 				t.Errorf("node %s volume %d: %v", url, vid, err)
 				continue

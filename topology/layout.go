@@ -10,19 +10,19 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
+	"github.com/weedfs/weed/wire"
 )
 
 // LayoutKey names a volume layout: the volumes sharing a collection, a
 // replication and a ttl. Each assign draws from exactly one layout.
 type LayoutKey struct {
 	Collection string
-	Placement  replication.Placement
+	Placement  needle.Placement
 	// TTL is canonical: a zero ttl is always needle.TTL{}.
 	TTL needle.TTL
 }
 
-func newLayoutKey(collection string, p replication.Placement, ttl needle.TTL) LayoutKey {
+func newLayoutKey(collection string, p needle.Placement, ttl needle.TTL) LayoutKey {
 	if ttl.IsZero() {
 		ttl = needle.TTL{}
 	}
@@ -38,7 +38,7 @@ func (k LayoutKey) String() string {
 // data center one of the volume's replicas must be in.
 type WriteRequest struct {
 	Collection string
-	Placement  replication.Placement
+	Placement  needle.Placement
 	TTL        needle.TTL
 	// DataCenter, when not empty, restricts the choice to volumes with a
 	// replica in that data center.
@@ -48,7 +48,7 @@ type WriteRequest struct {
 // replica is one location of a volume and what that node reported about it.
 type replica struct {
 	NodeLocation
-	info  VolumeInfo
+	info  wire.VolumeInfo
 	stale bool // marked stale by the master (stale.go)
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 var layoutNodes = []node{
@@ -51,7 +52,7 @@ func TestWritableSet(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			topo := newTopology(t, Config{VolumeSizeLimit: limit})
-			held := make([][]VolumeInfo, len(layoutNodes))
+			held := make([][]wire.VolumeInfo, len(layoutNodes))
 			for _, c := range tc.copies {
 				v := vol(1, tc.repl)
 				v.Size, v.ReadOnly, v.Syncing = c.size, c.readOnly, c.syncing
@@ -87,7 +88,7 @@ func TestWritableSetFollowsChanges(t *testing.T) {
 	const limit = 1000
 	topo := newTopology(t, Config{VolumeSizeLimit: limit})
 	a, b := layoutNodes[0], layoutNodes[1]
-	v := func(id needle.VolumeID, size uint64, ro bool) VolumeInfo {
+	v := func(id needle.VolumeID, size uint64, ro bool) wire.VolumeInfo {
 		x := vol(id, "001")
 		x.Size, x.ReadOnly = size, ro
 		return x
@@ -321,7 +322,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 			for k := range 200 {
 				v1 := vol(1, "001")
 				v1.Size = uint64(k * 10 % 1200)
-				vols := []VolumeInfo{v1, vol(needle.VolumeID(10+i), "000")}
+				vols := []wire.VolumeInfo{v1, vol(needle.VolumeID(10+i), "000")}
 				if k%7 == 0 {
 					vols = vols[1:]
 				}
@@ -369,7 +370,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 func BenchmarkPickForWrite(b *testing.B) {
 	topo := New(Config{VolumeSizeLimit: 1 << 30})
 	for i, n := range layoutNodes {
-		var vols []VolumeInfo
+		var vols []wire.VolumeInfo
 		for vid := needle.VolumeID(1); vid <= 100; vid++ {
 			if i < 2 {
 				vols = append(vols, vol(vid, "001"))

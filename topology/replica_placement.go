@@ -41,7 +41,7 @@ func (t *Topology) PlaceReplica(vid needle.VolumeID, exclude map[string]bool) (*
 			continue
 		}
 		site := replication.Site{DataCenter: n.rack.dc.id, Rack: n.rack.id, Node: n.url}
-		if p.Fits(append(sites, site)) {
+		if replication.Fits(p, append(sites, site)) {
 			cands = append(cands, n)
 		}
 	}

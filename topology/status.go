@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // DirStatus is the "Topology" object of the master's /dir/status (and of
@@ -50,7 +51,7 @@ type DataNodeStatus struct {
 	Stale   []needle.VolumeID `json:"Stale,omitempty"`
 	// Disks lists the node's directories with their free and total bytes
 	// as its last heartbeat reported them (left out when it reported none).
-	Disks []DiskInfo `json:"Disks,omitempty"`
+	Disks []wire.DiskInfo `json:"Disks,omitempty"`
 }
 
 // LayoutStatus is one volume layout of DirStatus with its writable volume
@@ -66,9 +67,9 @@ type LayoutStatus struct {
 // node's volumes, keyed by data center, rack and node URL, each list sorted
 // by volume id.
 type VolStatus struct {
-	DataCenters map[string]map[string]map[string][]VolumeInfo `json:"DataCenters"`
-	Free        int                                           `json:"Free"`
-	Max         int                                           `json:"Max"`
+	DataCenters map[string]map[string]map[string][]wire.VolumeInfo `json:"DataCenters"`
+	Free        int                                                `json:"Free"`
+	Max         int                                                `json:"Max"`
 }
 
 // DirStatus returns a snapshot of the tree and the layouts. Slices in it are
@@ -138,17 +139,17 @@ func (t *Topology) DirStatus() DirStatus {
 func (t *Topology) VolStatus() VolStatus {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	st := VolStatus{DataCenters: make(map[string]map[string]map[string][]VolumeInfo, len(t.dcs))}
+	st := VolStatus{DataCenters: make(map[string]map[string]map[string][]wire.VolumeInfo, len(t.dcs))}
 	for _, dc := range t.dcs {
-		racks := make(map[string]map[string][]VolumeInfo, len(dc.racks))
+		racks := make(map[string]map[string][]wire.VolumeInfo, len(dc.racks))
 		for _, r := range dc.racks {
-			nodes := make(map[string][]VolumeInfo, len(r.nodes))
+			nodes := make(map[string][]wire.VolumeInfo, len(r.nodes))
 			for _, n := range r.nodes {
-				vols := make([]VolumeInfo, 0, len(n.volumes))
+				vols := make([]wire.VolumeInfo, 0, len(n.volumes))
 				for _, v := range n.volumes {
 					vols = append(vols, v)
 				}
-				slices.SortFunc(vols, func(a, b VolumeInfo) int { return cmp.Compare(a.ID, b.ID) })
+				slices.SortFunc(vols, func(a, b wire.VolumeInfo) int { return cmp.Compare(a.ID, b.ID) })
 				nodes[n.url] = vols
 				st.Free += n.free()
 				st.Max += n.max

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // walkthroughTopology is the state of section 三.3 of the walk-through:
@@ -14,8 +15,8 @@ import (
 func walkthroughTopology(t *testing.T) *Topology {
 	t.Helper()
 	topo := newTopology(t, Config{VolumeSizeLimit: 30000 << 20})
-	vols := func(ids ...needle.VolumeID) []VolumeInfo {
-		var out []VolumeInfo
+	vols := func(ids ...needle.VolumeID) []wire.VolumeInfo {
+		var out []wire.VolumeInfo
 		for _, id := range ids {
 			out = append(out, vol(id, "100"))
 		}
@@ -76,7 +77,7 @@ func TestDirStatusGolden(t *testing.T) {
 				full := vol(2, "000")
 				full.ReadOnly = true
 				hb := beat(node{port: 8080, max: 2}, vol(1, "000"), full)
-				hb.Disks = []DiskInfo{
+				hb.Disks = []wire.DiskInfo{
 					{Dir: "/a", Free: 5 << 30, Total: 10 << 30},
 					{Dir: "/b", Free: 1024, Total: 20 << 20, LowSpace: true},
 				}

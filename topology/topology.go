@@ -22,6 +22,7 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/wire"
 )
 
 // Names given to nodes whose heartbeat leaves the data center or rack empty.
@@ -29,9 +30,6 @@ const (
 	DefaultDataCenter = "DefaultDataCenter"
 	DefaultRack       = "DefaultRack"
 )
-
-// DeadPulses is how many pulses a node may stay silent before Expire drops it.
-const DeadPulses = 3
 
 // Errors returned by Topology. Check them with errors.Is.
 var (
@@ -56,7 +54,7 @@ type Config struct {
 	// writes. Zero means no limit.
 	VolumeSizeLimit uint64
 	// Pulse is the volume servers' heartbeat interval; a node silent for more
-	// than DeadPulses pulses is dead. Zero means 5 seconds.
+	// than wire.DeadPulses pulses is dead. Zero means 5 seconds.
 	Pulse time.Duration
 	// Seed, when non-zero, seeds the random choices of PlaceVolume so that a
 	// run can be replayed. Zero seeds from the runtime's random source.
@@ -147,9 +145,9 @@ type dataNode struct {
 	rack      *rack // nil once the node is removed
 	max       int
 	reserved  int // slots held by uncommitted reservations
-	volumes   map[needle.VolumeID]VolumeInfo
+	volumes   map[needle.VolumeID]wire.VolumeInfo
 	fresh     map[needle.VolumeID]int // committed volumes: heartbeats they may still miss
-	disks     []DiskInfo              // as the last heartbeat reported them
+	disks     []wire.DiskInfo         // as the last heartbeat reported them
 	lastSeen  time.Time
 }
 
@@ -193,8 +191,8 @@ func (t *Topology) VolumeSizeLimit() uint64 { return t.volumeSizeLimit }
 // moving it if it names another data center or rack), replaces its volume
 // list and updates the volume layouts. now is the arrival time, used by
 // Expire. A malformed heartbeat returns ErrBadHeartbeat and changes nothing.
-func (t *Topology) ProcessHeartbeat(hb *Heartbeat, now time.Time) (HeartbeatResult, error) {
-	infos, keys, err := hb.validate()
+func (t *Topology) ProcessHeartbeat(hb *wire.Heartbeat, now time.Time) (HeartbeatResult, error) {
+	infos, keys, err := validateHeartbeat(hb)
 	if err != nil {
 		return HeartbeatResult{}, err
 	}
@@ -222,7 +220,7 @@ func (t *Topology) ProcessHeartbeat(hb *Heartbeat, now time.Time) (HeartbeatResu
 		n = &dataNode{
 			url:       url,
 			publicURL: publicURL,
-			volumes:   make(map[needle.VolumeID]VolumeInfo),
+			volumes:   make(map[needle.VolumeID]wire.VolumeInfo),
 			fresh:     make(map[needle.VolumeID]int),
 		}
 		t.nodes[url] = n
@@ -271,7 +269,7 @@ func (t *Topology) ProcessHeartbeat(hb *Heartbeat, now time.Time) (HeartbeatResu
 		if !had {
 			res.NewVolumes = append(res.NewVolumes, v.ID)
 			glog.V(2).Infof("%s reports new volume %d", n.path(), v.ID)
-		} else if oldKey, _ := old.Layout(); oldKey != keys[i] {
+		} else if oldKey, _ := layoutOf(old); oldKey != keys[i] {
 			t.unregister(n, old)
 		}
 		delete(n.fresh, v.ID)
@@ -284,11 +282,11 @@ func (t *Topology) ProcessHeartbeat(hb *Heartbeat, now time.Time) (HeartbeatResu
 	return res, nil
 }
 
-// Expire removes every node whose last heartbeat is more than DeadPulses
+// Expire removes every node whose last heartbeat is more than wire.DeadPulses
 // pulses before now, with all its volume locations, and returns the removed
 // nodes sorted by URL.
 func (t *Topology) Expire(now time.Time) []RemovedNode {
-	deadline := now.Add(-DeadPulses * t.pulse)
+	deadline := now.Add(-wire.DeadPulses * t.pulse)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var removed []RemovedNode
@@ -358,8 +356,8 @@ func (t *Topology) detach(n *dataNode) {
 
 // register makes n a location of volume v in v's layout. Caller holds mu
 // for writing; v has passed validation.
-func (t *Topology) register(n *dataNode, v VolumeInfo) {
-	key, err := v.Layout()
+func (t *Topology) register(n *dataNode, v wire.VolumeInfo) {
+	key, err := layoutOf(v)
 	if err != nil {
 		glog.Errorf("%s: volume %d not registered: %v", n.path(), v.ID, err)
 		return
@@ -392,7 +390,7 @@ func (t *Topology) register(n *dataNode, v VolumeInfo) {
 // its layout (and an empty layout) when no location is left. Copies of the
 // volume that other nodes report under another layout (a conflict register
 // refused) are then registered in their own. Caller holds mu for writing.
-func (t *Topology) unregister(n *dataNode, v VolumeInfo) {
+func (t *Topology) unregister(n *dataNode, v wire.VolumeInfo) {
 	l := t.index[v.ID]
 	if l == nil {
 		return

@@ -27,10 +27,46 @@ var failpoint atomic.Pointer[func(point string) error]
 // WriteAt's (ENOSPC, say). Production code never sets it.
 var appendFault atomic.Pointer[func() error]
 
+// SetFailpoint installs fn as the failure point hook (nil removes it) and
+// returns the hook it replaces. For tests of this package and of the
+// packages above it (the replication coordinator calls FailAt at the
+// write:targets and delete:targets points).
+func SetFailpoint(fn func(point string) error) (old func(point string) error) {
+	var p *func(point string) error
+	if fn != nil {
+		p = &fn
+	}
+	if o := failpoint.Swap(p); o != nil {
+		return *o
+	}
+	return nil
+}
+
+// FailAt runs the failure point hook for point, if one is installed, and
+// returns its error. Production code installs none: then it is one
+// atomic load.
+func FailAt(point string) error {
+	return failAt(point)
+}
+
 // failAt runs the hook for point, if one is installed.
 func failAt(point string) error {
 	if fn := failpoint.Load(); fn != nil {
 		return (*fn)(point)
+	}
+	return nil
+}
+
+// SetAppendFault makes every append to a .dat fail with fn's error, when it
+// returns one, instead of writing (nil removes it), and returns the fault
+// it replaces: tests use it to stand for a full disk (ENOSPC).
+func SetAppendFault(fn func() error) (old func() error) {
+	var p *func() error
+	if fn != nil {
+		p = &fn
+	}
+	if o := appendFault.Swap(p); o != nil {
+		return *o
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // FuzzLoadVolume opens a valid volume whose .dat has arbitrary bytes
@@ -18,7 +17,7 @@ import (
 // is served unless the garbage itself names its key.
 func FuzzLoadVolume(f *testing.F) {
 	base := f.TempDir()
-	v, err := Create(base, "", 1, replication.Placement{}, needle.TTL{}, Options{})
+	v, err := Create(base, "", 1, needle.Placement{}, needle.TTL{}, Options{})
 	if err != nil {
 		f.Fatal(err)
 	}

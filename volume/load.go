@@ -10,13 +10,12 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // Create makes a new, empty volume (version 3) in dir and opens it. It
 // fails with ErrVolumeExists if the .dat is already there; a stale .idx,
 // bolt map or compaction file of the same name is replaced.
-func Create(dir, collection string, id needle.VolumeID, rp replication.Placement, ttl needle.TTL, opts Options) (*Volume, error) {
+func Create(dir, collection string, id needle.VolumeID, rp needle.Placement, ttl needle.TTL, opts Options) (*Volume, error) {
 	if err := CheckCollection(collection); err != nil {
 		return nil, err
 	}
@@ -24,7 +23,7 @@ func Create(dir, collection string, id needle.VolumeID, rp replication.Placement
 		return nil, err
 	}
 	if !validPlacement(rp) {
-		return nil, fmt.Errorf("create volume %d: %w: %+v", id, replication.ErrBadPlacement, rp)
+		return nil, fmt.Errorf("create volume %d: %w: %+v", id, needle.ErrBadPlacement, rp)
 	}
 	v := newVolume(dir, collection, id, opts)
 	sb := superBlock{version: needle.CurrentVersion, placement: rp, ttl: ttl}
@@ -68,7 +67,7 @@ func Create(dir, collection string, id needle.VolumeID, rp replication.Placement
 	return v, nil
 }
 
-func validPlacement(rp replication.Placement) bool {
+func validPlacement(rp needle.Placement) bool {
 	ok := func(d int) bool { return d >= 0 && d <= 9 }
 	return ok(rp.DiffDataCenter) && ok(rp.DiffRack) && ok(rp.SameRack) &&
 		rp.DiffDataCenter*100+rp.DiffRack*10+rp.SameRack <= 255

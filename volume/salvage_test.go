@@ -185,6 +185,7 @@ func TestLoadIndexedDamagedRecord(t *testing.T) {
 				return b
 			}, -1)
 			v := openVol(t, work, opts)
+			leaveUnchecked(t, work) // the damaged record stays
 			damaged := needle.Key(at + 1)
 			if _, _, err := v.Read(damaged, cookieOf(damaged), nil); !errors.Is(err, needle.ErrCRC) {
 				t.Errorf("record %d: read of the damaged needle: %v, want ErrCRC", at, err)
@@ -266,6 +267,7 @@ func TestVacuumStepsOverDeadDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			damageRecord(t, dir, 3, tc.at)
+			leaveUnchecked(t, dir) // damaged on purpose
 			v = openVol(t, dir, Options{})
 			if tc.repaired {
 				if res, err := v.ApplyRecords([][]byte{good}, ApplyOptions{Repair: true}); err != nil || res.Applied != 1 {
@@ -325,6 +327,7 @@ func TestScrubStepsOverDamage(t *testing.T) {
 			}
 			damageRecord(t, dir, 3, 8)
 			damageRecord(t, dir, 7, needle.HeaderSize+20)
+			leaveUnchecked(t, dir) // damaged on purpose
 			v = openVol(t, dir, Options{})
 			want := []needle.Key{3, 7}
 			if repaired {

@@ -10,8 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/golang/glog"
-
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // ErrNoSpace means a directory has too little free disk space for new
@@ -206,10 +205,10 @@ func (d *dirSpace) notifyChange() {
 }
 
 // info returns the directory's last measured space.
-func (d *dirSpace) info() topology.DiskInfo {
+func (d *dirSpace) info() wire.DiskInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return topology.DiskInfo{Dir: d.dir, Free: d.free, Total: d.total, LowSpace: d.low.Load()}
+	return wire.DiskInfo{Dir: d.dir, Free: d.free, Total: d.total, LowSpace: d.low.Load()}
 }
 
 // satAdd adds without overflowing.
@@ -230,8 +229,8 @@ func (s *Store) OnSpaceChange(fn func()) { s.spaceNotify.Store(&fn) }
 // space and has not regained it, refuses new needles (its volumes report
 // ReadOnly) until the next check finds enough. It calls the OnSpaceChange
 // function when a directory's state changed.
-func (s *Store) CheckSpace() []topology.DiskInfo {
-	out := make([]topology.DiskInfo, len(s.locations))
+func (s *Store) CheckSpace() []wire.DiskInfo {
+	out := make([]wire.DiskInfo, len(s.locations))
 	changed := false
 	for i, loc := range s.locations {
 		if loc.space.check(s.statfs, s.opts.MinFreeSpace) {
@@ -243,4 +242,11 @@ func (s *Store) CheckSpace() []topology.DiskInfo {
 		s.locations[0].space.notifyChange()
 	}
 	return out
+}
+
+// SetStatfs replaces the measure of a directory's free and total bytes
+// (the file system's statfs) for the next CheckSpace calls; tests use it to
+// stand for a disk filling up. Call it before the store is in use.
+func (s *Store) SetStatfs(fn func(dir string) (free, total uint64, err error)) {
+	s.statfs = fn
 }

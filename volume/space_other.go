@@ -13,7 +13,8 @@ func statfs(dir string) (free, total uint64, err error) {
 	return 0, 0, errors.ErrUnsupported
 }
 
-// isNoSpace reports whether err is a file system's "no space left".
-func isNoSpace(err error) bool {
+// IsNoSpace reports whether err means the disk is full: ENOSPC from the
+// file system, or ErrNoSpace.
+func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrNoSpace)
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 func TestParseMinFreeSpace(t *testing.T) {
@@ -141,7 +140,7 @@ func spaceStore(t *testing.T, min MinFreeSpace) (s *Store, disk *fakeDisk, chang
 	changes = new(atomic.Int32)
 	s.OnSpaceChange(func() { changes.Add(1) })
 	s.CheckSpace()
-	if err := s.AddVolume(1, "", replication.Placement{}, needle.TTL{}); err != nil {
+	if err := s.AddVolume(1, "", needle.Placement{}, needle.TTL{}); err != nil {
 		t.Fatal(err)
 	}
 	return s, disk, changes
@@ -164,7 +163,7 @@ func injectAppendError(t *testing.T, err error) (stop func()) {
 // disk has space again; an operator's read-only mark stays.
 func TestStoreOutOfSpaceTurnsDirReadOnly(t *testing.T) {
 	s, disk, changes := spaceStore(t, MinFreeSpace{})
-	if err := s.AddVolume(2, "", replication.Placement{}, needle.TTL{}); err != nil {
+	if err := s.AddVolume(2, "", needle.Placement{}, needle.TTL{}); err != nil {
 		t.Fatal(err)
 	}
 	v1, v2 := s.Volume(1), s.Volume(2)
@@ -193,7 +192,7 @@ func TestStoreOutOfSpaceTurnsDirReadOnly(t *testing.T) {
 	if _, err := v1.Delete(1, cookieOf(1), 0); err != nil {
 		t.Errorf("delete while out of space: %v", err)
 	}
-	if err := s.AddVolume(3, "", replication.Placement{}, needle.TTL{}); !errors.Is(err, ErrNoFreeSlot) {
+	if err := s.AddVolume(3, "", needle.Placement{}, needle.TTL{}); !errors.Is(err, ErrNoFreeSlot) {
 		t.Errorf("new volume in a full dir: %v, want ErrNoFreeSlot", err)
 	}
 	if n := s.MaxVolumeCount(); n != 2 {
@@ -224,7 +223,7 @@ func TestStoreOutOfSpaceTurnsDirReadOnly(t *testing.T) {
 		t.Error("volume 2 lost the operator's read-only mark")
 	}
 	mustWrite(t, v1, makeNeedle(5, 0, 100))
-	if err := s.AddVolume(3, "", replication.Placement{}, needle.TTL{}); err != nil {
+	if err := s.AddVolume(3, "", needle.Placement{}, needle.TTL{}); err != nil {
 		t.Errorf("new volume after space returned: %v", err)
 	}
 	if n := s.MaxVolumeCount(); n != 3 {
@@ -273,7 +272,7 @@ func TestStoreMinFreeSpace(t *testing.T) {
 			if tt.wantLow != errors.Is(err, ErrNoSpace) {
 				t.Errorf("write: %v, want refused %v", err, tt.wantLow)
 			}
-			err = s.AddVolume(2, "", replication.Placement{}, needle.TTL{})
+			err = s.AddVolume(2, "", needle.Placement{}, needle.TTL{})
 			if tt.wantLow != errors.Is(err, ErrNoFreeSlot) {
 				t.Errorf("add volume: %v, want refused %v", err, tt.wantLow)
 			}

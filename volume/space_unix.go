@@ -19,8 +19,8 @@ func statfs(dir string) (free, total uint64, err error) {
 	return uint64(st.Bavail) * bs, uint64(st.Blocks) * bs, nil
 }
 
-// isNoSpace reports whether err is a file system's "no space left" or
-// "quota exceeded".
-func isNoSpace(err error) bool {
+// IsNoSpace reports whether err means the disk is full: ENOSPC or EDQUOT
+// from the file system, or ErrNoSpace.
+func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrNoSpace)
 }

@@ -15,8 +15,7 @@ import (
 
 	"github.com/weedfs/weed/internal/rlimit"
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // Store is the volume server's set of -dir locations, each with a -max.
@@ -246,7 +245,7 @@ func (s *Store) Volumes() []*Volume {
 // AddVolume creates a volume in the location with the most free slots.
 // Errors: ErrVolumeExists, ErrNoFreeSlot, ErrBadCollection, a bad
 // placement, or the file system's.
-func (s *Store) AddVolume(id needle.VolumeID, collection string, rp replication.Placement, ttl needle.TTL) error {
+func (s *Store) AddVolume(id needle.VolumeID, collection string, rp needle.Placement, ttl needle.TTL) error {
 	if err := CheckCollection(collection); err != nil {
 		return err
 	}
@@ -382,9 +381,9 @@ func (s *Store) SetVolumeSizeLimit(bytes uint64) {
 }
 
 // Status returns every volume's Info, sorted by id.
-func (s *Store) Status() []topology.VolumeInfo {
+func (s *Store) Status() []wire.VolumeInfo {
 	vols := s.Volumes()
-	out := make([]topology.VolumeInfo, len(vols))
+	out := make([]wire.VolumeInfo, len(vols))
 	for i, v := range vols {
 		out[i] = v.Info()
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 func storeIDs(s *Store) []needle.VolumeID {
@@ -31,7 +30,7 @@ func TestStore(t *testing.T) {
 		if s.MaxVolumeCount() != 5 {
 			t.Errorf("MaxVolumeCount %d", s.MaxVolumeCount())
 		}
-		rp, _ := replication.ParsePlacement("001")
+		rp, _ := needle.ParsePlacement("001")
 		ttl, _ := needle.ParseTTL("7d")
 		for id := needle.VolumeID(1); id <= 5; id++ {
 			coll := ""
@@ -155,7 +154,7 @@ func TestStoreMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddVolume(3, "c", replication.Placement{}, needle.TTL{}); err != nil {
+	if err := s.AddVolume(3, "c", needle.Placement{}, needle.TTL{}); err != nil {
 		t.Fatal(err)
 	}
 	v := s.Volume(3)
@@ -217,7 +216,7 @@ func TestStoreErrors(t *testing.T) {
 	os.MkdirAll(a, 0o755)
 	os.MkdirAll(b, 0o755)
 	for _, d := range []string{a, b} {
-		v, err := Create(d, "", 1, replication.Placement{}, needle.TTL{}, Options{})
+		v, err := Create(d, "", 1, needle.Placement{}, needle.TTL{}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +230,7 @@ func TestStoreErrors(t *testing.T) {
 	if len(s.Volumes()) != 1 || filepath.Dir(s.Volume(1).base) != a {
 		t.Errorf("duplicate volume handling: %v", storeIDs(s))
 	}
-	if err := s.AddVolume(2, "", replication.Placement{SameRack: 3, DiffRack: 9, DiffDataCenter: 9}, needle.TTL{}); err == nil {
+	if err := s.AddVolume(2, "", needle.Placement{SameRack: 3, DiffRack: 9, DiffDataCenter: 9}, needle.TTL{}); err == nil {
 		t.Error("AddVolume with an unencodable placement")
 	}
 }

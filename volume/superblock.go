@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // superBlock is the head of a .dat file: version(1) replication(1) ttl(2)
@@ -15,7 +14,7 @@ import (
 // keeps what it finds). Records start at dataStart.
 type superBlock struct {
 	version         uint8
-	placement       replication.Placement
+	placement       needle.Placement
 	ttl             needle.TTL
 	compactRevision uint16
 	extra           []byte // bytes after the first 8, versions 2 and 3 only
@@ -58,7 +57,7 @@ func parseSuperBlockHead(b []byte) (superBlock, int, error) {
 	}
 	sb := superBlock{
 		version:         b[0],
-		placement:       replication.PlacementFromByte(b[1]),
+		placement:       needle.PlacementFromByte(b[1]),
 		ttl:             needle.TTLFromBytes(b[2:4]),
 		compactRevision: binary.BigEndian.Uint16(b[4:6]),
 	}
@@ -95,4 +94,15 @@ func readSuperBlock(r io.ReaderAt, size int64) (superBlock, error) {
 		}
 	}
 	return sb, nil
+}
+
+// DatPlacement reads the superblock at the start of a .dat of size bytes
+// and returns the replica placement it names (a copy's check that it got
+// the volume it asked for).
+func DatPlacement(r io.ReaderAt, size int64) (needle.Placement, error) {
+	sb, err := readSuperBlock(r, size)
+	if err != nil {
+		return needle.Placement{}, err
+	}
+	return sb.placement, nil
 }

@@ -47,9 +47,9 @@ type RecordInfo struct {
 	Offset int64 `json:"offset"`
 }
 
-// state returns the newest-wins view of the record.
-func (ri RecordInfo) state() recordState {
-	return recordState{Present: true, Tombstone: ri.Tombstone, AppendAtNs: ri.AppendAtNs}
+// State returns the newest-wins view of the record.
+func (ri RecordInfo) State() RecordState {
+	return RecordState{Present: true, Tombstone: ri.Tombstone, AppendAtNs: ri.AppendAtNs}
 }
 
 // Syncable reports whether the volume can take part in replica sync (its
@@ -485,7 +485,7 @@ type ApplyResult struct {
 
 // localState is what the volume holds for a key, found under mu.
 type localState struct {
-	recordState
+	RecordState
 	damaged bool
 }
 
@@ -563,8 +563,8 @@ func (v *Volume) ApplyRecords(recs [][]byte, opts ApplyOptions) (ApplyResult, er
 			v.mu.Unlock()
 			return res, err
 		}
-		inc := recordState{Present: true, Tombstone: x.n.IsTombstone(), AppendAtNs: x.n.AppendAtNs}
-		if !shouldApply(inc, local.recordState, local.damaged, opts) {
+		inc := RecordState{Present: true, Tombstone: x.n.IsTombstone(), AppendAtNs: x.n.AppendAtNs}
+		if !shouldApply(inc, local.RecordState, local.damaged, opts) {
 			res.Skipped++
 			continue
 		}
@@ -595,11 +595,11 @@ func (v *Volume) ApplyRecords(recs [][]byte, opts ApplyOptions) (ApplyResult, er
 
 // shouldApply is the newest-wins decision for one incoming record against
 // the local state of its key.
-func shouldApply(inc, local recordState, damaged bool, opts ApplyOptions) bool {
+func shouldApply(inc, local RecordState, damaged bool, opts ApplyOptions) bool {
 	if !local.Present {
 		return inc.Tombstone || opts.AllowNew
 	}
-	if newer(inc, local) {
+	if Newer(inc, local) {
 		return true
 	}
 	return opts.Repair && damaged && !inc.Tombstone && !local.Tombstone && inc.AppendAtNs == local.AppendAtNs
@@ -636,9 +636,9 @@ func (v *Volume) localStateLocked(key needle.Key, last map[needle.Key]needle.Idx
 		rh, err := readRecordHead(v.dat, off, end, v.version)
 		if err != nil || rh.h.Key != key || rh.h.Size != nv.Size {
 			// Unreadable header: time unknown, any copy is better.
-			return localState{recordState: recordState{Present: true}, damaged: true}, nil
+			return localState{RecordState: RecordState{Present: true}, damaged: true}, nil
 		}
-		st := localState{recordState: recordState{Present: true, AppendAtNs: rh.ts}}
+		st := localState{RecordState: RecordState{Present: true, AppendAtNs: rh.ts}}
 		if checkCRC {
 			if _, err := v.readRecordLocked(off, end); err != nil {
 				if !errors.Is(err, ErrBadRecord) {
@@ -656,13 +656,13 @@ func (v *Volume) localStateLocked(key needle.Key, last map[needle.Key]needle.Idx
 	if e.Offset == 0 {
 		// An old-style delete with no record: its time is unknown, so no
 		// copy from elsewhere may bring the needle back.
-		return localState{recordState: recordState{Present: true, Tombstone: true, AppendAtNs: math.MaxUint64}}, nil
+		return localState{RecordState: RecordState{Present: true, Tombstone: true, AppendAtNs: math.MaxUint64}}, nil
 	}
 	rh, err := readRecordHead(v.dat, needle.OffsetBytes(e.Offset), end, v.version)
 	if err != nil || rh.h.Key != key {
-		return localState{recordState: recordState{Present: true, Tombstone: true, AppendAtNs: math.MaxUint64}}, nil
+		return localState{RecordState: RecordState{Present: true, Tombstone: true, AppendAtNs: math.MaxUint64}}, nil
 	}
-	return localState{recordState: recordState{Present: true, Tombstone: true, AppendAtNs: rh.ts}}, nil
+	return localState{RecordState: RecordState{Present: true, Tombstone: true, AppendAtNs: rh.ts}}, nil
 }
 
 // DeleteNewest deletes a live needle like Delete, stamping the tombstone

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // genNeedle is generation gen of key k: its name records gen, so a reader
@@ -292,7 +291,7 @@ func TestVacuumStates(t *testing.T) {
 func TestVacuumDropsExpired(t *testing.T) {
 	dir := t.TempDir()
 	ttl, _ := needle.ParseTTL("1m")
-	v, err := Create(dir, "", 1, replication.Placement{}, ttl, Options{})
+	v, err := Create(dir, "", 1, needle.Placement{}, ttl, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,3 @@
-// Package volume is the storage side of a volume server (Haystack volumes:
-// one append-only .dat of needle records, one .idx of 16-byte entries and a
-// needle map per volume; a Store of several directories) and its HTTP
-// server. docs/volume-api.md is the contract between the two halves.
 package volume
 
 import (
@@ -16,8 +12,7 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // Sentinel errors (errors.Is). Reads and deletes also return
@@ -135,7 +130,7 @@ type Volume struct {
 
 	// Fixed when the volume is opened.
 	version   uint8
-	placement replication.Placement
+	placement needle.Placement
 	ttl       needle.TTL
 
 	fileMu sync.RWMutex
@@ -194,7 +189,7 @@ func (v *Volume) ID() needle.VolumeID { return v.id }
 func (v *Volume) Collection() string { return v.collection }
 
 // Placement returns the replication policy stored in the superblock.
-func (v *Volume) Placement() replication.Placement { return v.placement }
+func (v *Volume) Placement() needle.Placement { return v.placement }
 
 // TTL returns the volume's ttl (the zero TTL for none).
 func (v *Volume) TTL() needle.TTL { return v.ttl }
@@ -237,12 +232,12 @@ func (v *Volume) MaxFileKey() needle.Key {
 }
 
 // Info returns the volume's /status and heartbeat entry.
-func (v *Volume) Info() topology.VolumeInfo {
+func (v *Volume) Info() wire.VolumeInfo {
 	v.mu.Lock()
 	st := v.stats
 	rev := v.sb.compactRevision
 	v.mu.Unlock()
-	return topology.VolumeInfo{
+	return wire.VolumeInfo{
 		ID:               v.id,
 		Size:             v.Size(),
 		ReplicaPlacement: v.placement,
@@ -375,6 +370,18 @@ func (v *Volume) closeFilesLocked() error {
 // index, bolt map, and the compaction files (.cpb is the bolt map being
 // built for a compacted volume).
 var volumeExts = []string{".cpx", ".cpd", ".cpb", ".dat", ".idx", ".bdb"}
+
+// RemoveFiles removes every file of the volume whose path without extension
+// is base (FileBase), the .dat included; missing files are no error. The
+// volume must not be open.
+func RemoveFiles(base string) error {
+	for _, ext := range volumeExts {
+		if err := removeIfExists(base + ext); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Destroy closes the volume and removes every file it owns. A compaction in
 // progress is stopped first.

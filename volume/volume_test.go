@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 )
 
 // Helpers shared by the storage tests.
@@ -64,7 +64,8 @@ func sizeOf(k needle.Key) int { return int(k*37%3000) + 1 }
 
 func createVol(t testing.TB, dir string, opts Options) *Volume {
 	t.Helper()
-	v, err := Create(dir, "", 1, replication.Placement{}, needle.TTL{}, opts)
+	checkAtCleanup(t, dir)
+	v, err := Create(dir, "", 1, needle.Placement{}, needle.TTL{}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +75,70 @@ func createVol(t testing.TB, dir string, opts Options) *Volume {
 
 func openVol(t testing.TB, dir string, opts Options) *Volume {
 	t.Helper()
+	checkAtCleanup(t, dir)
 	v, err := Open(dir, "", 1, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { v.Close() })
 	return v
+}
+
+// checked holds, per test and directory, whether the invariant checker
+// runs on the directory when the test ends (false: the test leaves it
+// damaged on purpose, leaveUnchecked).
+var checked sync.Map // checkKey -> *atomic.Bool
+
+type checkKey struct {
+	t   testing.TB
+	dir string
+}
+
+// checkAtCleanup registers Check(dir) to run once the test ends, after
+// every volume the fixtures opened in dir is closed (cleanups run last
+// registered first, and this one is registered before the first volume's
+// Close). Every fixture that opens a volume calls it; it registers once
+// per test and directory.
+func checkAtCleanup(t testing.TB, dir string) {
+	t.Helper()
+	on := new(atomic.Bool)
+	on.Store(true)
+	if _, loaded := checked.LoadOrStore(checkKey{t, dir}, on); loaded {
+		return
+	}
+	t.Cleanup(func() {
+		checked.Delete(checkKey{t, dir})
+		if !on.Load() || t.Failed() {
+			return
+		}
+		if _, err := os.Stat(dir); err != nil {
+			return // removed by the test
+		}
+		if err := Check(dir); err != nil {
+			t.Errorf("Check(%s) after the test: %v", dir, err)
+		}
+	})
+}
+
+// eventually polls cond every 20 ms until it holds, failing the test with
+// what() when it still does not after timeout.
+func eventually(t testing.TB, timeout time.Duration, what func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(what())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// leaveUnchecked tells the cleanup's checker that the test leaves dir
+// damaged on purpose.
+func leaveUnchecked(t testing.TB, dir string) {
+	if on, ok := checked.Load(checkKey{t, dir}); ok {
+		on.(*atomic.Bool).Store(false)
+	}
 }
 
 func mustWrite(t testing.TB, v *Volume, n *needle.Needle) {
@@ -206,7 +265,7 @@ func TestFileBaseAndCollections(t *testing.T) {
 // on-disk format of SPEC §9.
 func TestLayout(t *testing.T) {
 	dir := t.TempDir()
-	rp, _ := replication.ParsePlacement("010")
+	rp, _ := needle.ParsePlacement("010")
 	ttl, _ := needle.ParseTTL("3d")
 	v, err := Create(dir, "", 5, rp, ttl, Options{})
 	if err != nil {
@@ -407,10 +466,10 @@ func TestReadOnlyAndLimits(t *testing.T) {
 	if _, _, err := v.Read(3, cookieOf(3), nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("read after close: %v", err)
 	}
-	if _, err := Create(dir, "", 1, replication.Placement{}, needle.TTL{}, Options{}); !errors.Is(err, ErrVolumeExists) {
+	if _, err := Create(dir, "", 1, needle.Placement{}, needle.TTL{}, Options{}); !errors.Is(err, ErrVolumeExists) {
 		t.Errorf("create over an existing volume: %v", err)
 	}
-	if _, err := Create(dir, "../x", 2, replication.Placement{}, needle.TTL{}, Options{}); !errors.Is(err, ErrBadCollection) {
+	if _, err := Create(dir, "../x", 2, needle.Placement{}, needle.TTL{}, Options{}); !errors.Is(err, ErrBadCollection) {
 		t.Errorf("create with a bad collection: %v", err)
 	}
 	if _, err := Open(dir, "", 1, Options{MapKind: "btree"}); !errors.Is(err, ErrBadOptions) {
@@ -425,7 +484,7 @@ func TestReadOnlyAndLimits(t *testing.T) {
 func TestTTL(t *testing.T) {
 	dir := t.TempDir()
 	ttl, _ := needle.ParseTTL("1m")
-	v, err := Create(dir, "", 1, replication.Placement{}, ttl, Options{})
+	v, err := Create(dir, "", 1, needle.Placement{}, ttl, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,20 +629,15 @@ func TestIdxFlushTimer(t *testing.T) {
 	dir := t.TempDir()
 	v := createVol(t, dir, Options{})
 	mustWrite(t, v, makeNeedle(1, 0, 10))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var size int64
+	eventually(t, 10*time.Second, func() string { return fmt.Sprintf(".idx still %d bytes", size) }, func() bool {
 		fi, err := os.Stat(filepath.Join(dir, "1.idx"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Size() == needle.IdxEntrySize {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf(".idx still %d bytes", fi.Size())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		size = fi.Size()
+		return size == needle.IdxEntrySize
+	})
 	if err := v.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -676,6 +730,7 @@ func TestReadDamagedIdxEntry(t *testing.T) {
 	forEachMap(t, func(t *testing.T, opts Options) {
 		dir := t.TempDir()
 		v := createVol(t, dir, opts)
+		leaveUnchecked(t, dir) // its .idx is damaged on purpose
 		for k := needle.Key(1); k <= 3; k++ {
 			if _, err := v.Write(makeNeedle(k, 0, sizeOf(k))); err != nil {
 				t.Fatal(err)

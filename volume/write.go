@@ -170,7 +170,7 @@ func (v *Volume) appendPartsLocked(head, data, tail []byte, e needle.IdxEntry, p
 		at += int64(len(part))
 	}
 	if err != nil {
-		if v.space != nil && isNoSpace(err) {
+		if v.space != nil && IsNoSpace(err) {
 			v.space.outOfSpace(int(recLen), err)
 		}
 		return 0, fmt.Errorf("volume %d: append to .dat: %w", v.id, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
 )
 
@@ -28,7 +29,7 @@ The copy is a valid volume: a volume server started on -dir serves it.`,
 		if err != nil {
 			return err
 		}
-		res, err := volume.Backup(ctx, volume.BackupOptions{
+		res, err := replication.Backup(ctx, replication.BackupOptions{
 			Masters:          *server,
 			Dir:              *a.dir,
 			Collection:       *a.collection,

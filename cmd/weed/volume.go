@@ -11,7 +11,9 @@ import (
 
 	"github.com/golang/glog"
 
+	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
+	"github.com/weedfs/weed/volume/volumeserver"
 )
 
 // volumeFlags are the flags of `weed volume`, shared with `weed server`
@@ -49,12 +51,12 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 	f.index = fs.String(prefix+"index", "memory", "needle map: memory (compact, in RAM) or bolt (on disk, for volumes larger than RAM wants)")
 	f.fsync = fs.Bool(prefix+"fsync", false, "fsync every write before acknowledging it (concurrent writers share one fsync)")
 	f.readRedirect = fs.Bool(prefix+"read.redirect", true, "answer reads of volumes held elsewhere with a 301 to a holder")
-	f.antiEntropy = fs.Duration(prefix+"replication.antiEntropyInterval", volume.DefaultAntiEntropyInterval, "time between passes comparing this server's replicated volumes with their other replicas (0 disables)")
+	f.antiEntropy = fs.Duration(prefix+"replication.antiEntropyInterval", replication.DefaultAntiEntropyInterval, "time between passes comparing this server's replicated volumes with their other replicas (0 disables)")
 	f.minFreeSpace = fs.String(prefix+"minFreeSpace", "1", "free disk space of a -dir below which its volumes turn read-only and no volume is created there: a percentage (1, 5%) or, above 100, a size (10GiB, 500MB); 0 leaves only a full disk to stop writes")
-	f.copyRateMB = fs.Int(prefix+"replication.copyRateMB", volume.DefaultCopyBytesPerSecond>>20, "MB per second this server sends when a volume is copied from it (re-replication, weed backup)")
-	f.fileSizeLimitMB = fs.Int(prefix+"fileSizeLimitMB", volume.DefaultMaxUploadBytes>>20, "largest upload body in MB; larger ones get 413")
-	f.uploadLimitMB = fs.Int(prefix+"concurrentUploadLimitMB", volume.DefaultConcurrentUploadBytes>>20, "MB of upload bodies held in memory at once; past it an upload waits, then gets 503 with Retry-After (0: no limit)")
-	f.uploadWait = fs.Duration(prefix+"inflightUploadDataTimeout", volume.DefaultUploadWait, "how long an upload waits for room under -concurrentUploadLimitMB before its 503")
+	f.copyRateMB = fs.Int(prefix+"replication.copyRateMB", replication.DefaultCopyBytesPerSecond>>20, "MB per second this server sends when a volume is copied from it (re-replication, weed backup)")
+	f.fileSizeLimitMB = fs.Int(prefix+"fileSizeLimitMB", volumeserver.DefaultMaxUploadBytes>>20, "largest upload body in MB; larger ones get 413")
+	f.uploadLimitMB = fs.Int(prefix+"concurrentUploadLimitMB", volumeserver.DefaultConcurrentUploadBytes>>20, "MB of upload bodies held in memory at once; past it an upload waits, then gets 503 with Retry-After (0: no limit)")
+	f.uploadWait = fs.Duration(prefix+"inflightUploadDataTimeout", volumeserver.DefaultUploadWait, "how long an upload waits for room under -concurrentUploadLimitMB before its 503")
 	if standalone {
 		f.ip = fs.String("ip", "", "ip address this server is reached at (empty: the address the master sees its heartbeats come from)")
 		f.bindIP = fs.String("ip.bind", "0.0.0.0", bindUsage)
@@ -70,7 +72,7 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 
 // volumeDaemon is a running volume server.
 type volumeDaemon struct {
-	srv  *volume.Server
+	srv  *volumeserver.Server
 	done chan error
 }
 
@@ -125,7 +127,7 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		return nil, err
 	}
 	glog.Infof("Store started on dir: %v with %d volumes max %v in %v", dirs, len(store.Volumes()), maxes, time.Since(start).Round(time.Millisecond))
-	srv, err := volume.NewServer(store, volume.ServerOptions{
+	srv, err := volumeserver.NewServer(store, volumeserver.ServerOptions{
 		IP:           ip,
 		Port:         *f.port,
 		PublicURL:    *f.publicURL,

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
-	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/testcluster"
 	"github.com/weedfs/weed/volume"
+	"github.com/weedfs/weed/volume/volumeserver"
 )
 
 // TestOpenFilesLimitAtStart: a volume server whose -dir holds 1,000
@@ -65,7 +65,7 @@ func TestOpenFilesLimitAtStart(t *testing.T) {
 
 	v.Wrap = []string{"prlimit", "--nofile=4096:4096", "--"}
 	v.Start()
-	var st volume.StatusReply
+	var st volumeserver.StatusReply
 	if err := v.GetJSON("/status", &st); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func makeEmptyVolumes(t *testing.T, dir string, n int) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	vol, err := volume.Create(dir, "", 1, replication.Placement{}, needle.TTL{}, volume.Options{})
+	vol, err := volume.Create(dir, "", 1, needle.Placement{}, needle.TTL{}, volume.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

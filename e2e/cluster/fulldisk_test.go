@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/testcluster"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // writeFiller writes a file of n bytes at path (the disk space a test
@@ -30,7 +30,7 @@ type nodeDisks struct {
 	Volumes int
 	Free    int
 	Max     int
-	Disks   []topology.DiskInfo
+	Disks   []wire.DiskInfo
 }
 
 // spaceStatus is the part of /dir/status these tests read: the data nodes
@@ -51,7 +51,7 @@ func readSpaceStatus(t *testing.T, m *testcluster.Process) spaceStatus {
 						Volumes int
 						Free    int
 						Max     int
-						Disks   []topology.DiskInfo
+						Disks   []wire.DiskInfo
 					}
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/testcluster"
 	"github.com/weedfs/weed/volume"
+	"github.com/weedfs/weed/wire"
 )
 
 // TestAntiEntropy makes two replicas (001, anti-entropy every 2 s) diverge
@@ -73,7 +74,7 @@ func TestAntiEntropy(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := e.vols[0]
-	resp, err := testcluster.NoFollow.Post("http://"+other.Addr()+"/"+extra.String()+"?type=replicate", volume.NeedleContentType, bytes.NewReader(rec))
+	resp, err := testcluster.NoFollow.Post("http://"+other.Addr()+"/"+extra.String()+"?type=replicate", wire.NeedleContentType, bytes.NewReader(rec))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/testcluster"
 	"github.com/weedfs/weed/volume"
+	"github.com/weedfs/weed/wire"
 )
 
 // env is one test's cluster: a master (or a Raft group of masters) and
@@ -186,7 +187,7 @@ func heldBy(p *testcluster.Process) ([]needle.VolumeID, error) {
 // digest fetches a volume server's digest of a volume.
 func digest(addr string, vid needle.VolumeID) (volume.Digest, error) {
 	var d volume.Digest
-	resp, err := testcluster.NoFollow.Get(fmt.Sprintf("http://%s%s?volume=%d", addr, volume.SyncDigestPath, vid))
+	resp, err := testcluster.NoFollow.Get(fmt.Sprintf("http://%s%s?volume=%d", addr, wire.SyncDigestPath, vid))
 	if err != nil {
 		return d, err
 	}

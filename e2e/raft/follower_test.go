@@ -10,17 +10,17 @@ import (
 
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/testcluster"
-	"github.com/weedfs/weed/topology"
+	"github.com/weedfs/weed/wire"
 )
 
 // volumeServerStatus is a volume server's /status.
 type volumeServerStatus struct {
 	Version string
-	Volumes []topology.VolumeInfo
+	Volumes []wire.VolumeInfo
 }
 
 // volumeOn returns the volume id as the volume server at addr reports it.
-func volumeOn(t *testing.T, addr string, id needle.VolumeID) (topology.VolumeInfo, bool) {
+func volumeOn(t *testing.T, addr string, id needle.VolumeID) (wire.VolumeInfo, bool) {
 	t.Helper()
 	var st volumeServerStatus
 	status, err := doJSON(http.MethodGet, "http://"+addr+"/status", nil, "", &st)
@@ -32,7 +32,7 @@ func volumeOn(t *testing.T, addr string, id needle.VolumeID) (topology.VolumeInf
 			return v, true
 		}
 	}
-	return topology.VolumeInfo{}, false
+	return wire.VolumeInfo{}, false
 }
 
 // TestFollowerAnswersEveryEndpoint drives every master endpoint through a
