@@ -53,6 +53,7 @@ test: deps fmt-check vet build
 fuzz:
 	@set -e; for pkgtarget in $(FUZZ_TARGETS); do \
 		pkg=$${pkgtarget%%:*}; target=$${pkgtarget##*:}; \
+		grep -qs "^func $$target(" $$pkg/*_test.go || { echo "fuzz target $$target not in $$pkg"; exit 1; }; \
 		echo "fuzz $$pkg $$target"; \
 		$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
