@@ -48,10 +48,10 @@ func readMode(opts ServerOptions) (string, error) {
 	return "", fmt.Errorf("volume: read mode %q is not proxy, redirect or local", opts.ReadMode)
 }
 
-// initIssue19 sets up what the read modes, resizing and the deletion of
+// initReadModeAndChunkClient sets up what the read modes and the deletion of
 // chunked files need: the read mode, and a client that signs its chunk
 // deletes with the cluster's secret.
-func (s *Server) initIssue19() error {
+func (s *Server) initReadModeAndChunkClient() error {
 	mode, err := readMode(s.opts)
 	if err != nil {
 		return err

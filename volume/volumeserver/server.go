@@ -225,7 +225,7 @@ func NewServer(store *volume.Store, opts ServerOptions) (*Server, error) {
 		recordBufs:   newBufferPool(64<<10, maxPooledBuffer),
 		bodyBufs:     newBytesPool(maxPooledBuffer),
 	}
-	if err := s.initIssue19(); err != nil {
+	if err := s.initReadModeAndChunkClient(); err != nil {
 		return nil, err
 	}
 	s.id.Store(&identity{addr: ":" + strconv.Itoa(opts.Port)})
