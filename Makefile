@@ -11,6 +11,7 @@ FUZZ_TARGETS := \
 	./volume:FuzzLoadVolume ./volume/volumeserver:FuzzParseUpload ./volume/volumeserver:FuzzHandlerPath \
 	./volume/volumeserver:FuzzOnePartMatchesMultipart ./volume:FuzzParseMinFreeSpace ./master:FuzzPlainQuery ./master:FuzzPlainFormBody \
 	./filer:FuzzCleanPath ./filer:FuzzFilerUpload ./client:FuzzParseChunkManifest \
+	./images:FuzzJPEGOrientation ./images:FuzzResize \
 	./master/raftnode:FuzzFSMRestore ./topology:FuzzHeartbeats ./internal/security:FuzzParse
 # Packages whose tests exercise concurrency run under the race detector.
 RACE_PKGS := ./needle/... ./volume/... ./topology/... ./replication/... ./master/... ./filer/... ./client/... ./benchmark/... ./internal/...

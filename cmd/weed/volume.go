@@ -32,6 +32,7 @@ type volumeFlags struct {
 	index        *string
 	fsync        *bool
 	readRedirect *bool
+	readMode     *string
 	whiteList    *string
 	antiEntropy  *time.Duration
 	copyRateMB   *int
@@ -51,6 +52,7 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 	f.index = fs.String(prefix+"index", "memory", "needle map: memory (compact, in RAM) or bolt (on disk, for volumes larger than RAM wants)")
 	f.fsync = fs.Bool(prefix+"fsync", false, "fsync every write before acknowledging it (concurrent writers share one fsync)")
 	f.readRedirect = fs.Bool(prefix+"read.redirect", true, "answer reads of volumes held elsewhere with a 301 to a holder")
+	f.readMode = fs.String(prefix+"readMode", "", "reads of volumes held elsewhere: redirect (301 to a holder), proxy (fetch from a holder and stream it) or local (404); empty: redirect, or local with -read.redirect=false")
 	f.antiEntropy = fs.Duration(prefix+"replication.antiEntropyInterval", replication.DefaultAntiEntropyInterval, "time between passes comparing this server's replicated volumes with their other replicas (0 disables)")
 	f.minFreeSpace = fs.String(prefix+"minFreeSpace", "1", "free disk space of a -dir below which its volumes turn read-only and no volume is created there: a percentage (1, 5%) or, above 100, a size (10GiB, 500MB); 0 leaves only a full disk to stop writes")
 	f.copyRateMB = fs.Int(prefix+"replication.copyRateMB", replication.DefaultCopyBytesPerSecond>>20, "MB per second this server sends when a volume is copied from it (re-replication, weed backup)")
@@ -136,6 +138,7 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		Rack:         *f.rack,
 		PulseSeconds: *f.pulseSeconds,
 		ReadRedirect: f.readRedirect,
+		ReadMode:     *f.readMode,
 		WhiteList:    splitList(*f.whiteList),
 
 		AntiEntropyInterval: disabledAtZero(*f.antiEntropy),

@@ -37,7 +37,7 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	}
 	vol := s.store.Volume(p.FileID.Volume)
 	if vol == nil {
-		s.redirectRead(w, r, p.FileID)
+		s.readElsewhere(w, r, p.FileID)
 		return
 	}
 	if s.refuseSyncing(w, r, vol) {
@@ -64,6 +64,9 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	}
 	if n.IsChunkManifest() && r.URL.Query().Get("cm") != "false" {
 		s.serveChunked(w, r, p, &n)
+		return
+	}
+	if r.URL.RawQuery != "" && s.serveResized(w, r, p, &n) {
 		return
 	}
 	s.serveNeedle(w, r, p, &n)

@@ -125,6 +125,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	up = s.orientUpload(up)
 	gz := s.bodyBufs.get()
 	defer s.bodyBufs.put(gz)
 	n, err := s.buildNeedle(p.FileID, up, q, r.Header, gz)
@@ -342,6 +343,9 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if q.Get("type") != "replicate" {
+		if !s.deleteChunksOf(w, r, vol, fid) {
+			return
+		}
 		s.primaryDelete(w, r, vol, fid)
 		return
 	}

@@ -60,6 +60,13 @@ type ServerOptions struct {
 	// holder (-read.redirect). nil means true; it is a pointer so that the
 	// zero ServerOptions keeps weed-fs's default and a flag.Bool plugs in.
 	ReadRedirect *bool
+	// ReadMode is how a read of a volume held elsewhere is answered
+	// (-readMode): ReadModeRedirect, ReadModeProxy or ReadModeLocal; ""
+	// follows ReadRedirect.
+	ReadMode string
+	// FixJPGOrientation turns JPEG uploads upright by their EXIF
+	// orientation before they are stored (-images.fix.orientation).
+	FixJPGOrientation bool
 	// WhiteList holds the IP addresses or CIDR ranges allowed to write,
 	// delete and call /admin; others get 403. Empty allows everyone. Other
 	// volume servers (replication) and the masters must be on it.
@@ -114,6 +121,8 @@ type Server struct {
 	opts         ServerOptions
 	id           atomic.Pointer[identity]
 	readRedirect bool
+	readMode     string         // ReadMode*: reads of volumes held elsewhere
+	chunkClient  *client.Client // deletes the chunks of a deleted manifest
 	maxUpload    int64
 	uploads      *uploadLimiter // bytes of upload bodies in memory
 	uploadWait   time.Duration
@@ -220,6 +229,9 @@ func NewServer(store *volume.Store, opts ServerOptions) (*Server, error) {
 		recordBufs:   newBufferPool(64<<10, maxPooledBuffer),
 		bodyBufs:     newBytesPool(maxPooledBuffer),
 	}
+	if err := s.initReadModeAndChunkClient(); err != nil {
+		return nil, err
+	}
 	s.id.Store(&identity{addr: ":" + strconv.Itoa(opts.Port)})
 	if opts.IP != "" {
 		s.id.Store(&identity{addr: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port)), known: true})
@@ -313,6 +325,9 @@ func (s *Server) routes() *http.ServeMux {
 
 // handleFile dispatches a request for a file path by method.
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
+	if notFidShaped(w, r) {
+		return
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		s.handleRead(w, r)
