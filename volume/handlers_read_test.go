@@ -106,10 +106,16 @@ func TestReadPathForms(t *testing.T) {
 		assertEmpty404(t, do(t, http.MethodGet, ts.url+p, nil, nil), "GET "+p)
 		assertEmpty404(t, do(t, http.MethodHead, ts.url+p, nil, nil), "HEAD "+p)
 	}
-	for _, p := range []string{"/favicon.ico", "/3,", "/3,zz637037d6", "/x/01637037d6", "/3/01637037d6/a/b"} {
+	for _, p := range []string{"/3,", "/3,zz637037d6", "/3/01637037d6/a/b"} {
 		r := do(t, http.MethodGet, ts.url+p, nil, nil)
 		if r.status != http.StatusBadRequest || r.json(t)["error"] == nil {
 			t.Errorf("GET %s = %d %s, want 400", p, r.status, r.body)
+		}
+	}
+	// Not fid-shaped: an unknown page, not a bad fid.
+	for _, p := range []string{"/favicon.ico", "/metrics", "/x/01637037d6"} {
+		if r := do(t, http.MethodGet, ts.url+p, nil, nil); r.status != http.StatusNotFound {
+			t.Errorf("GET %s = %d %s, want 404", p, r.status, r.body)
 		}
 	}
 }

@@ -52,6 +52,14 @@ type ServerOptions struct {
 	// PublicURL is the address handed to clients (redirects, lookups);
 	// empty means "ip:port" as the master registered it.
 	PublicURL string
+	// PublicPort is the port of the public listener (-port.public), which
+	// serves PublicHandler; 0 means none. With it and no PublicURL, clients
+	// are sent to ip:PublicPort.
+	PublicPort int
+	// FixJPEGOrientation asks that JPEG uploads be turned upright by their
+	// EXIF orientation (-images.fix.orientation, weed-fs 0.70). Not acted
+	// upon yet: uploads are stored as sent.
+	FixJPEGOrientation bool
 	// Masters are the masters' "host:port" addresses (-mserver). The
 	// heartbeats start with any of them and follow the leader.
 	Masters []string

@@ -239,6 +239,9 @@ func (s *Store) CheckSpace() []topology.DiskInfo {
 		}
 		out[i] = loc.space.info()
 	}
+	if s.adjustAutoMax() {
+		changed = true
+	}
 	if changed && len(s.locations) > 0 {
 		s.locations[0].space.notifyChange()
 	}
