@@ -45,6 +45,14 @@ type FilerOptions struct {
 	// removed files) itself. Writes carry the master's token from their
 	// assign either way. Empty: no tokens of its own.
 	Secret string
+	// RedirectOnRead answers a read of a file stored as one needle with a
+	// 302 to a volume server holding it (its public URL) instead of
+	// proxying the bytes (-redirectOnRead, weed-fs 0.70). Chunked files are
+	// still served by the filer.
+	RedirectOnRead bool
+	// DisableDirListing answers a GET or HEAD of a directory with 405
+	// instead of its listing (-disableDirListing, weed-fs 0.70).
+	DisableDirListing bool
 }
 
 // redisKeyPrefix is the prefix of every key filers keep in Redis; filers on

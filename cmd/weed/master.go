@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang/glog"
 
+	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/master"
 	"github.com/weedfs/weed/master/raftnode"
 )
@@ -30,6 +31,7 @@ type masterFlags struct {
 	conf               *string
 	repairAfter        *time.Duration
 	secret             *string
+	rt                 runtimeFlags
 }
 
 // define adds the master's flags to c with prefix. Standalone defines the
@@ -45,6 +47,7 @@ func (f *masterFlags) define(c *command, prefix string, standalone bool) {
 		f.pulseSeconds = fs.Int("pulseSeconds", 5, "heartbeat interval of volume servers; a node silent for 3 pulses is dropped")
 		f.whiteList = fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write and administer; empty allows all")
 		f.secret = fs.String("secure.secret", "", secretUsage)
+		f.rt.define(fs)
 	}
 	f.mdir = fs.String(prefix+"mdir", os.TempDir(), "directory for the Raft log, stable store and snapshots")
 	f.peers = fs.String(prefix+"peers", "", "every master's HTTP address, this one included, the same list on each: h1:9333,h2:9334,h3:9335")
@@ -112,6 +115,7 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		_ = node.Shutdown()
 		return nil, fmt.Errorf("listen on port %d: %w", *f.port, err)
 	}
+	ln = httpx.IdleTimeoutListener(ln, f.rt.idle())
 	d := &masterDaemon{node: node, srv: srv, done: make(chan error, 1)}
 	go func() { d.done <- srv.Serve(ln) }()
 	if err := node.Start(); err != nil {
@@ -176,6 +180,9 @@ and file key high-water marks; any master answers, followers forward to the lead
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
+		}
+		if err := f.rt.apply(); err != nil {
+			return err
 		}
 		d, err := startMaster(ctx, &f, *f.ip)
 		if err != nil {
