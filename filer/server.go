@@ -53,6 +53,10 @@ type FilerOptions struct {
 	// DisableDirListing answers a GET or HEAD of a directory with 405
 	// instead of its listing (-disableDirListing, weed-fs 0.70).
 	DisableDirListing bool
+	// IdleTimeout, when positive, closes a connection that sends no
+	// request header for this long (-idleTimeout, weed-fs 0.70's);
+	// 0 keeps httpx's defaults.
+	IdleTimeout time.Duration
 }
 
 // redisKeyPrefix is the prefix of every key filers keep in Redis; filers on
@@ -115,6 +119,7 @@ func NewServer(opts FilerOptions) (*Server, error) {
 	s := &Server{opts: opts, filer: f, store: store, hc: hc}
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	s.srv = httpx.NewServer("filer", s.handler, s.logReady)
+	s.srv.SetIdleTimeout(opts.IdleTimeout)
 	return s, nil
 }
 

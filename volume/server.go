@@ -113,6 +113,10 @@ type ServerOptions struct {
 	// the read-only /admin endpoints (behind WhiteList) need none. Empty: no
 	// tokens.
 	Secret string
+	// IdleTimeout, when positive, closes a connection that sends no
+	// request header for this long (-idleTimeout, weed-fs 0.70's);
+	// 0 keeps httpx's defaults.
+	IdleTimeout time.Duration
 }
 
 // Server is the volume server: the HTTP API of a Store (reads, writes,
@@ -239,6 +243,7 @@ func NewServer(store *Store, opts ServerOptions) (*Server, error) {
 	s.mux = s.routes()
 	s.handler = http.HandlerFunc(s.dispatch)
 	s.srv = httpx.NewServer("volume", s.handler, s.logReady)
+	s.srv.SetIdleTimeout(opts.IdleTimeout)
 	return s, nil
 }
 

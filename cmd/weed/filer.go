@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/filer"
-	"github.com/weedfs/weed/internal/httpx"
 )
 
 // filerFlags are the flags of `weed filer`, shared with `weed server`
@@ -97,6 +96,7 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 		Secret:             *f.secret,
 		RedirectOnRead:     *f.redirectOnRead,
 		DisableDirListing:  *f.disableDirListing,
+		IdleTimeout:        f.idle.idle(),
 	})
 	if err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 		return nil, fmt.Errorf("listen on port %d: %w", *f.port, err)
 	}
 	d := &filerDaemon{srv: srv, done: make(chan error, 1)}
-	go func() { d.done <- srv.Serve(httpx.IdleTimeoutListener(ln, f.idle.idle())) }()
+	go func() { d.done <- srv.Serve(ln) }()
 	return d, nil
 }
 

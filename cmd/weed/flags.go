@@ -119,7 +119,7 @@ type runtimeFlags struct {
 
 func (r *runtimeFlags) define(fs *flag.FlagSet) {
 	r.maxCPU = fs.Int("maxCpu", 0, "maximum number of CPUs used (GOMAXPROCS); 0 means all available CPUs")
-	r.idleTimeout = fs.Int("idleTimeout", 0, "connection idle seconds: a connection whose reads or writes make no progress for this long is closed (weed-fs 0.70 defaulted to 10); 0 keeps the defaults: 30 s for a request's headers, 2 min idle between requests")
+	r.idleTimeout = fs.Int("idleTimeout", 0, "connection idle seconds: a connection that sends no request for this long (between requests, or before its first) is closed; a request being served is not cut off. 0 keeps the defaults: 30 s for a request's headers, 2 min idle between requests (weed-fs 0.70 defaulted to 10)")
 }
 
 // apply sets GOMAXPROCS from -maxCpu.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/golang/glog"
 
-	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/master"
 	"github.com/weedfs/weed/master/raftnode"
 )
@@ -105,6 +104,7 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		Routes:             node.Register,
 		RepairAfter:        disabledAtZero(*f.repairAfter),
 		Secret:             *f.secret,
+		IdleTimeout:        f.rt.idle(),
 	}, master.Deps{Sequencer: node, Leadership: node, Stale: node, Members: node, Ready: node})
 	if err != nil {
 		_ = node.Shutdown()
@@ -115,7 +115,6 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		_ = node.Shutdown()
 		return nil, fmt.Errorf("listen on port %d: %w", *f.port, err)
 	}
-	ln = httpx.IdleTimeoutListener(ln, f.rt.idle())
 	d := &masterDaemon{node: node, srv: srv, done: make(chan error, 1)}
 	go func() { d.done <- srv.Serve(ln) }()
 	if err := node.Start(); err != nil {

@@ -166,6 +166,7 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		UploadWait:            *f.uploadWait,
 
 		FixJPEGOrientation: *f.fixOrientation,
+		IdleTimeout:        f.rt.idle(),
 	})
 	if err != nil {
 		_ = store.Close()
@@ -187,9 +188,10 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		d.public = httpx.NewServer("volume public port", srv.PublicHandler(), func(ln net.Listener) {
 			glog.Infof("volume server public port (reads only) at %s", ln.Addr())
 		})
-		go func() { d.done <- d.public.Serve(httpx.IdleTimeoutListener(pln, f.rt.idle())) }()
+		d.public.SetIdleTimeout(f.rt.idle())
+		go func() { d.done <- d.public.Serve(pln) }()
 	}
-	go func() { d.done <- srv.Serve(httpx.IdleTimeoutListener(ln, f.rt.idle())) }()
+	go func() { d.done <- srv.Serve(ln) }()
 	go srv.Run(ctx)
 	return d, nil
 }

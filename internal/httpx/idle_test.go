@@ -2,60 +2,44 @@ package httpx
 
 import (
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
 )
 
-// TestIdleTimeoutListener: a connection that stays silent past the timeout
-// is cut off on the server side; one that keeps sending is not.
-func TestIdleTimeoutListener(t *testing.T) {
+// TestSetIdleTimeout: a connection that sends nothing is closed after the
+// idle timeout when one is set, and kept (past it) with the defaults.
+func TestSetIdleTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		timeout time.Duration
-		pause   time.Duration // between the client's two writes
-		wantCut bool
+		idle    time.Duration
+		wait    time.Duration // how long the client waits for the close
+		wantEOF bool
 	}{
-		{"silent past the timeout", 100 * time.Millisecond, 400 * time.Millisecond, true},
-		{"progressing", 400 * time.Millisecond, 50 * time.Millisecond, false},
-		{"no timeout", 0, 200 * time.Millisecond, false},
+		{"set", 200 * time.Millisecond, 3 * time.Second, true},
+		{"defaults", 0, 600 * time.Millisecond, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := net.Listen("tcp", "127.0.0.1:0")
+			s := NewServer("test", http.NotFoundHandler(), nil)
+			s.SetIdleTimeout(tc.idle)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
-			ln := IdleTimeoutListener(raw, tc.timeout)
-			defer ln.Close()
-			got := make(chan error, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					got <- err
-					return
-				}
-				defer c.Close()
-				buf := make([]byte, 1)
-				for i := 0; i < 2; i++ {
-					if _, err := c.Read(buf); err != nil {
-						got <- err
-						return
-					}
-				}
-				got <- nil
-			}()
+			go func() { _ = s.Serve(ln) }()
+			defer s.Shutdown(t.Context())
 			c, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			_, _ = c.Write([]byte{1})
-			time.Sleep(tc.pause)
-			_, _ = c.Write([]byte{2})
-			err = <-got
-			if cut := errors.Is(err, os.ErrDeadlineExceeded); cut != tc.wantCut || (!cut && err != nil) {
-				t.Fatalf("server read: %v, want cut off %v", err, tc.wantCut)
+			_ = c.SetReadDeadline(time.Now().Add(tc.wait))
+			_, err = c.Read(make([]byte, 1))
+			if gotEOF := errors.Is(err, io.EOF); gotEOF != tc.wantEOF || !gotEOF && !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read on a silent connection: %v, want closed %v", err, tc.wantEOF)
 			}
 		})
 	}
