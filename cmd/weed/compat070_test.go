@@ -65,6 +65,7 @@ func TestFlagsOfWeedFS070(t *testing.T) {
 		{"server", "-cpuprofile=DIR/cpu.prof", "", 0},
 	} {
 		t.Run(tc.command+tc.flag, func(t *testing.T) {
+			c := testcluster.New(t) // its failures end this subtest only
 			flag := strings.ReplaceAll(tc.flag, "DIR", t.TempDir())
 			flag = strings.ReplaceAll(flag, "MASTER", master.Addr())
 			var p *testcluster.Process
@@ -102,6 +103,7 @@ func TestFlagsOfWeedFS070(t *testing.T) {
 	}
 
 	t.Run("filer-cassandra.server", func(t *testing.T) {
+		c := testcluster.New(t)
 		p := c.NewFiler(testcluster.FilerOptions{Master: master.Addr(), Extra: []string{"-cassandra.server=localhost:9042"}})
 		p.StartNoWait()
 		if !testcluster.Eventually(testcluster.StartTimeout, func() bool { return !p.Running() }) {
