@@ -433,12 +433,15 @@ func (f *chunkedFile) Close() error {
 }
 
 // fidShaped reports whether path looks meant as a fid: its first element
-// (up to "," or "/") is a decimal volume id. Other paths (/metrics,
-// /favicon.ico) are unknown pages, 404, not bad fids.
+// holds a "," (vid,keycookie) or is a decimal volume id. Other paths
+// (/metrics, /favicon.ico) are unknown pages, 404, not bad fids.
 func fidShaped(path string) bool {
 	first := strings.TrimPrefix(path, "/")
-	if i := strings.IndexAny(first, ",/"); i >= 0 {
+	if i := strings.IndexByte(first, '/'); i >= 0 {
 		first = first[:i]
+	}
+	if strings.Contains(first, ",") {
+		return true
 	}
 	if first == "" {
 		return false

@@ -13,10 +13,12 @@ func TestFidShaped(t *testing.T) {
 		{"/3/01637037d6/a.jpg", true},
 		{"/3,zz", true},
 		{"/3", true},
+		{"/,01637037d6", true},
+		{"/abc,01637037d6", true},
 		{"/metrics", false},
 		{"/favicon.ico", false},
 		{"/", false},
-		{"/x3,01637037d6", false},
+		{"/x3/01637037d6", false},
 		{"/ui/index.html", false},
 	} {
 		if got := fidShaped(tc.path); got != tc.want {
