@@ -24,9 +24,12 @@ build:
 	$(GO) build -o $(BIN) ./cmd/weed
 
 # A working store on embedded defaults: master 9333, volume 8080, filer 8888, data in ./data.
+# -volume.max=0 sizes the volume count from the free disk space, at 512 MB a volume, so that
+# new collections find room (the default -max=7 is used up by the first submit's growth).
+# RUN_FLAGS adds flags, e.g. make run RUN_FLAGS="-master.port=19333 -volume.port=18080 -filer.port=18888".
 run: build
 	mkdir -p data
-	./$(BIN) -logtostderr server -dir=./data -filer
+	./$(BIN) -logtostderr server -dir=./data -filer -volume.max=0 -master.volumeSizeLimitMB=512 $(RUN_FLAGS)
 
 # Install what the tests need: redis-server (and redis-cli, from redis-tools) for the
 # filer's Redis store and Redis Cluster tests, redis-sentinel for the failover tests.

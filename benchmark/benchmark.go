@@ -51,6 +51,12 @@ type Config struct {
 	// the delete of a file written earlier by the same worker
 	// (-deletePercent). Deleted fids are left out of ListFile.
 	DeletePercent int
+	// ReadSequentially makes the read phase read the listed fids in list
+	// order (wrapping around) instead of at random (-readSequentially).
+	ReadSequentially bool
+	// Secret is the cluster's -secure.secret: writes and deletes whose
+	// assign carries no token are signed with it.
+	Secret string
 	// Progress, when not nil, receives a progress line about once a second,
 	// rewritten in place with '\r' (the command passes os.Stderr).
 	Progress io.Writer
@@ -120,7 +126,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		hc = NewHTTPClient(cfg.Concurrency)
 		defer hc.CloseIdleConnections()
 	}
-	cl, err := client.New(cfg.Server, client.WithHTTPClient(hc))
+	cl, err := client.New(cfg.Server, client.WithHTTPClient(hc), client.WithSecret(cfg.Secret))
 	if err != nil {
 		return fmt.Errorf("benchmark: %w", err)
 	}
@@ -309,17 +315,26 @@ type listedFid struct {
 	vid needle.VolumeID
 }
 
-// readPhase reads N files picked at random among fids.
+// readPhase reads N files picked at random among fids, or taken in list
+// order with ReadSequentially.
 func (b *bench) readPhase(ctx context.Context, fids []listedFid) *report {
 	ws := b.newWorkers(uint64(time.Now().UnixNano())+1, 32<<10)
 	ph := &phase{total: int64(b.cfg.N)}
 	var next atomic.Int64
 	n := int64(b.cfg.N)
-	return b.run(ctx, "Randomly Reading Benchmark", ws, ph, func(w *worker) bool {
-		if next.Add(1) > n {
+	title := "Randomly Reading Benchmark"
+	if b.cfg.ReadSequentially {
+		title = "Sequentially Reading Benchmark"
+	}
+	return b.run(ctx, title, ws, ph, func(w *worker) bool {
+		i := next.Add(1)
+		if i > n {
 			return false
 		}
 		f := fids[w.rng.IntN(len(fids))]
+		if b.cfg.ReadSequentially {
+			f = fids[(i-1)%int64(len(fids))]
+		}
 		start := time.Now()
 		got, err := b.readOne(ctx, w, f)
 		return b.record(ctx, w, ph, start, got, err)

@@ -35,11 +35,19 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeFilerError(w, r, err)
 		return
+	case e.IsDirectory && s.opts.DisableDirListing:
+		w.Header().Set("Allow", "POST, PUT, DELETE")
+		httpx.WriteError(w, r, http.StatusMethodNotAllowed, "directory listing is disabled")
+		return
 	case e.IsDirectory:
 		s.handleList(w, r, p)
 		return
 	case isDir:
 		writeFilerError(w, r, fmt.Errorf("filer: list %s: %w", p, ErrNotDirectory))
+		return
+	}
+	if isSingleNeedle(e) && s.opts.RedirectOnRead {
+		s.redirectNeedle(w, r, e)
 		return
 	}
 	if isSingleNeedle(e) {
@@ -264,4 +272,31 @@ func (l *lazyWriter) commit() {
 		l.status = http.StatusOK
 	}
 	l.w.WriteHeader(l.status)
+}
+
+// redirectNeedle answers a read of a file stored as one needle with a 302
+// to a volume server holding it, chosen at random (-redirectOnRead).
+func (s *Server) redirectNeedle(w http.ResponseWriter, r *http.Request, e *Entry) {
+	fid := e.Chunks[0].Fid
+	id, err := needle.ParseFileID(fid)
+	if err != nil {
+		writeFilerError(w, r, fmt.Errorf("filer: %s has a bad fid %q: %w", e.FullPath, fid, err))
+		return
+	}
+	locs, err := s.filer.Client().Lookup(r.Context(), id.Volume)
+	if errors.Is(err, client.ErrNotFound) || err == nil && len(locs) == 0 {
+		glog.Errorf("filer: %s: volume of %s not found", e.FullPath, fid)
+		httpx.WriteEmptyNotFound(w)
+		return
+	}
+	if err != nil {
+		writeFilerError(w, r, fmt.Errorf("filer: read %s: %w", e.FullPath, err))
+		return
+	}
+	loc := locs[rand.IntN(len(locs))]
+	addr := loc.PublicURL
+	if addr == "" {
+		addr = loc.URL
+	}
+	http.Redirect(w, r, "http://"+addr+"/"+fid, http.StatusFound)
 }

@@ -60,6 +60,18 @@ type FilerOptions struct {
 	// removed files) itself. Writes carry the master's token from their
 	// assign either way. Empty: no tokens of its own.
 	Secret string
+	// RedirectOnRead answers a read of a file stored as one needle with a
+	// 302 to a volume server holding it (its public URL) instead of
+	// proxying the bytes (-redirectOnRead, weed-fs 0.70). Chunked files are
+	// still served by the filer.
+	RedirectOnRead bool
+	// DisableDirListing answers a GET or HEAD of a directory with 405
+	// instead of its listing (-disableDirListing, weed-fs 0.70).
+	DisableDirListing bool
+	// IdleTimeout, when positive, closes a connection that sends no
+	// request header for this long (-idleTimeout, weed-fs 0.70's);
+	// 0 keeps httpx's defaults.
+	IdleTimeout time.Duration
 }
 
 // redisKeyPrefix is the prefix of every key filers keep in Redis; filers on
@@ -117,6 +129,7 @@ func NewServer(opts FilerOptions) (*Server, error) {
 	s := &Server{opts: opts, filer: f, store: store, hc: hc}
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	s.srv = httpx.NewServer("filer", s.handler, s.logReady)
+	s.srv.SetIdleTimeout(opts.IdleTimeout)
 	return s, nil
 }
 

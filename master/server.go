@@ -93,6 +93,10 @@ type Options struct {
 	// TokenTTL is how long a token stays valid (zero:
 	// security.DefaultTokenTTL).
 	TokenTTL time.Duration
+	// IdleTimeout, when positive, closes a connection that sends no
+	// request header for this long (-idleTimeout, weed-fs 0.70's);
+	// 0 keeps httpx's defaults.
+	IdleTimeout time.Duration
 }
 
 // Server is the master's HTTP server: heartbeats build its topology,
@@ -229,6 +233,7 @@ func NewServer(opts Options, deps Deps) (*Server, error) {
 	s.initReplicaRepair()
 	s.router = s.routes()
 	s.srv = httpx.NewServer("master", http.HandlerFunc(s.dispatch), s.logReady)
+	s.srv.SetIdleTimeout(opts.IdleTimeout)
 	glog.Infof("Volume Size Limit is %d MB", opts.VolumeSizeLimitMB)
 	return s, nil
 }

@@ -28,6 +28,10 @@ type BackupOptions struct {
 	// GarbageThreshold, when above 0, compacts the local copy after the
 	// run if its garbage ratio is above it.
 	GarbageThreshold float64
+	// Progress, when set, is called about every 200 ms during the first
+	// run's copy of the .dat with the bytes copied so far (weed backup
+	// shows them on a terminal).
+	Progress func(copied int64)
 }
 
 // BackupResult says what a backup run did.
@@ -92,7 +96,9 @@ func Backup(ctx context.Context, opts BackupOptions) (BackupResult, error) {
 	}
 	base := volume.FileBase(opts.Dir, opts.Collection, opts.VolumeID)
 	if _, err := os.Stat(base + ".dat"); errors.Is(err, os.ErrNotExist) {
+		stopProgress := watchFileSize(base+".dat.part", opts.Progress)
 		n, err := downloadDat(ctx, peer, opts.VolumeID, base+".dat.part", needle.Placement{})
+		stopProgress()
 		if err != nil {
 			_ = os.Remove(base + ".dat.part")
 			return res, fmt.Errorf("backup: %w", err)
@@ -140,4 +146,34 @@ func Backup(ctx context.Context, opts BackupOptions) (BackupResult, error) {
 		return res, fmt.Errorf("backup: %w", err)
 	}
 	return res, nil
+}
+
+// watchFileSize calls progress with the size of path about every 200 ms
+// until the returned stop is called (which waits for the watcher to end).
+// A nil progress watches nothing.
+func watchFileSize(path string, progress func(int64)) (stop func()) {
+	if progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if fi, err := os.Stat(path); err == nil {
+					progress(fi.Size())
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
 }

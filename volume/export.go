@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/weedfs/weed/needle"
@@ -27,6 +28,23 @@ import (
 // unset) after it are written. A needle that cannot be read is left out and
 // reported in the returned error (errors.Join) after the rest is written.
 func Export(w io.Writer, dir, collection string, id needle.VolumeID, newer time.Time) error {
+	return ExportNamed(w, dir, collection, id, newer, nil)
+}
+
+// ExportName is what a -fileNameFormat template (weed-fs 0.70's) sees of a
+// needle: {{.Name}} its file name, {{.Id}} its key, {{.Mime}} its MIME
+// type, {{.Key}} its fid.
+type ExportName struct {
+	Name string
+	Id   uint64 // the name weed-fs 0.70 templates use
+	Mime string
+	Key  string
+}
+
+// ExportNamed is Export with the tar entry names given by names, executed
+// with an ExportName (nil: Export's names). A template that fails for a
+// needle leaves it out and is reported like an unreadable needle.
+func ExportNamed(w io.Writer, dir, collection string, id needle.VolumeID, newer time.Time, names *template.Template) error {
 	if err := CheckCollection(collection); err != nil {
 		return err
 	}
@@ -105,9 +123,19 @@ func Export(w io.Writer, dir, collection string, id needle.VolumeID, newer time.
 				continue
 			}
 		}
+		name := exportName(&n, id)
+		if names != nil {
+			var b strings.Builder
+			fid := needle.FileID{Volume: id, Key: n.Key, Cookie: n.Cookie}.String()
+			if err := names.Execute(&b, ExportName{Name: string(n.Name), Id: uint64(n.Key), Mime: string(n.Mime), Key: fid}); err != nil {
+				problems = append(problems, fmt.Errorf("needle %x: file name: %w", uint64(l.k), err))
+				continue
+			}
+			name = b.String()
+		}
 		hdr := &tar.Header{
 			Typeflag: tar.TypeReg,
-			Name:     exportName(&n, id),
+			Name:     name,
 			Mode:     0o644,
 			Size:     int64(len(content)),
 			ModTime:  mtime,

@@ -238,6 +238,9 @@ func (s *Store) CheckSpace() []wire.DiskInfo {
 		}
 		out[i] = loc.space.info()
 	}
+	if s.adjustAutoMax() {
+		changed = true
+	}
 	if changed && len(s.locations) > 0 {
 		s.locations[0].space.notifyChange()
 	}

@@ -38,8 +38,11 @@ type Store struct {
 
 // location is one -dir with its -max.
 type location struct {
-	dir   string
-	max   int
+	dir string
+	max int
+	// auto marks a -max of 0: max is recomputed from the free space
+	// (adjustAutoMax).
+	auto  bool
 	count int       // volumes held; under Store.mu
 	space *dirSpace // shared with its volumes
 }
@@ -104,7 +107,10 @@ func listVolumes(dir string) ([]volumeFile, error) {
 }
 
 // NewStore opens the store's directories (creating missing ones) and loads
-// every volume in them, in parallel. dirs and maxVolumes pair up. A volume
+// every volume in them, in parallel. dirs and maxVolumes pair up; a max of
+// 0 sizes its directory from its free space (SeaweedFS's -max=0: the
+// volumes held, plus one per volume size limit of unpromised free space,
+// less one), recomputed as the space changes. A volume
 // that fails to load is logged and skipped, as is a second volume with an
 // id already loaded; neither stops the others. Errors: mismatched or empty
 // lists, a negative max, an unusable directory, bad options, and
@@ -136,7 +142,7 @@ func NewStore(dirs []string, maxVolumes []int, opts Options) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("volume store: %w", err)
 		}
-		loc := &location{dir: dir, max: maxVolumes[i], space: &dirSpace{dir: dir, notify: &s.spaceNotify}}
+		loc := &location{dir: dir, max: maxVolumes[i], auto: maxVolumes[i] == 0, space: &dirSpace{dir: dir, notify: &s.spaceNotify}}
 		s.locations = append(s.locations, loc)
 		vfs, err := listVolumes(dir)
 		if err != nil {
@@ -378,6 +384,9 @@ func (s *Store) SetVolumeSizeLimit(bytes uint64) {
 		v.SetSizeLimit(bytes)
 	}
 	s.mu.Unlock()
+	if s.adjustAutoMax() && len(s.locations) > 0 {
+		s.locations[0].space.notifyChange()
+	}
 }
 
 // Status returns every volume's Info, sorted by id.

@@ -37,15 +37,26 @@ reads of those fids. Prints the report of each phase; Ctrl-C prints what was don
 	write := fs.Bool("write", true, "run the write phase")
 	read := fs.Bool("read", true, "run the read phase")
 	deletePercent := fs.Int("deletePercent", 0, "percent of writes followed by a delete of an earlier file")
+	fs.StringVar(server, "master", "localhost:9333", "the same as -server")
+	sequential := fs.Bool("readSequentially", false, "read the fids in -list order instead of at random")
+	secret := fs.String("secure.secret", "", "the cluster's -secure.secret: sign the writes and deletes whose assign carries no token with it")
+	fs.StringVar(cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (as the global -cpuprofile)")
+	fs.Bool("debug", false, "verbose logging on standard error (glog -v=4)")
+	var rt runtimeFlags
+	rt.define(fs)
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
+		}
+		if err := rt.apply(); err != nil {
+			return err
 		}
 		fmt.Printf("This is weed version %s %s %s\n\n", version.Version, runtime.GOOS, runtime.GOARCH)
 		cfg := benchmark.Config{
 			Server: *server, Concurrency: *conc, N: *n, Size: *size,
 			Collection: *collection, Replication: *replication, ListFile: *list,
 			Write: *write, Read: *read, DeletePercent: *deletePercent,
+			ReadSequentially: *sequential, Secret: *secret,
 			Progress: os.Stderr,
 		}
 		err := benchmark.Run(ctx, cfg, os.Stdout)
@@ -60,6 +71,7 @@ func init() {
 	c := register(&command{
 		name:   "nullserver",
 		server: true,
+		hidden: true, // a benchmarking aid (benchmark/run.sh), not a user command
 		short:  "a do-nothing weed (master and volume in one), to measure the benchmark client's ceiling",
 		long: `Serve a do-nothing weed: assigns, lookups, uploads, reads and deletes are answered
 without storing anything. "weed benchmark -server=localhost:<port>" against it measures

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -32,6 +33,13 @@ type filerFlags struct {
 	redisWaitTime *time.Duration
 	maxMB         *int
 	secret        *string
+
+	redirectOnRead    *bool
+	disableDirListing *bool
+	cassandraServer   *string
+	cassandraKeyspace *string
+	// idle is -idleTimeout: weed server's; the standalone filer has none.
+	idle *runtimeFlags
 }
 
 func (f *filerFlags) define(c *command, prefix string, standalone bool) {
@@ -49,6 +57,10 @@ func (f *filerFlags) define(c *command, prefix string, standalone bool) {
 	f.redisPassword = fs.String(prefix+"redis.password", "", "Redis password")
 	f.redisDatabase = fs.Int(prefix+"redis.database", 0, "Redis database number")
 	f.maxMB = fs.Int(prefix+"maxMB", filer.DefaultMaxMB, "files larger than this many MB are stored as several chunks")
+	f.redirectOnRead = fs.Bool(prefix+"redirectOnRead", false, "answer a read of a file with a 302 to a volume server holding it instead of proxying its bytes (files stored as one needle; chunked files are still served)")
+	f.disableDirListing = fs.Bool(prefix+"disableDirListing", false, "answer a GET of a directory with 405 instead of its listing")
+	f.cassandraServer = fs.String(prefix+"cassandra.server", "", "weed-fs 0.70's Cassandra store: not supported, refused at start; the index is bolt in -dir, or -redis.server to share one namespace")
+	f.cassandraKeyspace = fs.String(prefix+"cassandra.keyspace", "seaweed", "weed-fs 0.70's Cassandra keyspace: ignored (see -cassandra.server)")
 	if standalone {
 		f.ip = fs.String("ip", "", "ip address to listen on (empty: every interface)")
 		f.bindIP = fs.String("ip.bind", "", bindUsage+"; empty: -ip")
@@ -74,6 +86,9 @@ func (d *filerDaemon) stop() error {
 
 // startFiler opens the index (bolt in -dir, or Redis) and starts serving.
 func startFiler(f *filerFlags) (*filerDaemon, error) {
+	if *f.cassandraServer != "" {
+		return nil, refuse("-cassandra.server: weed has no Cassandra store; keep the index in bolt (the default, in -dir) or share one namespace between filers with -redis.server=host:port")
+	}
 	if *f.redisWait < -1 || *f.redisWaitTime <= 0 {
 		return nil, badUsage("-redis.waitReplicas must be -1 or more and -redis.waitTimeout positive")
 	}
@@ -100,6 +115,9 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 		RedisDatabase:      *f.redisDatabase,
 		MaxMB:              *f.maxMB,
 		Secret:             *f.secret,
+		RedirectOnRead:     *f.redirectOnRead,
+		DisableDirListing:  *f.disableDirListing,
+		IdleTimeout:        f.idle.idle(),
 	})
 	if err != nil {
 		return nil, err
@@ -169,11 +187,20 @@ func init() {
 		err := filer.Copy(ctx, args[:len(args)-1], args[len(args)-1], filer.CopyOptions{
 			Include: *include, Concurrency: *concurrency,
 			Replication: *replication, Collection: *collection, TTL: *ttl,
-			MaxMB: *maxMB, Progress: os.Stderr,
+			MaxMB: *maxMB, Progress: progressWriter(),
 		})
 		if errors.Is(err, filer.ErrCopyUsage) {
 			return badUsage("%s", strings.TrimPrefix(err.Error(), "filer.copy: "))
 		}
 		return err
 	}
+}
+
+// progressWriter is where "\r" progress lines go: standard error when it is
+// a terminal, nowhere otherwise (cron logs, pipes).
+func progressWriter() io.Writer {
+	if stderrIsTerminal() {
+		return os.Stderr
+	}
+	return nil
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"flag"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weedfs/weed/volume"
 )
 
 // secretUsage is the help of -secure.secret, the same on every daemon.
@@ -104,4 +108,58 @@ func isLocalHost(host string) bool {
 		}
 	}
 	return false
+}
+
+// runtimeFlags are weed-fs 0.70's -maxCpu and -idleTimeout, which every
+// server command takes.
+type runtimeFlags struct {
+	maxCPU      *int
+	idleTimeout *int
+}
+
+func (r *runtimeFlags) define(fs *flag.FlagSet) {
+	r.maxCPU = fs.Int("maxCpu", 0, "maximum number of CPUs used (GOMAXPROCS); 0 means all available CPUs")
+	r.idleTimeout = fs.Int("idleTimeout", 0, "connection idle seconds: a connection that sends no request for this long (between requests, or before its first) is closed; a request being served is not cut off. 0 keeps the defaults: 30 s for a request's headers, 2 min idle between requests (weed-fs 0.70 defaulted to 10)")
+}
+
+// apply sets GOMAXPROCS from -maxCpu.
+func (r *runtimeFlags) apply() error {
+	if *r.maxCPU < 0 {
+		return badUsage("-maxCpu must not be negative")
+	}
+	if *r.idleTimeout < 0 {
+		return badUsage("-idleTimeout must not be negative")
+	}
+	if *r.maxCPU > 0 {
+		runtime.GOMAXPROCS(*r.maxCPU)
+	}
+	return nil
+}
+
+// idle is -idleTimeout as a duration (0: none).
+func (r *runtimeFlags) idle() time.Duration {
+	if r == nil || r.idleTimeout == nil {
+		return 0
+	}
+	return time.Duration(*r.idleTimeout) * time.Second
+}
+
+// indexUsage is the help of -index.
+const indexUsage = "needle map: memory (compact, in RAM) or bolt (on disk, for volumes larger than RAM wants); weed-fs 0.70 and SeaweedFS names are taken too: leveldb, leveldbMedium, leveldbLarge, boltdb (bolt), btree (memory)"
+
+// indexKind maps an -index name, weed's or weed-fs 0.70's and SeaweedFS's,
+// to a needle map kind. note, when not empty, says how a foreign name was
+// mapped, for the log.
+func indexKind(name string) (kind volume.MapKind, note string, err error) {
+	switch name {
+	case string(volume.MapMemory):
+		return volume.MapMemory, "", nil
+	case string(volume.MapBolt):
+		return volume.MapBolt, "", nil
+	case "btree":
+		return volume.MapMemory, "-index=btree: weed's in-memory needle map (memory) serves it", nil
+	case "leveldb", "leveldbMedium", "leveldbLarge", "boltdb":
+		return volume.MapBolt, "-index=" + name + ": weed's on-disk needle map (bolt) serves it", nil
+	}
+	return "", "", badUsage("-index must be memory or bolt (or leveldb, leveldbMedium, leveldbLarge, boltdb, btree), not %q", name)
 }

@@ -36,6 +36,9 @@ type command struct {
 	// server marks the long-running servers, which get the garbage
 	// collector's heap floor (internal/gcfloor).
 	server bool
+	// hidden keeps the command out of `weed help` (benchmarking aids); it
+	// still runs and `weed help <name>` still shows its flags.
+	hidden bool
 }
 
 var commands = map[string]*command{}
@@ -67,8 +70,10 @@ func usage() {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -107,6 +112,11 @@ func main() {
 		os.Exit(2)
 	}
 	_ = c.flags.Parse(args[1:]) // ExitOnError: a bad flag prints usage and exits 2
+	if f := c.flags.Lookup("debug"); f != nil && f.Value.String() == "true" {
+		// weed-fs 0.70's -debug: verbose logging, on the terminal.
+		_ = flag.Set("v", "4")
+		_ = flag.Set("alsologtostderr", "true")
+	}
 	stopProfiling, err := startProfiling()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "weed: %v\n", err)
@@ -121,21 +131,44 @@ func main() {
 	stopProfiling()
 	glog.Flush()
 	if err != nil {
+		msg := destutter(err.Error())
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(os.Stderr, "weed %s: %v\n\n", c.name, err)
+			if ue.refused {
+				fmt.Fprintf(os.Stderr, "weed %s: %s\n", c.name, msg)
+				os.Exit(2)
+			}
+			fmt.Fprintf(os.Stderr, "weed %s: %s\n\n", c.name, msg)
 			c.usage(os.Stderr)
 			os.Exit(2)
 		}
-		fmt.Fprintf(os.Stderr, "weed %s: %v\n", c.name, err)
+		fmt.Fprintf(os.Stderr, "weed %s: %s\n", c.name, msg)
 		os.Exit(1)
 	}
 }
 
 // usageError is a bad flag value or argument: weed prints the command's
-// usage and exits 2, like a flag the parser rejected.
-type usageError struct{ msg string }
+// usage and exits 2, like a flag the parser rejected. A refused one (a
+// flag weed accepts but cannot honour) prints its one line without the
+// usage.
+type usageError struct {
+	msg     string
+	refused bool
+}
 
 func (e usageError) Error() string { return e.msg }
 
-func badUsage(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+func badUsage(format string, a ...any) error { return usageError{msg: fmt.Sprintf(format, a...)} }
+
+// refuse is a usage error for a flag that parses but cannot be honoured
+// here: one line, exit 2.
+func refuse(format string, a ...any) error {
+	return usageError{msg: fmt.Sprintf(format, a...), refused: true}
+}
+
+// destutter drops the "weed: " prefixes the packages put on their errors,
+// which nest ("weed: download x: weed: lookup: ..."): the command's own
+// "weed <command>: " prefix says it once.
+func destutter(msg string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(msg, "weed: "), ": weed: ", ": ")
+}

@@ -30,6 +30,7 @@ type masterFlags struct {
 	conf               *string
 	repairAfter        *time.Duration
 	secret             *string
+	rt                 runtimeFlags
 }
 
 // define adds the master's flags to c with prefix. Standalone defines the
@@ -45,6 +46,7 @@ func (f *masterFlags) define(c *command, prefix string, standalone bool) {
 		f.pulseSeconds = fs.Int("pulseSeconds", 5, "heartbeat interval of volume servers; a node silent for 3 pulses is dropped")
 		f.whiteList = fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write and administer; empty allows all")
 		f.secret = fs.String("secure.secret", "", secretUsage)
+		f.rt.define(fs)
 	}
 	f.mdir = fs.String(prefix+"mdir", os.TempDir(), "directory for the Raft log, stable store and snapshots")
 	f.peers = fs.String(prefix+"peers", "", "every master's HTTP address, this one included, the same list on each: h1:9333,h2:9334,h3:9335")
@@ -102,6 +104,7 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		Routes:             node.Register,
 		RepairAfter:        disabledAtZero(*f.repairAfter),
 		Secret:             *f.secret,
+		IdleTimeout:        f.rt.idle(),
 	}, master.Deps{Sequencer: node, Leadership: node, Stale: node, Members: node, Ready: node})
 	if err != nil {
 		_ = node.Shutdown()
@@ -176,6 +179,9 @@ and file key high-water marks; any master answers, followers forward to the lead
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
+		}
+		if err := f.rt.apply(); err != nil {
+			return err
 		}
 		d, err := startMaster(ctx, &f, *f.ip)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"text/template"
 	"time"
 
 	"github.com/weedfs/weed/needle"
@@ -59,8 +60,9 @@ func init() {
 		short: "write a volume's live files into a tar archive",
 	})
 	a.define(c)
-	out := c.flags.String("o", "", "output tar file (default: standard output)")
+	out := c.flags.String("o", "", `output tar file (default, or "-": standard output)`)
 	newer := c.flags.String("newer", "", "only files modified after this time, RFC 3339 (2006-01-02T15:04:05Z07:00) or 2006-01-02")
+	nameFormat := c.flags.String("fileNameFormat", "", "Go template of the tar entry names over {{.Name}} (file name), {{.Id}} (key), {{.Mime}}, {{.Key}} (fid), e.g. weed-fs 0.70's default {{.Mime}}/{{.Id}}:{{.Name}}; empty: the file name, or the fid for a file without one")
 	c.run = func(ctx context.Context, args []string) error {
 		id, err := a.id()
 		if err != nil {
@@ -74,8 +76,14 @@ func init() {
 				}
 			}
 		}
+		var names *template.Template
+		if *nameFormat != "" {
+			if names, err = template.New("fileNameFormat").Parse(*nameFormat); err != nil {
+				return badUsage("-fileNameFormat: %v", err)
+			}
+		}
 		var w io.Writer = os.Stdout
-		if *out != "" {
+		if *out != "" && *out != "-" { // "-": standard output, as in weed-fs 0.70
 			f, err := os.Create(*out)
 			if err != nil {
 				return err
@@ -83,6 +91,6 @@ func init() {
 			defer f.Close()
 			w = f
 		}
-		return volume.Export(w, *a.dir, *a.collection, id, since)
+		return volume.ExportNamed(w, *a.dir, *a.collection, id, since, names)
 	}
 }

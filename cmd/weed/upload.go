@@ -29,6 +29,9 @@ the directory whose name matches -include is uploaded. Prints a JSON array of
 	ttl := fs.String("ttl", "", "time to live, e.g. 3m, 4h, 5d, 6w, 7M, 8y")
 	dataCenter := fs.String("dataCenter", "", "prefer volumes in this data center")
 	maxMB := fs.Int("maxMB", 0, "split files larger than this many MB into chunks (0: never)")
+	fs.StringVar(masterAddr, "server", "localhost:9333", "the same as -master (weed-fs 0.70's name)")
+	secret := fs.String("secure.secret", "", "the cluster's -secure.secret: sign the writes whose assign carries no token with it (empty: use the master's tokens only)")
+	fs.Bool("debug", false, "verbose logging on standard error (glog -v=4)")
 	c.run = func(ctx context.Context, args []string) error {
 		if *dir == "" && len(args) == 0 {
 			return badUsage("name files to upload, or a directory with -dir")
@@ -36,7 +39,7 @@ the directory whose name matches -include is uploaded. Prints a JSON array of
 		if *maxMB < 0 {
 			return badUsage("-maxMB must not be negative")
 		}
-		cl, err := client.New(*masterAddr)
+		cl, err := client.New(*masterAddr, client.WithSecret(*secret))
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang/glog"
 
+	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/replication"
 	"github.com/weedfs/weed/volume"
 	"github.com/weedfs/weed/volume/volumeserver"
@@ -42,14 +43,20 @@ type volumeFlags struct {
 	fileSizeLimitMB *int
 	uploadLimitMB   *int
 	uploadWait      *time.Duration
+
+	publicPort     *int
+	fixOrientation *bool
+	rt             runtimeFlags
 }
 
 func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 	fs := c.flags
 	f.port = fs.Int(prefix+"port", 8080, "http listen port")
-	f.publicURL = fs.String(prefix+"publicUrl", "", "address clients are sent to for this server's files (default ip:port)")
-	f.max = fs.String(prefix+"max", "7", "maximum number of volumes per -dir, comma list matching -dir")
-	f.index = fs.String(prefix+"index", "memory", "needle map: memory (compact, in RAM) or bolt (on disk, for volumes larger than RAM wants)")
+	f.publicPort = fs.Int(prefix+"port.public", 0, "a second port serving reads only (GET and HEAD of files; writes, deletes and admin answer 405 or 404 there); 0: none. Clients are sent there unless -publicUrl says otherwise")
+	f.publicURL = fs.String(prefix+"publicUrl", "", "address clients are sent to for this server's files (default ip:port, or ip:port.public)")
+	f.max = fs.String(prefix+"max", "7", "maximum number of volumes per -dir, comma list matching -dir; 0 sizes the dir from its free space and the master's -volumeSizeLimitMB")
+	f.index = fs.String(prefix+"index", "memory", indexUsage)
+	f.fixOrientation = fs.Bool(prefix+"images.fix.orientation", true, "turn JPEG uploads upright by their EXIF orientation (weed-fs 0.70's flag; re-encodes only a JPEG whose EXIF orientation is not upright)")
 	f.fsync = fs.Bool(prefix+"fsync", false, "fsync every write before acknowledging it (concurrent writers share one fsync)")
 	f.readRedirect = fs.Bool(prefix+"read.redirect", true, "answer reads of volumes held elsewhere with a 301 to a holder")
 	f.readMode = fs.String(prefix+"readMode", "", "reads of volumes held elsewhere: redirect (301 to a holder), proxy (fetch from a holder and stream it) or local (404); empty: redirect, or local with -read.redirect=false")
@@ -69,13 +76,15 @@ func (f *volumeFlags) define(c *command, prefix string, standalone bool) {
 		f.pulseSeconds = fs.Int("pulseSeconds", 5, "heartbeat interval")
 		f.whiteList = fs.String("whiteList", "", "comma list of IPs or CIDRs allowed to write, delete and administer; empty allows all")
 		f.secret = fs.String("secure.secret", "", secretUsage)
+		f.rt.define(fs)
 	}
 }
 
 // volumeDaemon is a running volume server.
 type volumeDaemon struct {
-	srv  *volumeserver.Server
-	done chan error
+	srv    *volumeserver.Server
+	public *httpx.Server // the -port.public listener's, or nil
+	done   chan error
 }
 
 // startVolume opens the store, starts serving on the port and starts the
@@ -97,8 +106,19 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 	if len(maxes) != len(dirs) {
 		return nil, badUsage("-max has %d values for %d directories", len(maxes), len(dirs))
 	}
-	if *f.index != string(volume.MapMemory) && *f.index != string(volume.MapBolt) {
-		return nil, badUsage("-index must be memory or bolt, not %q", *f.index)
+	mapKind, note, err := indexKind(*f.index)
+	if err != nil {
+		return nil, err
+	}
+	if note != "" {
+		glog.Infof("%s", note)
+	}
+	publicPort := *f.publicPort
+	if publicPort < 0 || publicPort > 65535 {
+		return nil, badUsage("-port.public must be a port number")
+	}
+	if publicPort == *f.port {
+		publicPort = 0 // weed-fs 0.70: the same port serves everything
 	}
 	if *f.pulseSeconds < 1 {
 		return nil, badUsage("-pulseSeconds must be at least 1")
@@ -124,7 +144,7 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		return nil, badUsage("-minFreeSpace: %v", err)
 	}
 	start := time.Now()
-	store, err := volume.NewStore(dirs, maxes, volume.Options{MapKind: volume.MapKind(*f.index), Fsync: *f.fsync, MinFreeSpace: minFree})
+	store, err := volume.NewStore(dirs, maxes, volume.Options{MapKind: mapKind, Fsync: *f.fsync, MinFreeSpace: minFree})
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +153,7 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		IP:           ip,
 		Port:         *f.port,
 		PublicURL:    *f.publicURL,
+		PublicPort:   publicPort,
 		Masters:      masters,
 		DataCenter:   *f.dataCenter,
 		Rack:         *f.rack,
@@ -148,6 +169,9 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		MaxUploadBytes:        int64(*f.fileSizeLimitMB) << 20,
 		ConcurrentUploadBytes: uploadLimit,
 		UploadWait:            *f.uploadWait,
+
+		FixJPEGOrientation: *f.fixOrientation,
+		IdleTimeout:        f.rt.idle(),
 	})
 	if err != nil {
 		_ = store.Close()
@@ -158,7 +182,20 @@ func startVolume(ctx context.Context, f *volumeFlags, ip string, masters []strin
 		_ = store.Close()
 		return nil, fmt.Errorf("listen on port %d: %w", *f.port, err)
 	}
-	d := &volumeDaemon{srv: srv, done: make(chan error, 1)}
+	d := &volumeDaemon{srv: srv, done: make(chan error, 2)}
+	if publicPort != 0 {
+		pln, err := net.Listen("tcp", listenAddr(*f.bindIP, publicPort))
+		if err != nil {
+			_ = ln.Close()
+			_ = store.Close()
+			return nil, fmt.Errorf("listen on -port.public %d: %w", publicPort, err)
+		}
+		d.public = httpx.NewServer("volume public port", srv.PublicHandler(), func(ln net.Listener) {
+			glog.Infof("volume server public port (reads only) at %s", ln.Addr())
+		})
+		d.public.SetIdleTimeout(f.rt.idle())
+		go func() { d.done <- d.public.Serve(pln) }()
+	}
 	go func() { d.done <- srv.Serve(ln) }()
 	go srv.Run(ctx)
 	return d, nil
@@ -170,7 +207,11 @@ func (d *volumeDaemon) served() <-chan error { return d.done }
 func (d *volumeDaemon) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return d.srv.Shutdown(ctx)
+	var perr error
+	if d.public != nil {
+		perr = d.public.Shutdown(ctx)
+	}
+	return errors.Join(perr, d.srv.Shutdown(ctx))
 }
 
 func init() {
@@ -188,6 +229,9 @@ Copying a .dat/.idx pair into -dir and restarting migrates a volume here.`,
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
+		}
+		if err := f.rt.apply(); err != nil {
+			return err
 		}
 		d, err := startVolume(ctx, &f, *f.ip, splitList(*f.mserver))
 		if err != nil {

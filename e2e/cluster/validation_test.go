@@ -65,7 +65,11 @@ func TestValidation(t *testing.T) {
 	}
 	for _, path := range []string{"/3,zz", "/abc", "/3,", "/,01637037d6"} {
 		testcluster.RequireJSONError(t, "POST volume"+path, testcluster.PostFile(t, v.URL(path), "hello.txt", hello, nil), http.StatusBadRequest)
-		testcluster.RequireJSONError(t, "GET volume"+path, testcluster.Get(t, v.URL(path)), http.StatusBadRequest)
+		status := http.StatusBadRequest
+		if path == "/abc" {
+			status = http.StatusNotFound // not shaped like a fid: an unknown page
+		}
+		testcluster.RequireJSONError(t, "GET volume"+path, testcluster.Get(t, v.URL(path)), status)
 		testcluster.RequireJSONError(t, "DELETE volume"+path, testcluster.Do(t, testcluster.NoFollow, http.MethodDelete, v.URL(path), nil, nil), http.StatusBadRequest)
 	}
 	for _, q := range []string{"volume=abc", "volume=9&collection=../evil", "volume=9&replication=abc", "volume=9&ttl=3x"} {

@@ -18,8 +18,28 @@ type Server struct {
 	handler http.Handler
 	ready   func(ln net.Listener)
 
-	mu sync.Mutex
-	hs *http.Server // set by Serve
+	mu   sync.Mutex
+	hs   *http.Server  // set by Serve
+	idle time.Duration // SetIdleTimeout's, 0 for the defaults
+}
+
+// Default timeouts of a weed daemon's connections: a request's headers
+// must arrive within DefaultReadHeaderTimeout, and a keep-alive connection
+// idle for DefaultIdleTimeout is closed.
+const (
+	DefaultReadHeaderTimeout = 30 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+)
+
+// SetIdleTimeout replaces both default timeouts with d (weed-fs 0.70's
+// -idleTimeout, "connection idle seconds"): a connection that sends no
+// request header for d, between requests or at the start, is closed. A
+// request already being handled is not cut off. d <= 0 keeps the defaults.
+// It takes effect for a Serve that has not started yet.
+func (s *Server) SetIdleTimeout(d time.Duration) {
+	s.mu.Lock()
+	s.idle = d
+	s.mu.Unlock()
 }
 
 // NewServer returns a Server of handler. name ("master", "volume",
@@ -44,10 +64,13 @@ func (s *Server) ListenAndServe(addr string) error {
 func (s *Server) Serve(ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
 	}
 	s.mu.Lock()
+	if s.idle > 0 {
+		hs.ReadHeaderTimeout, hs.IdleTimeout = s.idle, s.idle
+	}
 	if s.hs != nil {
 		s.mu.Unlock()
 		_ = ln.Close()

@@ -31,6 +31,10 @@ import (
 // deleted or wrongly-cookied needle.
 func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	p, err := needle.ParseURLPath(r.URL.Path)
+	if err != nil && !fidShaped(r.URL.Path) {
+		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("not found: %s", r.URL.Path))
+		return
+	}
 	if err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("bad file id %q: %v", r.URL.Path, err))
 		return
@@ -431,4 +435,26 @@ func (f *chunkedFile) Close() error {
 	f.closed = true
 	f.closeChunk()
 	return f.err
+}
+
+// fidShaped reports whether path looks meant as a fid: its first element
+// holds a "," (vid,keycookie) or is a decimal volume id. Other paths
+// (/metrics, /favicon.ico) are unknown pages, 404, not bad fids.
+func fidShaped(path string) bool {
+	first := strings.TrimPrefix(path, "/")
+	if i := strings.IndexByte(first, '/'); i >= 0 {
+		first = first[:i]
+	}
+	if strings.Contains(first, ",") {
+		return true
+	}
+	if first == "" {
+		return false
+	}
+	for _, c := range first {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

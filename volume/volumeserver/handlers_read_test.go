@@ -112,6 +112,12 @@ func TestReadPathForms(t *testing.T) {
 			t.Errorf("GET %s = %d %s, want 400", p, r.status, r.body)
 		}
 	}
+	// Not fid-shaped: an unknown page, not a bad fid.
+	for _, p := range []string{"/favicon.ico", "/metrics", "/x/01637037d6"} {
+		if r := do(t, http.MethodGet, ts.url+p, nil, nil); r.status != http.StatusNotFound {
+			t.Errorf("GET %s = %d %s, want 404", p, r.status, r.body)
+		}
+	}
 }
 
 func TestReadRanges(t *testing.T) {

@@ -325,7 +325,7 @@ func (s *Server) heartbeat() *wire.Heartbeat {
 		Version:        wire.HeartbeatVersion,
 		IP:             s.opts.IP,
 		Port:           s.opts.Port,
-		PublicURL:      s.opts.PublicURL,
+		PublicURL:      s.publicURL(),
 		DataCenter:     s.opts.DataCenter,
 		Rack:           s.opts.Rack,
 		MaxVolumeCount: s.store.MaxVolumeCount(),

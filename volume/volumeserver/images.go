@@ -84,12 +84,12 @@ func (s *Server) serveResized(w http.ResponseWriter, r *http.Request, p needle.U
 }
 
 // orientUpload turns a JPEG upload upright by its EXIF orientation when
-// the server runs with ServerOptions.FixJPGOrientation (weed-fs's
+// the server runs with ServerOptions.FixJPEGOrientation (weed-fs's
 // -images.fix.orientation): a JPEG by its type or its name's extension,
 // sent uncompressed. Anything else, or a JPEG that does not decode, is
 // stored as sent.
 func (s *Server) orientUpload(up upload) upload {
-	if !s.opts.FixJPGOrientation || up.Gzipped {
+	if !s.opts.FixJPEGOrientation || up.Gzipped {
 		return up
 	}
 	ext := strings.ToLower(filepath.Ext(up.Name))

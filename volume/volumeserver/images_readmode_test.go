@@ -143,7 +143,7 @@ func jpegWithOrientation(jpg []byte, o uint16) []byte {
 
 func TestUploadFixesOrientation(t *testing.T) {
 	m := newFakeMaster(t)
-	fixing := startServer(t, []string{m.addr()}, func(o *ServerOptions) { o.FixJPGOrientation = true })
+	fixing := startServer(t, []string{m.addr()}, func(o *ServerOptions) { o.FixJPEGOrientation = true })
 	plain := startServer(t, []string{m.addr()})
 	fixing.addVolume(t, 1, "")
 	plain.addVolume(t, 1, "")
@@ -192,7 +192,7 @@ func TestNotFidPaths(t *testing.T) {
 		{http.MethodGet, "/favicon.ico", http.StatusNotFound},
 		{http.MethodPost, "/metrics", http.StatusNotFound},
 		{http.MethodDelete, "/favicon.ico", http.StatusNotFound},
-		{http.MethodGet, "/x,0211111111", http.StatusNotFound},
+		{http.MethodGet, "/x,0211111111", http.StatusBadRequest}, // a comma: a (bad) fid
 		{http.MethodGet, "/x/01637037d6", http.StatusNotFound},
 		{http.MethodGet, "/1,0211111111", http.StatusOK},
 		{http.MethodGet, "/1,0211111112", http.StatusNotFound}, // wrong cookie, as before

@@ -174,19 +174,3 @@ func (s *Server) proxyRead(w http.ResponseWriter, r *http.Request, fid needle.Fi
 	glog.Warningf("read %s: proxy: no holder answered: %v", fid, lastErr)
 	httpx.WriteError(w, r, http.StatusBadGateway, fmt.Sprintf("read %s: no holder of volume %d answered: %v", fid, fid.Volume, lastErr))
 }
-
-// notFidShaped answers 404 to a request whose path is not shaped like a
-// file id (no "<volume id>," or "<volume id>/" first: /metrics, /healthz,
-// /favicon.ico) and reports true; a fid-shaped path, even a malformed one,
-// is left to the handlers (400 for a bad fid).
-func notFidShaped(w http.ResponseWriter, r *http.Request) bool {
-	p := strings.TrimPrefix(r.URL.Path, "/")
-	i := strings.IndexAny(p, ",/")
-	if i > 0 {
-		if _, err := needle.ParseVolumeID(p[:i]); err == nil {
-			return false
-		}
-	}
-	httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("no such path %q", r.URL.Path))
-	return true
-}

@@ -49,6 +49,10 @@ type ServerOptions struct {
 	// PublicURL is the address handed to clients (redirects, lookups);
 	// empty means "ip:port" as the master registered it.
 	PublicURL string
+	// PublicPort is the port of the public listener (-port.public), which
+	// serves PublicHandler; 0 means none. With it and no PublicURL, clients
+	// are sent to ip:PublicPort.
+	PublicPort int
 	// Masters are the masters' "host:port" addresses (-mserver). The
 	// heartbeats start with any of them and follow the leader.
 	Masters []string
@@ -64,9 +68,10 @@ type ServerOptions struct {
 	// (-readMode): ReadModeRedirect, ReadModeProxy or ReadModeLocal; ""
 	// follows ReadRedirect.
 	ReadMode string
-	// FixJPGOrientation turns JPEG uploads upright by their EXIF
-	// orientation before they are stored (-images.fix.orientation).
-	FixJPGOrientation bool
+	// FixJPEGOrientation turns JPEG uploads upright by their EXIF
+	// orientation before they are stored (-images.fix.orientation,
+	// weed-fs 0.70).
+	FixJPEGOrientation bool
 	// WhiteList holds the IP addresses or CIDR ranges allowed to write,
 	// delete and call /admin; others get 403. Empty allows everyone. Other
 	// volume servers (replication) and the masters must be on it.
@@ -109,6 +114,10 @@ type ServerOptions struct {
 	// the read-only /admin endpoints (behind WhiteList) need none. Empty: no
 	// tokens.
 	Secret string
+	// IdleTimeout, when positive, closes a connection that sends no
+	// request header for this long (-idleTimeout, weed-fs 0.70's);
+	// 0 keeps httpx's defaults.
+	IdleTimeout time.Duration
 }
 
 // Server is the volume server: the HTTP API of a Store (reads, writes,
@@ -266,6 +275,7 @@ func NewServer(store *volume.Store, opts ServerOptions) (*Server, error) {
 	s.mux = s.routes()
 	s.handler = http.HandlerFunc(s.dispatch)
 	s.srv = httpx.NewServer("volume", s.handler, s.logReady)
+	s.srv.SetIdleTimeout(opts.IdleTimeout)
 	return s, nil
 }
 
@@ -325,7 +335,9 @@ func (s *Server) routes() *http.ServeMux {
 
 // handleFile dispatches a request for a file path by method.
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
-	if notFidShaped(w, r) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !fidShaped(r.URL.Path) {
+		// Reads check only when the fid does not parse (handleRead).
+		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("not found: %s", r.URL.Path))
 		return
 	}
 	switch r.Method {
