@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -51,7 +53,8 @@ func NewRequests(reg *Registry, server string, ops ...string) *Requests {
 		}, []string{"server", "op"}),
 		ops: make(map[string]*Op, len(ops)+1),
 	}
-	reg.MustRegister(q.total, q.duration)
+	q.total = register(reg, q.total)
+	q.duration = register(reg, q.duration)
 	for _, name := range append(ops, OtherOp) {
 		if _, ok := q.ops[name]; !ok {
 			q.ops[name] = q.newOp(name)
@@ -59,6 +62,22 @@ func NewRequests(reg *Registry, server string, ops ...string) *Requests {
 	}
 	q.other = q.ops[OtherOp]
 	return q
+}
+
+// register registers c in reg, or returns the collector of the same
+// metric registered before (`weed server` shares one registry among its
+// servers, which differ by the server label).
+func register[C prometheus.Collector](reg *Registry, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(fmt.Sprintf("metrics: register: %v", err))
+	}
+	return c
 }
 
 func (q *Requests) newOp(name string) *Op {
