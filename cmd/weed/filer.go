@@ -27,6 +27,7 @@ type filerFlags struct {
 	redisDatabase *int
 	maxMB         *int
 	secret        *string
+	mon           *monitorFlags // -metricsPort, -accessLog (monitor.go)
 }
 
 func (f *filerFlags) define(c *command, prefix string, standalone bool) {
@@ -67,6 +68,9 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 	if *f.maxMB < 1 || *f.maxMB > filer.MaxMaxMB {
 		return nil, badUsage("-maxMB must be between 1 and %d", filer.MaxMaxMB)
 	}
+	if err := f.mon.open(*f.bindIP); err != nil {
+		return nil, err
+	}
 	srv, err := filer.NewServer(filer.FilerOptions{
 		IP:                 *f.ip,
 		Port:               *f.port,
@@ -79,6 +83,8 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 		RedisDatabase:      *f.redisDatabase,
 		MaxMB:              *f.maxMB,
 		Secret:             *f.secret,
+		Metrics:            f.mon.registry(),
+		AccessLog:          f.mon.accessLogger(),
 	})
 	if err != nil {
 		return nil, err
@@ -111,10 +117,13 @@ with their needles. The index is a bolt file in -dir, or a Redis server shared b
 several filers (-redis.server).`,
 	})
 	f.define(c, "", true)
+	f.mon = new(monitorFlags)
+	f.mon.define(c)
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
 		}
+		defer f.mon.close()
 		d, err := startFiler(&f)
 		if err != nil {
 			return err

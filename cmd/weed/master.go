@@ -30,6 +30,7 @@ type masterFlags struct {
 	conf               *string
 	repairAfter        *time.Duration
 	secret             *string
+	mon                *monitorFlags // -metricsPort, -accessLog (monitor.go)
 }
 
 // define adds the master's flags to c with prefix. Standalone defines the
@@ -83,6 +84,9 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 			return nil, err
 		}
 	}
+	if err := f.mon.open(*f.bindIP); err != nil {
+		return nil, err
+	}
 	stores, err := raftnode.OpenBolt(*f.mdir, self)
 	if err != nil {
 		return nil, err
@@ -102,6 +106,8 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		Routes:             node.Register,
 		RepairAfter:        disabledAtZero(*f.repairAfter),
 		Secret:             *f.secret,
+		Metrics:            f.mon.registry(),
+		AccessLog:          f.mon.accessLogger(),
 	}, master.Deps{Sequencer: node, Leadership: node, Stale: node, Members: node, Ready: node})
 	if err != nil {
 		_ = node.Shutdown()
@@ -173,10 +179,13 @@ runs vacuum. With -peers, masters form a Raft group that replicates the volume i
 and file key high-water marks; any master answers, followers forward to the leader.`,
 	})
 	f.define(c, "", true)
+	f.mon = new(monitorFlags)
+	f.mon.define(c)
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
 		}
+		defer f.mon.close()
 		d, err := startMaster(ctx, &f, *f.ip)
 		if err != nil {
 			return err

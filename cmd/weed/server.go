@@ -37,6 +37,9 @@ in -dir/master and the filer's index in -dir/filer unless told otherwise.`,
 	m.define(c, "master.", false)
 	v.define(c, "volume.", false)
 	f.define(c, "filer.", false)
+	var mon monitorFlags
+	mon.define(c)
+	m.mon, f.mon = &mon, &mon
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
@@ -64,6 +67,7 @@ in -dir/master and the filer's index in -dir/filer unless told otherwise.`,
 		v.mserver = &masterAddr
 		f.ip, f.master, f.secret = new(string), &masterAddr, secret
 
+		defer mon.close()
 		md, err := startMaster(ctx, &m, *ip)
 		if err != nil {
 			return err
