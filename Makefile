@@ -27,14 +27,20 @@ run: build
 	mkdir -p data
 	./$(BIN) -logtostderr server -dir=./data -filer
 
-# Install what the tests need (redis-server for the filer's Redis store).
+# Install what the tests need: redis-server (the filer's Redis store),
+# prometheus with promtool (the metrics tests) and chromium (the console
+# test), each only when missing; apt-get update only when an install fails.
+DEPS := redis-server:redis-server promtool:prometheus prometheus:prometheus chromium:chromium
 deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server"; \
-		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
-		$$SUDO apt-get install -y -q redis-server >/dev/null 2>&1 || \
-		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server >/dev/null; }; }
-	@command -v redis-server >/dev/null
+	@SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	for dep in $(DEPS); do \
+		cmd=$${dep%%:*}; pkg=$${dep##*:}; \
+		command -v $$cmd >/dev/null 2>&1 && continue; \
+		echo "installing $$pkg"; \
+		$$SUDO apt-get install -y -q $$pkg >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$pkg >/dev/null; }; \
+		command -v $$cmd >/dev/null || { echo "$$cmd still missing"; exit 1; }; \
+	done
 
 vet:
 	$(GO) vet ./...
@@ -44,8 +50,8 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 test: deps fmt-check vet build
-	WEED_REQUIRE_REDIS=1 $(GO) test -race -timeout 20m $(RACE_PKGS)
-	WEED_REQUIRE_REDIS=1 WEED_BINARY=$(CURDIR)/$(BIN) $(GO) test -timeout 20m ./cmd/... ./testcluster/... ./e2e/...
+	WEED_REQUIRE_REDIS=1 WEED_REQUIRE_TOOLS=1 $(GO) test -race -timeout 20m $(RACE_PKGS)
+	WEED_REQUIRE_REDIS=1 WEED_REQUIRE_TOOLS=1 WEED_BINARY=$(CURDIR)/$(BIN) $(GO) test -timeout 20m ./cmd/... ./testcluster/... ./e2e/...
 	$(MAKE) fuzz
 
 # Every parser's fuzz target, briefly. Run longer by hand: make fuzz FUZZTIME=2000000x
