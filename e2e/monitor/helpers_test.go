@@ -186,3 +186,5 @@ func waitReadyz(t *testing.T, what, addr string, status int) {
 		t.Fatal(err)
 	}
 }
+
+func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -28,7 +28,10 @@
     return b;
   }
 
+  var redraws = 0;
   function draw(v) {
+    redraws++;
+    document.body.setAttribute("data-redraws", String(redraws));
     document.getElementById("updated").textContent = new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC";
     document.getElementById("leader").textContent = v.leader || "none";
     document.getElementById("term").textContent = v.term;
