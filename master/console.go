@@ -127,8 +127,8 @@ func (s *Server) buildConsoleView() ConsoleView {
 	}
 	slices.Sort(v.Members)
 	v.Members = slices.Compact(v.Members)
-	if t, ok := s.lead.(Termer); ok {
-		v.Term = t.Term()
+	if s.term != nil {
+		v.Term = s.term.Term()
 	}
 	for _, st := range VolumeStates {
 		v.States[st] = 0

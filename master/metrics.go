@@ -65,8 +65,7 @@ func replicaState(v topology.VolumeSnapshot, r topology.ReplicaSnapshot) string 
 	return StateReadOnly
 }
 
-// Termer is the optional power of a Leadership that knows the Raft term
-// (raftnode.Node); without it weed_master_raft_term is not exported.
+// Termer tells the current Raft term (raftnode.Node; Deps.Term).
 type Termer interface {
 	Term() uint64
 }
@@ -176,8 +175,8 @@ func (c *masterCollector) Collect(ch chan<- prometheus.Metric) {
 		leader = 1
 	}
 	gauge(c.isLeader, leader)
-	if t, ok := s.lead.(Termer); ok {
-		gauge(c.term, float64(t.Term()))
+	if s.term != nil {
+		gauge(c.term, float64(s.term.Term()))
 	}
 	snap := s.topo.Snapshot()
 	gauge(c.dataNodes, float64(len(snap.Nodes)))

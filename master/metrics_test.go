@@ -20,10 +20,10 @@ import (
 	"github.com/weedfs/weed/topology"
 )
 
-// termLead is a fakeLead that knows its Raft term.
-type termLead struct{ *fakeLead }
+// fixedTerm is a Termer at term 7.
+type fixedTerm struct{}
 
-func (termLead) Term() uint64 { return 7 }
+func (fixedTerm) Term() uint64 { return 7 }
 
 // readyErr is a LeaderReadiness answering err.
 type readyErr struct{ err error }
@@ -34,7 +34,7 @@ func (r readyErr) LeaderReady(context.Context) error { return r.err }
 // called directly.
 func newUnservedMaster(t *testing.T, lead Leadership, ready LeaderReadiness) *Server {
 	t.Helper()
-	s, err := NewServer(Options{IP: "127.0.0.1", Port: 9333}, Deps{Sequencer: &fakeSeq{}, Leadership: lead, Ready: ready})
+	s, err := NewServer(Options{IP: "127.0.0.1", Port: 9333}, Deps{Sequencer: &fakeSeq{}, Leadership: lead, Ready: ready, Term: fixedTerm{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func value(m *dto.Metric) float64 {
 }
 
 func TestMasterCollector(t *testing.T) {
-	lead := termLead{&fakeLead{leader: true, addr: "127.0.0.1:9333", self: "127.0.0.1:9333"}}
+	lead := &fakeLead{leader: true, addr: "127.0.0.1:9333", self: "127.0.0.1:9333"}
 	s := newUnservedMaster(t, lead, nil)
 	stateCluster(t, s)
 	tests := []struct {
@@ -230,7 +230,7 @@ func TestMasterReadiness(t *testing.T) {
 }
 
 func TestConsole(t *testing.T) {
-	lead := termLead{&fakeLead{leader: true, addr: "127.0.0.1:9333", self: "127.0.0.1:9333", peers: []string{"127.0.0.1:9334"}}}
+	lead := &fakeLead{leader: true, addr: "127.0.0.1:9333", self: "127.0.0.1:9333", peers: []string{"127.0.0.1:9334"}}
 	s := newUnservedMaster(t, lead, nil)
 	stateCluster(t, s)
 	get := func(path string) (int, string, string) {

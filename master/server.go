@@ -122,6 +122,7 @@ type Server struct {
 	stale     StaleMarker     // nil: no stale marks (Deps.Stale)
 	members   MemberRemover   // nil: no Raft group (Deps.Members)
 	ready     LeaderReadiness // nil: ready when leading (Deps.Ready)
+	term      Termer          // nil: no term shown (Deps.Term)
 	repair    *rereplicator   // rereplicate.go
 	forward   *leaderForwarder
 	uploader  *client.Client
@@ -228,6 +229,7 @@ func NewServer(opts Options, deps Deps) (*Server, error) {
 		stale:     deps.Stale,
 		members:   deps.Members,
 		ready:     deps.Ready,
+		term:      deps.Term,
 		admin:     admin,
 		growth:    newVolumeGrowth(topo, seq, lead, admin, pulse),
 		vacuum:    newVacuumer(topo, admin),

@@ -108,7 +108,7 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		Secret:             *f.secret,
 		Metrics:            f.mon.registry(),
 		AccessLog:          f.mon.accessLogger(),
-	}, master.Deps{Sequencer: node, Leadership: node, Stale: node, Members: node, Ready: node})
+	}, master.Deps{Sequencer: node, Leadership: node, Stale: node, Members: node, Ready: node, Term: node})
 	if err != nil {
 		_ = node.Shutdown()
 		return nil, err
