@@ -31,15 +31,21 @@ run: build
 	mkdir -p data
 	./$(BIN) -logtostderr server -dir=./data -filer -volume.max=0 -master.volumeSizeLimitMB=512 $(RUN_FLAGS)
 
-# Install what the tests need: redis-server (and redis-cli, from redis-tools) for the
-# filer's Redis store and Redis Cluster tests, redis-sentinel for the failover tests.
+# Install what the tests need: redis-server (the filer's Redis store),
+# redis-sentinel and redis-cli (redis-tools: the Sentinel and Cluster tests),
+# prometheus with promtool (the metrics tests) and chromium (the console
+# test), each only when missing; apt-get update only when an install fails.
+DEPS := redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools promtool:prometheus prometheus:prometheus chromium:chromium
 deps:
-	@{ command -v redis-server && command -v redis-sentinel && command -v redis-cli; } >/dev/null 2>&1 || { \
-		echo "installing redis-server redis-sentinel redis-tools"; \
-		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
-		$$SUDO apt-get install -y -q redis-server redis-sentinel redis-tools >/dev/null 2>&1 || \
-		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server redis-sentinel redis-tools >/dev/null; }; }
-	@command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null && command -v redis-cli >/dev/null
+	@SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	for dep in $(DEPS); do \
+		cmd=$${dep%%:*}; pkg=$${dep##*:}; \
+		command -v $$cmd >/dev/null 2>&1 && continue; \
+		echo "installing $$pkg"; \
+		$$SUDO apt-get install -y -q $$pkg >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$pkg >/dev/null; }; \
+		command -v $$cmd >/dev/null || { echo "$$cmd still missing"; exit 1; }; \
+	done
 
 vet:
 	$(GO) vet ./...
@@ -49,8 +55,8 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 test: deps fmt-check vet build
-	WEED_REQUIRE_REDIS=1 $(GO) test -race -timeout 20m $(RACE_PKGS)
-	WEED_REQUIRE_REDIS=1 WEED_BINARY=$(CURDIR)/$(BIN) $(GO) test -timeout 20m ./cmd/... ./testcluster/... ./e2e/...
+	WEED_REQUIRE_REDIS=1 WEED_REQUIRE_TOOLS=1 $(GO) test -race -timeout 20m $(RACE_PKGS)
+	WEED_REQUIRE_REDIS=1 WEED_REQUIRE_TOOLS=1 WEED_BINARY=$(CURDIR)/$(BIN) $(GO) test -timeout 20m ./cmd/... ./testcluster/... ./e2e/...
 	$(MAKE) fuzz
 
 # Every parser's fuzz target, briefly. Run longer by hand: make fuzz FUZZTIME=2000000x

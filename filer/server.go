@@ -13,7 +13,9 @@ import (
 	"github.com/golang/glog"
 
 	"github.com/weedfs/weed/client"
+	"github.com/weedfs/weed/internal/health"
 	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/metrics"
 	"github.com/weedfs/weed/internal/version"
 )
 
@@ -72,6 +74,10 @@ type FilerOptions struct {
 	// request header for this long (-idleTimeout, weed-fs 0.70's);
 	// 0 keeps httpx's defaults.
 	IdleTimeout time.Duration
+	// Metrics is the registry the filer's metrics go to; nil: its own.
+	Metrics *metrics.Registry
+	// AccessLog, when not nil, gets one line per request (-accessLog).
+	AccessLog *metrics.AccessLog
 }
 
 // redisKeyPrefix is the prefix of every key filers keep in Redis; filers on
@@ -92,6 +98,9 @@ type Server struct {
 	hc      *http.Client
 	handler http.Handler
 	srv     *httpx.Server
+	// metrics.go
+	metrics   *metrics.Registry
+	readiness *health.Readiness
 }
 
 // NewServer opens the store named by opts (the bolt file in opts.Dir, or
@@ -117,6 +126,10 @@ func NewServer(opts FilerOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filer: open store: %w", err)
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewRegistry()
+	}
+	store = newMeteredStore(store, opts.Metrics)
 	f, err := NewFiler(store, c, Options{
 		DefaultReplication: opts.DefaultReplication,
 		Collection:         opts.Collection,
@@ -127,7 +140,7 @@ func NewServer(opts FilerOptions) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, filer: f, store: store, hc: hc}
-	s.handler = http.HandlerFunc(s.serveHTTP)
+	s.handler = s.initMetrics(http.HandlerFunc(s.serveHTTP))
 	s.srv = httpx.NewServer("filer", s.handler, s.logReady)
 	s.srv.SetIdleTimeout(opts.IdleTimeout)
 	return s, nil
@@ -235,6 +248,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // serveHTTP routes by method; every path is a filer path.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	glog.V(3).Infof("filer: %s %s", r.Method, r.URL)
+	if s.serveMonitoring(w, r) {
+		return
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		s.handleRead(w, r)

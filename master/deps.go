@@ -22,6 +22,9 @@ type Deps struct {
 	// Ready tells whether a new leader's replicated state is current;
 	// nil: a leader is ready as soon as it leads.
 	Ready LeaderReadiness
+	// Term tells the Raft term (weed_master_raft_term, the console); nil:
+	// no term is shown.
+	Term Termer
 }
 
 // MemberRemover takes a master out of the Raft group. RemoveMember runs

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/glog"
@@ -59,6 +60,10 @@ type volumeGrowth struct {
 	lead  Leadership
 	admin *volumeAdmin
 	pulse time.Duration
+
+	// created counts the volumes this master grew
+	// (weed_master_volume_grow_total).
+	created atomic.Uint64
 
 	mu    sync.Mutex
 	locks map[topology.LayoutKey]chan struct{}
@@ -240,6 +245,7 @@ func (g *volumeGrowth) growOne(ctx context.Context, req growRequest) (needle.Vol
 	if err := res.Commit(vid, req.Collection, req.TTL); err != nil {
 		return 0, fmt.Errorf("register volume %d: %w", vid, err)
 	}
+	g.created.Add(1)
 	for _, n := range nodes {
 		glog.Infof("Created Volume %d on topo:%s:%s:%s", vid, n.DataCenter, n.Rack, n.URL)
 	}

@@ -163,6 +163,9 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
+	if res.NewNode {
+		glog.Infof("data node %s joined (%s:%s) with %d volumes", hb.URL(), hb.DataCenter, hb.Rack, len(hb.Volumes))
+	}
 	glog.V(4).Infof("heartbeat from %s: %d volumes", hb.URL(), len(hb.Volumes))
 	reply.Stale = s.topo.StaleVolumes(hb.URL())
 	s.observeMarks(r.Context(), hb.URL(), res)
@@ -352,10 +355,6 @@ func (s *Server) handleDirStatus(w http.ResponseWriter, r *http.Request) {
 // server's fid path forms) with a 301 to one of the volume's replicas, in
 // turn.
 func (s *Server) handleRedirect(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/" {
-		httpx.WriteError(w, r, http.StatusNotFound, "not found: /")
-		return
-	}
 	up, err := needle.ParseURLPath(r.URL.Path)
 	if err != nil {
 		httpx.WriteError(w, r, http.StatusBadRequest, fmt.Sprintf("invalid file id %q", truncate([]byte(r.URL.Path), 100)))

@@ -281,7 +281,7 @@ func TestRedirectAlternatesReplicas(t *testing.T) {
 		{"/9999,01637037d6", http.StatusNotFound},
 		{"/3,xyz", http.StatusBadRequest},
 		{"/nothing-here", http.StatusBadRequest},
-		{"/", http.StatusNotFound},
+		{"/ui/nothing", http.StatusBadRequest},
 	} {
 		status, _, body := m.do(http.MethodGet, c.path, nil, "")
 		if status != c.status || !strings.Contains(string(body), `"error"`) {

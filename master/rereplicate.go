@@ -1,6 +1,7 @@
 package master
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -358,4 +359,26 @@ func (r *rereplicator) chooseDropLocked(v topology.VolumeView, settled bool) (dr
 		return dropPlan{vid: v.ID, node: c.URL, left: len(left)}, true
 	}
 	return dropPlan{}, false
+}
+
+// RepairStatus is one re-replication copy in the console: a volume being
+// copied (or copied and waiting for the new copy's heartbeat).
+type RepairStatus struct {
+	Volume  needle.VolumeID `json:"volume"`
+	Source  string          `json:"source"`
+	Target  string          `json:"target"`
+	Started time.Time       `json:"started"`
+	Copied  bool            `json:"copied"`
+}
+
+// inProgress lists the copies this leader runs, sorted by volume.
+func (r *rereplicator) inProgress() []RepairStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]RepairStatus, 0, len(r.jobs))
+	for vid, j := range r.jobs {
+		out = append(out, RepairStatus{Volume: vid, Source: j.source, Target: j.target, Started: j.started, Copied: !j.done.IsZero()})
+	}
+	slices.SortFunc(out, func(a, b RepairStatus) int { return cmp.Compare(a.Volume, b.Volume) })
+	return out
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/weedfs/weed/client"
+	"github.com/weedfs/weed/internal/health"
 	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/metrics"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/master/raftnode"
@@ -97,6 +99,12 @@ type Options struct {
 	// request header for this long (-idleTimeout, weed-fs 0.70's);
 	// 0 keeps httpx's defaults.
 	IdleTimeout time.Duration
+	// Metrics is the registry the master's metrics go to; nil: a registry
+	// of its own. `weed server` gives its servers one to share.
+	Metrics *metrics.Registry
+	// AccessLog, when not nil, gets one line per request (-accessLog). The
+	// caller closes it after Shutdown.
+	AccessLog *metrics.AccessLog
 }
 
 // Server is the master's HTTP server: heartbeats build its topology,
@@ -118,13 +126,17 @@ type Server struct {
 	stale     StaleMarker     // nil: no stale marks (Deps.Stale)
 	members   MemberRemover   // nil: no Raft group (Deps.Members)
 	ready     LeaderReadiness // nil: ready when leading (Deps.Ready)
+	term      Termer          // nil: no term shown (Deps.Term)
 	repair    *rereplicator   // rereplicate.go
 	forward   *leaderForwarder
 	uploader  *client.Client
 	guard     *httpx.WhiteList
 	signer    *security.Signer // nil without Options.Secret
 	router    *mux.Router
+	handler   http.Handler // dispatch, instrumented
 	srv       *httpx.Server
+	metrics   *metrics.Registry
+	readiness *health.Readiness
 	// assignHandler is /dir/assign as the router serves it (white list,
 	// forwarding to the leader), for dispatch.
 	assignHandler http.Handler
@@ -221,6 +233,7 @@ func NewServer(opts Options, deps Deps) (*Server, error) {
 		stale:     deps.Stale,
 		members:   deps.Members,
 		ready:     deps.Ready,
+		term:      deps.Term,
 		admin:     admin,
 		growth:    newVolumeGrowth(topo, seq, lead, admin, pulse),
 		vacuum:    newVacuumer(topo, admin),
@@ -231,8 +244,10 @@ func NewServer(opts Options, deps Deps) (*Server, error) {
 	}
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	s.initReplicaRepair()
+	s.initMetrics()
 	s.router = s.routes()
-	s.srv = httpx.NewServer("master", http.HandlerFunc(s.dispatch), s.logReady)
+	s.handler = s.instrument(http.HandlerFunc(s.dispatch))
+	s.srv = httpx.NewServer("master", s.handler, s.logReady)
 	s.srv.SetIdleTimeout(opts.IdleTimeout)
 	glog.Infof("Volume Size Limit is %d MB", opts.VolumeSizeLimitMB)
 	return s, nil
@@ -273,6 +288,15 @@ func (s *Server) routes() *mux.Router {
 	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
 
 	local(raftnode.StatusPath, s.handleClusterStatus, false, get, head)
+	// Monitoring and the console: answered by every master itself.
+	local(metrics.Path, s.metrics.Handler().ServeHTTP, false, get, head)
+	local(health.LivePath, health.Live, false, get, head)
+	local(health.ReadyPath, s.readiness.ServeHTTP, false, get, head)
+	local("/", s.handleConsole, false, get, head)
+	local(consolePath, s.handleConsole, false, get, head)
+	local(consolePath+"index.html", s.handleConsole, false, get, head)
+	local(consoleJSONPath, s.handleConsoleJSON, false, get, head)
+	r.PathPrefix(consolePath+"static/").Handler(consoleStatic()).Methods(get, head)
 	local(wire.HeartbeatPath, admin(s.handleHeartbeat), true, post)
 	leader(RemovePath, admin(s.handleClusterRemove), true, post)
 
@@ -312,7 +336,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // Handler returns the master's HTTP handler.
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.dispatch) }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Topology returns the master's topology (soft state built from heartbeats).
 func (s *Server) Topology() *topology.Topology { return s.topo }
@@ -375,7 +399,7 @@ func (s *Server) expireLoop(ctx context.Context, kick chan time.Time) {
 // re-replication which volumes lost a copy.
 func (s *Server) expireNodes(now time.Time) {
 	for _, n := range s.topo.Expire(now) {
-		glog.V(1).Infof("dead data node %s (%s:%s) removed with volumes %v", n.URL, n.DataCenter, n.Rack, n.Volumes)
+		glog.Infof("dead data node %s (%s:%s) removed with volumes %v", n.URL, n.DataCenter, n.Rack, n.Volumes)
 		s.repair.nodeGone(n, now)
 	}
 }

@@ -40,6 +40,7 @@ type filerFlags struct {
 	cassandraKeyspace *string
 	// idle is -idleTimeout: weed server's; the standalone filer has none.
 	idle *runtimeFlags
+	mon  *monitorFlags // -metricsPort, -accessLog (monitor.go)
 }
 
 func (f *filerFlags) define(c *command, prefix string, standalone bool) {
@@ -98,6 +99,9 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 	if *f.maxMB < 1 || *f.maxMB > filer.MaxMaxMB {
 		return nil, badUsage("-maxMB must be between 1 and %d", filer.MaxMaxMB)
 	}
+	if err := f.mon.open(*f.bindIP); err != nil {
+		return nil, err
+	}
 	srv, err := filer.NewServer(filer.FilerOptions{
 		IP:                 *f.ip,
 		Port:               *f.port,
@@ -118,6 +122,8 @@ func startFiler(f *filerFlags) (*filerDaemon, error) {
 		RedirectOnRead:     *f.redirectOnRead,
 		DisableDirListing:  *f.disableDirListing,
 		IdleTimeout:        f.idle.idle(),
+		Metrics:            f.mon.registry(),
+		AccessLog:          f.mon.accessLogger(),
 	})
 	if err != nil {
 		return nil, err
@@ -152,10 +158,13 @@ Redis Sentinel (-redis.sentinel, -redis.masterName), or a Redis Cluster
 (-redis.cluster). Writes can wait for Redis replicas (-redis.waitReplicas).`,
 	})
 	f.define(c, "", true)
+	f.mon = new(monitorFlags)
+	f.mon.define(c)
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
 		}
+		defer f.mon.close()
 		d, err := startFiler(&f)
 		if err != nil {
 			return err

@@ -31,6 +31,7 @@ type masterFlags struct {
 	repairAfter        *time.Duration
 	secret             *string
 	rt                 runtimeFlags
+	mon                *monitorFlags // -metricsPort, -accessLog (monitor.go)
 }
 
 // define adds the master's flags to c with prefix. Standalone defines the
@@ -85,6 +86,9 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 			return nil, err
 		}
 	}
+	if err := f.mon.open(*f.bindIP); err != nil {
+		return nil, err
+	}
 	stores, err := raftnode.OpenBolt(*f.mdir, self)
 	if err != nil {
 		return nil, err
@@ -105,7 +109,9 @@ func startMaster(ctx context.Context, f *masterFlags, ip string) (*masterDaemon,
 		RepairAfter:        disabledAtZero(*f.repairAfter),
 		Secret:             *f.secret,
 		IdleTimeout:        f.rt.idle(),
-	}, master.Deps{Sequencer: node, Leadership: node, Stale: node, Members: node, Ready: node})
+		Metrics:            f.mon.registry(),
+		AccessLog:          f.mon.accessLogger(),
+	}, master.Deps{Sequencer: node, Leadership: node, Stale: node, Members: node, Ready: node, Term: node})
 	if err != nil {
 		_ = node.Shutdown()
 		return nil, err
@@ -176,6 +182,8 @@ runs vacuum. With -peers, masters form a Raft group that replicates the volume i
 and file key high-water marks; any master answers, followers forward to the leader.`,
 	})
 	f.define(c, "", true)
+	f.mon = new(monitorFlags)
+	f.mon.define(c)
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
@@ -183,6 +191,7 @@ and file key high-water marks; any master answers, followers forward to the lead
 		if err := f.rt.apply(); err != nil {
 			return err
 		}
+		defer f.mon.close()
 		d, err := startMaster(ctx, &f, *f.ip)
 		if err != nil {
 			return err

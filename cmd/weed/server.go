@@ -54,6 +54,9 @@ reboot may empty: give it a lasting directory for data you keep.`,
 	}
 	fs.Lookup("master.mdir").Usage = "directory for the Raft log, stable store and snapshots (empty: -dir/master)"
 	fs.Lookup("filer.dir").Usage = "directory of the filer's bolt index (empty: -dir/filer)"
+	var mon monitorFlags
+	mon.define(c)
+	m.mon, f.mon = &mon, &mon
 	c.run = func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return badUsage("unexpected arguments %q", args)
@@ -86,6 +89,7 @@ reboot may empty: give it a lasting directory for data you keep.`,
 			f.master = filerMaster
 		}
 
+		defer mon.close()
 		md, err := startMaster(ctx, &m, *ip)
 		if err != nil {
 			return err

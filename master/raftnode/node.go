@@ -586,3 +586,13 @@ func raftErr(op string, err error) error {
 	}
 	return fmt.Errorf("raft %s: %w", op, err)
 }
+
+// Term returns the current Raft term (0 before Start): the master's
+// weed_master_raft_term and console show it.
+func (n *Node) Term() uint64 {
+	r := n.r.Load()
+	if r == nil {
+		return 0
+	}
+	return r.CurrentTerm()
+}
