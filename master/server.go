@@ -19,6 +19,7 @@ import (
 	"github.com/weedfs/weed/internal/health"
 	"github.com/weedfs/weed/internal/httpx"
 	"github.com/weedfs/weed/internal/metrics"
+	"github.com/weedfs/weed/internal/owned"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/master/raftnode"
@@ -153,10 +154,7 @@ type Server struct {
 	// Shutdown, which cancels life.
 	life     context.Context
 	stopLife context.CancelFunc
-	goMu     sync.Mutex // guards stopping against owned.Add
-	stopping bool
-	owned    sync.WaitGroup
-	running  atomic.Int64 // owned goroutines not yet returned (for tests)
+	owned    owned.Group // the goroutines Shutdown waits for
 }
 
 // NewServer checks opts and builds a Server on deps. It does no I/O.
@@ -438,19 +436,7 @@ func (s *Server) vacuumLoop(ctx context.Context) {
 // goFunc runs f in a goroutine the Server owns: Shutdown waits for it. It
 // reports false, and does not run f, once Shutdown has begun.
 func (s *Server) goFunc(f func()) bool {
-	s.goMu.Lock()
-	defer s.goMu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.owned.Add(1)
-	s.running.Add(1)
-	go func() {
-		defer s.owned.Done()
-		defer s.running.Add(-1)
-		f()
-	}()
-	return true
+	return s.owned.Go(f)
 }
 
 // ListenAndServe listens on BindIP:Port and serves until Shutdown. It
@@ -477,22 +463,11 @@ func (s *Server) logReady(ln net.Listener) {
 // in time.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.forward.close()
-	s.goMu.Lock()
-	s.stopping = true
-	s.goMu.Unlock()
+	s.owned.Stop()
 	s.stopLife()
 	err := s.srv.Shutdown(ctx)
-	done := make(chan struct{})
-	go func() {
-		s.owned.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		if err == nil {
-			err = fmt.Errorf("master: background work still running: %w", ctx.Err())
-		}
+	if werr := s.owned.Wait(ctx); werr != nil && err == nil {
+		err = fmt.Errorf("master: background work still running: %w", werr)
 	}
 	return err
 }

@@ -924,7 +924,7 @@ func TestServerShutdownWaitsForItsGoroutines(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("re-replication did not start copying volume 1")
 	}
-	if n := m.s.running.Load(); n != 4 {
+	if n := m.s.owned.Running(); n != 4 {
 		t.Fatalf("%d owned goroutines during the copy, want 4 (three loops and the copy)", n)
 	}
 
@@ -933,7 +933,7 @@ func TestServerShutdownWaitsForItsGoroutines(t *testing.T) {
 	if err := m.s.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	if n := m.s.running.Load(); n != 0 {
+	if n := m.s.owned.Running(); n != 0 {
 		t.Fatalf("%d owned goroutines still running after Shutdown", n)
 	}
 	select {

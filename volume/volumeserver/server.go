@@ -17,6 +17,7 @@ import (
 
 	"github.com/weedfs/weed/client"
 	"github.com/weedfs/weed/internal/httpx"
+	"github.com/weedfs/weed/internal/owned"
 	"github.com/weedfs/weed/internal/security"
 	"github.com/weedfs/weed/internal/version"
 	"github.com/weedfs/weed/replication"
@@ -160,10 +161,7 @@ type Server struct {
 	// Shutdown, which cancels life.
 	life     context.Context
 	stopLife context.CancelFunc
-	goMu     sync.Mutex // guards stopping against owned.Add
-	stopping bool
-	owned    sync.WaitGroup
-	running  atomic.Int64 // owned goroutines not yet returned (for tests)
+	owned    owned.Group // the goroutines Shutdown waits for
 }
 
 // NewServer checks opts and builds a Server on store. It does no I/O. The
@@ -419,19 +417,7 @@ func (s *Server) Run(ctx context.Context) {
 // (hashicorp/raft's goFunc). It reports false, and does not run f, once
 // Shutdown has begun.
 func (s *Server) goFunc(f func()) bool {
-	s.goMu.Lock()
-	defer s.goMu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.owned.Add(1)
-	s.running.Add(1)
-	go func() {
-		defer s.owned.Done()
-		defer s.running.Add(-1)
-		f()
-	}()
-	return true
+	return s.owned.Go(f)
 }
 
 // spaceCheckInterval is how often the store's free disk space is measured
@@ -477,25 +463,14 @@ func (s *Server) logReady(ln net.Listener) {
 // closes the store. If they did not end in time the store is closed anyway
 // and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.goMu.Lock()
-	s.stopping = true
-	s.goMu.Unlock()
+	s.owned.Stop()
 	s.stopLife()
 	var errs []error
 	if err := s.srv.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	done := make(chan struct{})
-	go func() {
-		s.owned.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		if len(errs) == 0 {
-			errs = append(errs, fmt.Errorf("volume: background work still running: %w", ctx.Err()))
-		}
+	if err := s.owned.Wait(ctx); err != nil && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("volume: background work still running: %w", err))
 	}
 	s.fanout.Close()
 	if err := s.store.Close(); err != nil {

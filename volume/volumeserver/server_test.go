@@ -562,14 +562,14 @@ func TestShutdownWaitsForRun(t *testing.T) {
 	ranOut := make(chan struct{})
 	go func() { ts.Run(context.Background()); close(ranOut) }()
 	eventually(t, 10*time.Second, "Run's loops and the replica protocol's loops did not start", func() bool {
-		return ts.running.Load() == 3 && ts.repl.Running() >= 2
+		return ts.owned.Running() == 3 && ts.repl.Running() >= 2
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := ts.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if n, r := ts.running.Load(), ts.repl.Running(); n != 0 || r != 0 {
+	if n, r := ts.owned.Running(), ts.repl.Running(); n != 0 || r != 0 {
 		t.Fatalf("after Shutdown: %d server goroutines and %d replication goroutines still running", n, r)
 	}
 	select {
