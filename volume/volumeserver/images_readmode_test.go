@@ -190,8 +190,8 @@ func TestNotFidPaths(t *testing.T) {
 		{http.MethodGet, "/metrics", http.StatusNotFound},
 		{http.MethodGet, "/healthz", http.StatusNotFound},
 		{http.MethodGet, "/favicon.ico", http.StatusNotFound},
-		{http.MethodPost, "/metrics", http.StatusNotFound},
-		{http.MethodDelete, "/favicon.ico", http.StatusNotFound},
+		{http.MethodPost, "/metrics", http.StatusBadRequest}, // a write names a fid: a bad one
+		{http.MethodDelete, "/favicon.ico", http.StatusBadRequest},
 		{http.MethodGet, "/x,0211111111", http.StatusBadRequest}, // a comma: a (bad) fid
 		{http.MethodGet, "/x/01637037d6", http.StatusNotFound},
 		{http.MethodGet, "/1,0211111111", http.StatusOK},

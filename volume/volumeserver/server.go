@@ -333,11 +333,6 @@ func (s *Server) routes() *http.ServeMux {
 
 // handleFile dispatches a request for a file path by method.
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && !fidShaped(r.URL.Path) {
-		// Reads check only when the fid does not parse (handleRead).
-		httpx.WriteError(w, r, http.StatusNotFound, fmt.Sprintf("not found: %s", r.URL.Path))
-		return
-	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		s.handleRead(w, r)
