@@ -53,6 +53,9 @@ type CopyOptions struct {
 	// Progress, when set, receives a progress line ("\r" files done/total,
 	// bytes) as the copy goes and a summary at the end.
 	Progress io.Writer
+	// Summary, when set and Progress is not, receives the summary line
+	// alone (a copy whose output is a log, not a terminal).
+	Summary io.Writer
 	// HTTPClient sends the requests; nil means a client on a clone of
 	// http.DefaultTransport. Bound the copy with ctx.
 	HTTPClient *http.Client
@@ -255,14 +258,19 @@ func (c *copier) finish(dest string) error {
 	c.mu.Lock()
 	failed, firstErr := c.failed, c.firstErr
 	c.mu.Unlock()
+	summary := c.opts.Summary
 	if c.opts.Progress != nil {
 		c.progress(true)
-		fmt.Fprintf(c.opts.Progress, "\nCopied %d of %d files (%d bytes) to %s in %v",
+		fmt.Fprintln(c.opts.Progress)
+		summary = c.opts.Progress
+	}
+	if summary != nil {
+		fmt.Fprintf(summary, "Copied %d of %d files (%d bytes) to %s in %v",
 			c.done.Load(), c.files, c.bytes.Load(), dest, time.Since(c.started).Round(time.Millisecond))
 		if failed > 0 {
-			fmt.Fprintf(c.opts.Progress, "; %d failed", failed)
+			fmt.Fprintf(summary, "; %d failed", failed)
 		}
-		fmt.Fprintln(c.opts.Progress, ".")
+		fmt.Fprintln(summary, ".")
 	}
 	if failed > 0 {
 		return fmt.Errorf("filer.copy: %d of %d files failed, the first: %w", failed, c.files, firstErr)

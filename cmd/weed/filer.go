@@ -196,7 +196,7 @@ func init() {
 		err := filer.Copy(ctx, args[:len(args)-1], args[len(args)-1], filer.CopyOptions{
 			Include: *include, Concurrency: *concurrency,
 			Replication: *replication, Collection: *collection, TTL: *ttl,
-			MaxMB: *maxMB, Progress: progressWriter(),
+			MaxMB: *maxMB, Progress: progressWriter(), Summary: os.Stderr,
 		})
 		if errors.Is(err, filer.ErrCopyUsage) {
 			return badUsage("%s", strings.TrimPrefix(err.Error(), "filer.copy: "))
