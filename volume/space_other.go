@@ -7,8 +7,9 @@ import (
 	"syscall"
 )
 
-// statfs is not implemented here: no directory is ever low by
-// -minFreeSpace, only by a failed append.
+// statfs answers errors.ErrUnsupported on systems without statfs(2): there
+// a directory turns low on space only by a failed append, never by
+// -minFreeSpace.
 func statfs(dir string) (free, total uint64, err error) {
 	return 0, 0, errors.ErrUnsupported
 }
