@@ -46,64 +46,19 @@ fi
 go build -o bin/weed ./cmd/weed
 WEED=$PWD/bin/weed
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/weed-filer-bench.XXXXXX")
-PIDS=()
-LOGS=()
+# TMP, PIDS, stop_all, the exit trap that stops everything and removes TMP,
+# start, wait_until and answers.
+. benchmark/cluster.sh
+LOGS=() # the log name of each process in PIDS
 
-# stop_all stops every process this script started, by pid.
-stop_all() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	PIDS=()
-	LOGS=()
-}
-
-cleanup() {
-	stop_all
-	if [ "$KEEP" = 1 ]; then
-		echo "kept $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start LOG BIN ARGS...: runs BIN ARGS in the background, output in TMP/LOG.log.
-start() {
-	local log=$1
-	shift
-	"$@" >"$TMP/$log.log" 2>&1 &
-	PIDS+=($!)
+# launch LOG BIN ARGS...: cluster.sh's start of BIN (output in TMP/LOG.log),
+# with LOG kept for all_alive.
+launch() {
+	local log=$1 bin=$2
+	shift 2
+	START_BIN=$bin start "$log" "$@"
 	LOGS+=("$log")
 }
-
-# wait_until TRIES WHAT COMMAND...: runs COMMAND every 0.1 s until it
-# succeeds, at most TRIES times.
-wait_until() {
-	local tries=$1 what=$2
-	shift 2
-	for _ in $(seq "$tries"); do
-		if "$@"; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "timed out waiting for $what" >&2
-	return 1
-}
-
-answers() { curl -fsS -o /dev/null "$1" 2>/dev/null; }
 
 # ports_free PORT...: fails when something listens on one of the ports.
 ports_free() {
@@ -137,11 +92,11 @@ start_weed() {
 	local d=$1 WEED=${2:-$WEED}
 	mkdir -p "$d/m" "$d/v" "$d/f"
 	ports_free "$WM" "$WV" "$WF"
-	start weed.master "$WEED" master -port="$WM" -mdir="$d/m" -pulseSeconds=1 -ip=127.0.0.1
+	launch weed.master "$WEED" master -port="$WM" -mdir="$d/m" -pulseSeconds=1 -ip=127.0.0.1
 	wait_until 200 "weed's master" answers "http://127.0.0.1:$WM/cluster/status"
-	start weed.volume "$WEED" volume -port="$WV" -dir="$d/v" -mserver="127.0.0.1:$WM" -max=30 -pulseSeconds=1 -ip=127.0.0.1
+	launch weed.volume "$WEED" volume -port="$WV" -dir="$d/v" -mserver="127.0.0.1:$WM" -max=30 -pulseSeconds=1 -ip=127.0.0.1
 	# shellcheck disable=SC2086
-	start weed.filer "$WEED" filer -port="$WF" -master="127.0.0.1:$WM" -dir="$d/f" -maxMB="$MAXMB" -ip=127.0.0.1 $WEED_FILER_ARGS
+	launch weed.filer "$WEED" filer -port="$WF" -master="127.0.0.1:$WM" -dir="$d/f" -maxMB="$MAXMB" -ip=127.0.0.1 $WEED_FILER_ARGS
 	wait_until 300 "weed's volume server" assigns "127.0.0.1:$WM"
 	wait_until 200 "weed's filer" answers "http://127.0.0.1:$WF/"
 	all_alive
@@ -157,10 +112,10 @@ start_seaweedfs() {
 	local d=$1
 	mkdir -p "$d/m" "$d/v" "$d/f"
 	ports_free "$SM" "$SV" "$SF" $((SM + 10000)) $((SV + 10000)) $((SF + 10000))
-	start sw.master "$SEAWEEDFS_BIN" master -ip=127.0.0.1 -port="$SM" -port.grpc=$((SM + 10000)) -mdir="$d/m" -telemetry=false
+	launch sw.master "$SEAWEEDFS_BIN" master -ip=127.0.0.1 -port="$SM" -port.grpc=$((SM + 10000)) -mdir="$d/m" -telemetry=false
 	wait_until 300 "SeaweedFS's master" answers "http://127.0.0.1:$SM/cluster/status"
-	start sw.volume "$SEAWEEDFS_BIN" volume -ip=127.0.0.1 -port="$SV" -port.grpc=$((SV + 10000)) -dir="$d/v" -master="127.0.0.1:$SM" -max=30
-	start sw.filer "$SEAWEEDFS_BIN" filer -ip=127.0.0.1 -port="$SF" -port.grpc=$((SF + 10000)) -master="127.0.0.1:$SM" \
+	launch sw.volume "$SEAWEEDFS_BIN" volume -ip=127.0.0.1 -port="$SV" -port.grpc=$((SV + 10000)) -dir="$d/v" -master="127.0.0.1:$SM" -max=30
+	launch sw.filer "$SEAWEEDFS_BIN" filer -ip=127.0.0.1 -port="$SF" -port.grpc=$((SF + 10000)) -master="127.0.0.1:$SM" \
 		-defaultStoreDir="$d/f" -maxMB="$MAXMB"
 	wait_until 600 "SeaweedFS's volume server" assigns "127.0.0.1:$SM"
 	wait_until 600 "SeaweedFS's filer" answers "http://127.0.0.1:$SF/"
@@ -220,6 +175,7 @@ run_one() {
 		"$sys" "$run" "$(mbps "$up")" "$up" "$cup" "$(mbps "$down")" "$down" "$cdown" "$hwm"
 	echo "$sys $(mbps "$up") $(mbps "$down") $hwm $cup $cdown" >>"$TMP/results"
 	stop_all
+	LOGS=()
 	rm -rf "$d"
 }
 
