@@ -10,6 +10,7 @@ import (
 
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/volume"
+	"github.com/weedfs/weed/volume/volumetest"
 	"github.com/weedfs/weed/wire"
 )
 
@@ -146,8 +147,8 @@ func newCoordinatorFixture(t *testing.T, rp string) *coordinatorFixture {
 // write stores key k through the coordinator and fails the test on error.
 func (f *coordinatorFixture) write(t *testing.T, k needle.Key) needle.FileID {
 	t.Helper()
-	fid := needle.FileID{Volume: 1, Key: k, Cookie: cookieOf(k)}
-	n := makeNeedle(k, 0, sizeOf(k))
+	fid := needle.FileID{Volume: 1, Key: k, Cookie: volumetest.CookieOf(k)}
+	n := volumetest.Needle(k, 0, volumetest.SizeOf(k))
 	if _, _, err := f.c.Write(context.Background(), f.vol, fid, n); err != nil {
 		t.Fatalf("write %s: %v", fid, err)
 	}
@@ -239,7 +240,7 @@ func TestCoordinatorDelete(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newCoordinatorFixture(t, tc.rp)
-			fid := needle.FileID{Volume: 1, Key: 77, Cookie: cookieOf(77)}
+			fid := needle.FileID{Volume: 1, Key: 77, Cookie: volumetest.CookieOf(77)}
 			if !tc.missing {
 				fid = f.write(t, 77)
 			}
@@ -275,13 +276,13 @@ func TestCoordinatorDelete(t *testing.T) {
 func TestCoordinatorWriteRollsBack(t *testing.T) {
 	f := newCoordinatorFixture(t, "002")
 	f.peers.down["c:8080"] = true
-	fid := needle.FileID{Volume: 1, Key: 5, Cookie: cookieOf(5)}
-	_, _, err := f.c.Write(context.Background(), f.vol, fid, makeNeedle(5, 0, sizeOf(5)))
+	fid := needle.FileID{Volume: 1, Key: 5, Cookie: volumetest.CookieOf(5)}
+	_, _, err := f.c.Write(context.Background(), f.vol, fid, volumetest.Needle(5, 0, volumetest.SizeOf(5)))
 	var le *LocalError
 	if err == nil || errors.As(err, &le) {
 		t.Fatalf("Write with a replica down = %v, want a replication error", err)
 	}
-	if _, _, err := f.vol.Read(5, cookieOf(5), nil); err == nil {
+	if _, _, err := f.vol.Read(5, volumetest.CookieOf(5), nil); err == nil {
 		t.Error("the failed write still reads here")
 	}
 	writes, deletes := f.peers.sent()
@@ -301,8 +302,8 @@ func TestCoordinatorWriteRollsBack(t *testing.T) {
 func TestCoordinatorWriteLocalError(t *testing.T) {
 	f := newCoordinatorFixture(t, "001")
 	f.vol.SetReadOnly(true)
-	fid := needle.FileID{Volume: 1, Key: 5, Cookie: cookieOf(5)}
-	_, _, err := f.c.Write(context.Background(), f.vol, fid, makeNeedle(5, 0, sizeOf(5)))
+	fid := needle.FileID{Volume: 1, Key: 5, Cookie: volumetest.CookieOf(5)}
+	_, _, err := f.c.Write(context.Background(), f.vol, fid, volumetest.Needle(5, 0, volumetest.SizeOf(5)))
 	var le *LocalError
 	if !errors.As(err, &le) || !errors.Is(err, volume.ErrReadOnly) {
 		t.Fatalf("Write to a read-only volume = %v, want a LocalError of volume.ErrReadOnly", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/volume"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // TestReconcile builds two replicas in a given state, syncs them and
@@ -91,7 +92,7 @@ func TestReconcile(t *testing.T) {
 			peer: side{peerRole, func(t *testing.T, v *volume.Volume) {
 				common(t, v)
 				deleteAt(t, v, 9, sec(50))
-				n := makeNeedle(9, 1, 77)
+				n := volumetest.Needle(9, 1, 77)
 				n.AppendAtNs = sec(60)
 				mustWrite(t, v, n)
 			}},
@@ -128,7 +129,7 @@ func TestReconcile(t *testing.T) {
 					expectGone(t, v, k)
 				}
 				for _, k := range tc.wantLive {
-					if _, _, err := v.Read(k, cookieOf(k), nil); err != nil {
+					if _, _, err := v.Read(k, volumetest.CookieOf(k), nil); err != nil {
 						t.Errorf("key %x: %v", uint64(k), err)
 					}
 				}
@@ -136,7 +137,7 @@ func TestReconcile(t *testing.T) {
 					if slices.Contains(tc.wantGone, k) || slices.Contains(tc.wantLive, k) {
 						continue
 					}
-					expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+					expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 				}
 			}
 			for _, name := range []string{"l", "p"} {
@@ -200,7 +201,7 @@ func TestReconcileDamagedRecords(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
-			damageRecord(t, ldir, 5, tc.at)
+			volumetest.DamageRecord(t, ldir, 5, tc.at)
 			l = openVol(t, ldir, volume.Options{})
 			if tc.repaired {
 				good, err := p.LiveRecord(5)
@@ -220,10 +221,10 @@ func TestReconcileDamagedRecords(t *testing.T) {
 			}
 			for _, v := range []*volume.Volume{l, p} {
 				expectGone(t, v, 7)
-				expectNeedle(t, v, 41, payload(41, 0, sizeOf(41)))
+				expectNeedle(t, v, 41, volumetest.Payload(41, 0, volumetest.SizeOf(41)))
 				for k := needle.Key(1); k <= 40; k++ {
 					if k != 7 {
-						expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+						expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 					}
 				}
 			}

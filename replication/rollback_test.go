@@ -8,6 +8,7 @@ import (
 
 	"github.com/weedfs/weed/needle"
 	"github.com/weedfs/weed/volume"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // TestRejoinResolvesRolledBackSplit: the state the fault used to leave (the
@@ -32,7 +33,7 @@ func TestRejoinResolvesRolledBackSplit(t *testing.T) {
 			}
 			writeAt(t, primary, k, sec(2))
 			deleteAt(t, primary, k, sec(3))
-			if _, err := replica.DeleteReplica(k, cookieOf(k), sec(3)); !errors.Is(err, needle.ErrNotFound) {
+			if _, err := replica.DeleteReplica(k, volumetest.CookieOf(k), sec(3)); !errors.Is(err, needle.ErrNotFound) {
 				t.Fatal(err)
 			}
 			writeAt(t, replica, k, sec(2)) // what Write did with the late write
@@ -46,7 +47,7 @@ func TestRejoinResolvesRolledBackSplit(t *testing.T) {
 			for _, v := range []*volume.Volume{primary, replica} {
 				expectGone(t, v, k)
 				for key := needle.Key(1); key < k; key++ {
-					expectNeedle(t, v, key, payload(key, 0, sizeOf(key)))
+					expectNeedle(t, v, key, volumetest.Payload(key, 0, volumetest.SizeOf(key)))
 				}
 			}
 		})

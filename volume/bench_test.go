@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 func reportNeedles(b *testing.B, perOp float64) {
@@ -15,7 +16,7 @@ func reportNeedles(b *testing.B, perOp float64) {
 
 func benchNeedle(k needle.Key) *needle.Needle {
 	return &needle.Needle{
-		Key: k, Cookie: cookieOf(k), Data: payload(k, 0, 1024),
+		Key: k, Cookie: volumetest.CookieOf(k), Data: volumetest.Payload(k, 0, 1024),
 		Name: []byte("bench.bin"), Mime: []byte("application/octet-stream"), LastModified: 1700000000,
 	}
 }
@@ -98,7 +99,7 @@ func BenchmarkRead1K(b *testing.B) {
 		buf := make([]byte, 0, 2048)
 		for pb.Next() {
 			k := needle.Key(r.IntN(count) + 1)
-			n, got, err := v.Read(k, cookieOf(k), buf)
+			n, got, err := v.Read(k, volumetest.CookieOf(k), buf)
 			if err != nil || len(n.Data) != 1024 {
 				b.Errorf("read %d: %v", k, err)
 				return
@@ -121,7 +122,7 @@ func buildLoadVolume(b *testing.B, dir string) {
 	}
 	n := &needle.Needle{Data: make([]byte, 16)}
 	for k := needle.Key(1); k <= loadNeedles; k++ {
-		n.Key, n.Cookie, n.AppendAtNs = k, cookieOf(k), 0
+		n.Key, n.Cookie, n.AppendAtNs = k, volumetest.CookieOf(k), 0
 		if _, err := v.Write(n); err != nil {
 			b.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // writeSample fills volume 1 in dir with needles 1..20, overwrites 3 and
@@ -24,10 +25,10 @@ func writeSample(t *testing.T, dir string) (offset10 int64) {
 		if k == 10 {
 			offset10 = int64(v.Size())
 		}
-		mustWrite(t, v, makeNeedle(k, 0, sizeOf(k)))
+		mustWrite(t, v, volumetest.Needle(k, 0, volumetest.SizeOf(k)))
 	}
-	mustWrite(t, v, makeNeedle(3, 1, 33))
-	if _, err := v.Delete(4, cookieOf(4), 0); err != nil {
+	mustWrite(t, v, volumetest.Needle(3, 1, 33))
+	if _, err := v.Delete(4, volumetest.CookieOf(4), 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := v.Close(); err != nil {
@@ -42,11 +43,11 @@ func expectSample(t *testing.T, dir string) {
 	for k := needle.Key(1); k <= 20; k++ {
 		switch k {
 		case 3:
-			expectNeedle(t, v, k, payload(k, 1, 33))
+			expectNeedle(t, v, k, volumetest.Payload(k, 1, 33))
 		case 4:
 			expectGone(t, v, k)
 		default:
-			expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+			expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 		}
 	}
 	v.Close()
@@ -77,7 +78,7 @@ func TestCheckFindsProblems(t *testing.T) {
 		t.Errorf("Check after a data flip: %v", err)
 	}
 	v := openVol(t, dir, Options{})
-	if _, _, err := v.Read(10, cookieOf(10), nil); !errors.Is(err, needle.ErrCRC) {
+	if _, _, err := v.Read(10, volumetest.CookieOf(10), nil); !errors.Is(err, needle.ErrCRC) {
 		t.Errorf("read of the damaged needle: %v", err)
 	}
 	v.Close()
@@ -150,7 +151,7 @@ func TestFix(t *testing.T) {
 	mustCheck(t, dir)
 	v := openVol(t, dir, Options{})
 	expectGone(t, v, 10)
-	expectNeedle(t, v, 20, payload(20, 0, sizeOf(20)))
+	expectNeedle(t, v, 20, volumetest.Payload(20, 0, volumetest.SizeOf(20)))
 	v.Close()
 
 	// A torn tail is reported and not indexed.
@@ -179,19 +180,19 @@ func TestExport(t *testing.T) {
 	zw.Write([]byte(strings.Repeat("compressible ", 50)))
 	zw.Close()
 	needles := []*needle.Needle{
-		{Key: 1, Cookie: cookieOf(1), Data: []byte("plain"), Name: []byte("a.txt"), LastModified: uint64(old.Unix())},
-		{Key: 2, Cookie: cookieOf(2), Data: zbuf.Bytes(), Name: []byte("z.txt"), LastModified: uint64(recent.Unix())},
-		{Key: 3, Cookie: cookieOf(3), Data: []byte("no name"), LastModified: uint64(recent.Unix())},
-		{Key: 4, Cookie: cookieOf(4), Data: []byte("deleted"), Name: []byte("d.txt")},
-		{Key: 5, Cookie: cookieOf(5), Data: []byte("sneaky"), Name: []byte("../../etc/passwd"), LastModified: uint64(recent.Unix())},
+		{Key: 1, Cookie: volumetest.CookieOf(1), Data: []byte("plain"), Name: []byte("a.txt"), LastModified: uint64(old.Unix())},
+		{Key: 2, Cookie: volumetest.CookieOf(2), Data: zbuf.Bytes(), Name: []byte("z.txt"), LastModified: uint64(recent.Unix())},
+		{Key: 3, Cookie: volumetest.CookieOf(3), Data: []byte("no name"), LastModified: uint64(recent.Unix())},
+		{Key: 4, Cookie: volumetest.CookieOf(4), Data: []byte("deleted"), Name: []byte("d.txt")},
+		{Key: 5, Cookie: volumetest.CookieOf(5), Data: []byte("sneaky"), Name: []byte("../../etc/passwd"), LastModified: uint64(recent.Unix())},
 	}
 	needles[1].SetGzipped(true)
 	for _, n := range needles {
 		mustWrite(t, v, n)
 	}
-	v.Delete(4, cookieOf(4), 0)
+	v.Delete(4, volumetest.CookieOf(4), 0)
 	// Written just before a crash: in the .dat, not yet in the .idx.
-	mustWrite(t, v, &needle.Needle{Key: 6, Cookie: cookieOf(6), Data: []byte("late"), Name: []byte("late.bin")})
+	mustWrite(t, v, &needle.Needle{Key: 6, Cookie: volumetest.CookieOf(6), Data: []byte("late"), Name: []byte("late.bin")})
 	crashClose(v)
 	idxBefore, _ := os.ReadFile(filepath.Join(dir, "1.idx"))
 
@@ -221,7 +222,7 @@ func TestExport(t *testing.T) {
 		return out
 	}
 	all := export(time.Time{})
-	noName := needle.FileID{Volume: 1, Key: 3, Cookie: cookieOf(3)}.String()
+	noName := needle.FileID{Volume: 1, Key: 3, Cookie: volumetest.CookieOf(3)}.String()
 	want := map[string]string{
 		"a.txt": "plain", "z.txt": strings.Repeat("compressible ", 50), noName: "no name", "passwd": "sneaky", "late.bin": "late",
 	}

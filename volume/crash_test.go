@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // skipBolt leaves bolt files out of a crash snapshot: copying one while it
@@ -27,10 +28,10 @@ func crashBase(t *testing.T, dir string, opts Options) (start, end int64) {
 	}
 	v := createVol(t, dir, opts)
 	for k := needle.Key(1); k <= 4; k++ {
-		mustWrite(t, v, makeNeedle(k, 0, sizeOf(k)))
+		mustWrite(t, v, volumetest.Needle(k, 0, volumetest.SizeOf(k)))
 	}
 	start = int64(v.Size())
-	mustWrite(t, v, makeNeedle(5, 0, 300))
+	mustWrite(t, v, volumetest.Needle(5, 0, 300))
 	end = int64(v.Size())
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
@@ -68,18 +69,18 @@ func expectRecovered(t *testing.T, dir string, opts Options, what string, gone b
 		t.Fatalf("%s: open: %v", what, err)
 	}
 	for k := needle.Key(1); k <= 4; k++ {
-		n, _, err := v.Read(k, cookieOf(k), nil)
-		if err != nil || !bytes.Equal(n.Data, payload(k, 0, sizeOf(k))) {
+		n, _, err := v.Read(k, volumetest.CookieOf(k), nil)
+		if err != nil || !bytes.Equal(n.Data, volumetest.Payload(k, 0, volumetest.SizeOf(k))) {
 			v.Close()
 			t.Fatalf("%s: needle %d lost: %v", what, k, err)
 		}
 	}
-	if n, _, err := v.Read(5, cookieOf(5), nil); err == nil && (gone || !bytes.Equal(n.Data, payload(5, 0, 300))) {
+	if n, _, err := v.Read(5, volumetest.CookieOf(5), nil); err == nil && (gone || !bytes.Equal(n.Data, volumetest.Payload(5, 0, 300))) {
 		v.Close()
 		t.Fatalf("%s: the damaged needle is served", what)
 	}
 	// The volume takes writes after recovery.
-	mustWrite(t, v, makeNeedle(6, 0, 64))
+	mustWrite(t, v, volumetest.Needle(6, 0, 64))
 	if err := v.Close(); err != nil {
 		t.Fatalf("%s: close: %v", what, err)
 	}
@@ -134,7 +135,7 @@ func TestCrashUnindexed(t *testing.T) {
 		os.Mkdir(live, 0o755)
 		v := createVol(t, live, opts)
 		for k := needle.Key(1); k <= 20; k++ {
-			mustWrite(t, v, makeNeedle(k, 0, sizeOf(k)))
+			mustWrite(t, v, volumetest.Needle(k, 0, volumetest.SizeOf(k)))
 		}
 		v.Sync()
 		hookFailpoint(t, func(point string) error {
@@ -146,20 +147,20 @@ func TestCrashUnindexed(t *testing.T) {
 			}
 			return nil
 		})
-		mustWrite(t, v, makeNeedle(21, 0, 500))
-		if _, err := v.Delete(3, cookieOf(3), 0); err != nil {
+		mustWrite(t, v, volumetest.Needle(21, 0, 500))
+		if _, err := v.Delete(3, volumetest.CookieOf(3), 0); err != nil {
 			t.Fatal(err)
 		}
 		failpoint.Store(nil)
 		v.Close()
 
 		w := openVol(t, snapWrite, opts)
-		expectNeedle(t, w, 21, payload(21, 0, 500))
-		expectNeedle(t, w, 3, payload(3, 0, sizeOf(3)))
+		expectNeedle(t, w, 21, volumetest.Payload(21, 0, 500))
+		expectNeedle(t, w, 3, volumetest.Payload(3, 0, volumetest.SizeOf(3)))
 		w.Close()
 		mustCheck(t, snapWrite)
 		d := openVol(t, snapDelete, opts)
-		expectNeedle(t, d, 21, payload(21, 0, 500))
+		expectNeedle(t, d, 21, volumetest.Payload(21, 0, 500))
 		expectGone(t, d, 3)
 		d.Close()
 		mustCheck(t, snapDelete)
@@ -167,19 +168,19 @@ func TestCrashUnindexed(t *testing.T) {
 		// A failpoint error stops the write after the .dat append; the
 		// crashed volume indexes the record at the next load.
 		hookFailpoint(t, func(point string) error { return errors.New("crash") })
-		if _, err := v.Write(makeNeedle(99, 0, 10)); err == nil {
+		if _, err := v.Write(volumetest.Needle(99, 0, 10)); err == nil {
 			t.Fatal("write on a closed volume succeeded")
 		}
 		failpoint.Store(nil)
 		v = openVol(t, live, opts)
 		hookFailpoint(t, func(point string) error { return errors.New("crash") })
-		if _, err := v.Write(makeNeedle(22, 0, 10)); err == nil {
+		if _, err := v.Write(volumetest.Needle(22, 0, 10)); err == nil {
 			t.Fatal("failpoint did not stop the write")
 		}
 		failpoint.Store(nil)
 		crashClose(v)
 		v = openVol(t, live, opts)
-		expectNeedle(t, v, 22, payload(22, 0, 10))
+		expectNeedle(t, v, 22, volumetest.Payload(22, 0, 10))
 		expectGone(t, v, 3)
 		v.Close()
 		mustCheck(t, live)
@@ -193,9 +194,9 @@ func TestCrashIdx(t *testing.T) {
 		dir := t.TempDir()
 		v := createVol(t, dir, opts)
 		for k := needle.Key(1); k <= 30; k++ {
-			mustWrite(t, v, makeNeedle(k, 0, sizeOf(k)))
+			mustWrite(t, v, volumetest.Needle(k, 0, volumetest.SizeOf(k)))
 		}
-		v.Delete(4, cookieOf(4), 0)
+		v.Delete(4, volumetest.CookieOf(4), 0)
 		v.Close()
 		idxPath := filepath.Join(dir, "1.idx")
 		all := func(what string) {
@@ -205,7 +206,7 @@ func TestCrashIdx(t *testing.T) {
 				if k == 4 {
 					expectGone(t, v, k)
 				} else {
-					expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+					expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 				}
 			}
 			v.Close()
@@ -244,17 +245,17 @@ func TestCrashCompactionLeftovers(t *testing.T) {
 		os.Mkdir(live, 0o755)
 		v := createVol(t, live, opts)
 		for k := needle.Key(1); k <= 40; k++ {
-			mustWrite(t, v, makeNeedle(k, 0, sizeOf(k)))
+			mustWrite(t, v, volumetest.Needle(k, 0, volumetest.SizeOf(k)))
 		}
 		for k := needle.Key(2); k <= 40; k += 2 {
-			v.Delete(k, cookieOf(k), 0)
+			v.Delete(k, volumetest.CookieOf(k), 0)
 		}
 		if err := v.Compact(); err != nil {
 			t.Fatal(err)
 		}
 		// Appended between Compact and Commit: the catch-up copies them.
-		mustWrite(t, v, makeNeedle(41, 0, 77))
-		v.Delete(1, cookieOf(1), 0)
+		mustWrite(t, v, volumetest.Needle(41, 0, 77))
+		v.Delete(1, volumetest.CookieOf(1), 0)
 		snaps := map[string]string{
 			"commit:synced":      filepath.Join(dir, "both"),
 			"commit:renamed-dat": filepath.Join(dir, "cpx"),
@@ -280,10 +281,10 @@ func TestCrashCompactionLeftovers(t *testing.T) {
 				if k%2 == 0 || k == 1 {
 					expectGone(t, v, k)
 				} else {
-					expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+					expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 				}
 			}
-			expectNeedle(t, v, 41, payload(41, 0, 77))
+			expectNeedle(t, v, 41, volumetest.Payload(41, 0, 77))
 		}
 		want(v)
 		for _, snap := range []string{snaps["commit:synced"], snaps["commit:renamed-dat"], onlyCpd} {
@@ -312,7 +313,7 @@ func TestCrashCompactionLeftovers(t *testing.T) {
 		if err := v.Compact(); err != nil {
 			t.Fatal(err)
 		}
-		mustWrite(t, v, makeNeedle(43, 0, 50))
+		mustWrite(t, v, volumetest.Needle(43, 0, 50))
 		hookFailpoint(t, func(point string) error {
 			if point == "commit:renamed-dat" {
 				return errors.New("injected")
@@ -324,7 +325,7 @@ func TestCrashCompactionLeftovers(t *testing.T) {
 		}
 		failpoint.Store(nil)
 		want(v)
-		expectNeedle(t, v, 43, payload(43, 0, 50))
+		expectNeedle(t, v, 43, volumetest.Payload(43, 0, 50))
 		if v.Info().CompactRevision != 2 {
 			t.Errorf("revision %d after the reload", v.Info().CompactRevision)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 type fixtureFile struct {
@@ -111,9 +112,9 @@ func TestFixtures(t *testing.T) {
 				v := s.Volume(2)
 				version := v.Version()
 				for k := needle.Key(1000); k < 1020; k++ {
-					mustWrite(t, v, makeNeedle(k, 0, sizeOf(k)))
+					mustWrite(t, v, volumetest.Needle(k, 0, volumetest.SizeOf(k)))
 				}
-				if _, err := v.Delete(1005, cookieOf(1005), 0); err != nil {
+				if _, err := v.Delete(1005, volumetest.CookieOf(1005), 0); err != nil {
 					t.Fatal(err)
 				}
 				check := func(s *Store) {
@@ -124,7 +125,7 @@ func TestFixtures(t *testing.T) {
 						if k == 1005 {
 							expectGone(t, v, k)
 						} else {
-							expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+							expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 						}
 					}
 				}

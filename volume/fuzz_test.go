@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // FuzzLoadVolume opens a valid volume whose .dat has arbitrary bytes
@@ -23,20 +24,20 @@ func FuzzLoadVolume(f *testing.F) {
 	}
 	const count = 8
 	for k := needle.Key(1); k <= count; k++ {
-		if _, err := v.Write(makeNeedle(k, 0, sizeOf(k))); err != nil {
+		if _, err := v.Write(volumetest.Needle(k, 0, volumetest.SizeOf(k))); err != nil {
 			f.Fatal(err)
 		}
 	}
-	v.Delete(4, cookieOf(4), 0)
+	v.Delete(4, volumetest.CookieOf(4), 0)
 	if err := v.Close(); err != nil {
 		f.Fatal(err)
 	}
 	dat, _ := os.ReadFile(filepath.Join(base, "1.dat"))
 	idx, _ := os.ReadFile(filepath.Join(base, "1.idx"))
 
-	extra := makeNeedle(50, 0, 20)
+	extra := volumetest.Needle(50, 0, 20)
 	rec, _ := extra.AppendRecord(nil, needle.Version3)
-	tomb := needle.Tombstone(2, cookieOf(2), 1)
+	tomb := needle.Tombstone(2, volumetest.CookieOf(2), 1)
 	trec, _ := tomb.AppendRecord(nil, needle.Version3)
 	f.Add([]byte{}, []byte{}, false)
 	f.Add(rec, []byte{}, false)
@@ -72,16 +73,16 @@ func FuzzLoadVolume(f *testing.F) {
 			return bytes.Contains(tail, kb[:]) || replaceIdx && bytes.Contains(idxBytes, kb[:])
 		}
 		for k := needle.Key(1); k <= count; k++ {
-			n, _, err := v.Read(k, cookieOf(k), nil)
+			n, _, err := v.Read(k, volumetest.CookieOf(k), nil)
 			switch {
-			case err == nil && !bytes.Equal(n.Data, payload(k, 0, sizeOf(k))) && !named(k):
+			case err == nil && !bytes.Equal(n.Data, volumetest.Payload(k, 0, volumetest.SizeOf(k))) && !named(k):
 				t.Fatalf("needle %d served with other bytes", k)
 			case err != nil && k != 4 && !replaceIdx && !named(k):
 				t.Fatalf("needle %d lost: %v", k, err)
 			}
 		}
 		// The recovered volume takes a write and passes Check.
-		if _, err := v.Write(makeNeedle(100, 0, 10)); err != nil {
+		if _, err := v.Write(volumetest.Needle(100, 0, 10)); err != nil {
 			t.Fatalf("write after recovery: %v", err)
 		}
 		if err := v.Close(); err != nil {

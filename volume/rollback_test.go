@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // replicaNeedle is the test needle of key k, generation gen, stamped ts, as
 // a primary would send it.
 func replicaNeedle(k needle.Key, gen int, ts uint64) *needle.Needle {
-	n := makeNeedle(k, gen, sizeOf(k))
+	n := volumetest.Needle(k, gen, volumetest.SizeOf(k))
 	n.AppendAtNs = ts
 	return n
 }
@@ -78,7 +79,7 @@ func TestRolledBackWriteOrders(t *testing.T) {
 					case "primary":
 						_, err = v.Write(replicaNeedle(k, s.gen, s.ts))
 					case "rollback":
-						_, err = v.DeleteRolledBack(k, cookieOf(k), sec(2), sec(3))
+						_, err = v.DeleteRolledBack(k, volumetest.CookieOf(k), sec(2), sec(3))
 					}
 					if !errors.Is(err, s.err) || (err != nil && s.err == nil) {
 						t.Fatalf("step %d (%s): %v, want %v", i, s.op, err, s.err)
@@ -89,7 +90,7 @@ func TestRolledBackWriteOrders(t *testing.T) {
 					if c.wantGen < 0 {
 						expectGone(t, v, k)
 					} else {
-						expectNeedle(t, v, k, payload(k, c.wantGen, sizeOf(k)))
+						expectNeedle(t, v, k, volumetest.Payload(k, c.wantGen, volumetest.SizeOf(k)))
 					}
 				}
 				check(v)
@@ -131,7 +132,7 @@ func TestRolledBackWriteRace(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, derr = v.DeleteRolledBack(k, cookieOf(k), sec(2), sec(3))
+			_, derr = v.DeleteRolledBack(k, volumetest.CookieOf(k), sec(2), sec(3))
 		}()
 		close(start)
 		wg.Wait()

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // salvageBase writes needles 1..6 and deletes needle 6 into a closed
@@ -26,11 +27,11 @@ func salvageBase(t *testing.T, dir string, opts Options) [][2]int64 {
 	var spans [][2]int64
 	for k := needle.Key(1); k <= 6; k++ {
 		start := int64(v.Size())
-		mustWrite(t, v, makeNeedle(k, 0, 100+int(k)*50))
+		mustWrite(t, v, volumetest.Needle(k, 0, 100+int(k)*50))
 		spans = append(spans, [2]int64{start, int64(v.Size())})
 	}
 	start := int64(v.Size())
-	if _, err := v.Delete(6, cookieOf(6), 0); err != nil {
+	if _, err := v.Delete(6, volumetest.CookieOf(6), 0); err != nil {
 		t.Fatal(err)
 	}
 	spans = append(spans, [2]int64{start, int64(v.Size())})
@@ -121,7 +122,7 @@ func TestLoadSkipsDamagedRecords(t *testing.T) {
 				}
 				defer v.Close()
 				for k := needle.Key(1); k <= 5; k++ {
-					n, _, err := v.Read(k, cookieOf(k), nil)
+					n, _, err := v.Read(k, volumetest.CookieOf(k), nil)
 					lost := false
 					for _, l := range tc.lost {
 						lost = lost || l == k
@@ -131,7 +132,7 @@ func TestLoadSkipsDamagedRecords(t *testing.T) {
 						t.Errorf("needle %d: the damaged record is served", k)
 					case !lost && err != nil:
 						t.Errorf("needle %d: intact record lost: %v", k, err)
-					case !lost && !bytes.Equal(n.Data, payload(k, 0, 100+int(k)*50)):
+					case !lost && !bytes.Equal(n.Data, volumetest.Payload(k, 0, 100+int(k)*50)):
 						t.Errorf("needle %d: served other bytes", k)
 					}
 				}
@@ -142,16 +143,16 @@ func TestLoadSkipsDamagedRecords(t *testing.T) {
 				if tc.cut != (after < before.Size()) {
 					t.Errorf(".dat %d bytes before the load, %d after; want cut %v", before.Size(), after, tc.cut)
 				}
-				mustWrite(t, v, makeNeedle(7, 0, 64))
+				mustWrite(t, v, volumetest.Needle(7, 0, 64))
 				if err := v.Close(); err != nil {
 					t.Fatal(err)
 				}
 				mustCheck(t, work)
 				// A second load finds the same needles.
 				v = openVol(t, work, opts)
-				expectNeedle(t, v, 7, payload(7, 0, 64))
+				expectNeedle(t, v, 7, volumetest.Payload(7, 0, 64))
 				for k := needle.Key(1); k <= 5; k++ {
-					if _, _, err := v.Read(k, cookieOf(k), nil); (err == nil) == contains(tc.lost, k) {
+					if _, _, err := v.Read(k, volumetest.CookieOf(k), nil); (err == nil) == contains(tc.lost, k) {
 						t.Errorf("second load: needle %d: %v", k, err)
 					}
 				}
@@ -187,12 +188,12 @@ func TestLoadIndexedDamagedRecord(t *testing.T) {
 			v := openVol(t, work, opts)
 			leaveUnchecked(t, work) // the damaged record stays
 			damaged := needle.Key(at + 1)
-			if _, _, err := v.Read(damaged, cookieOf(damaged), nil); !errors.Is(err, needle.ErrCRC) {
+			if _, _, err := v.Read(damaged, volumetest.CookieOf(damaged), nil); !errors.Is(err, needle.ErrCRC) {
 				t.Errorf("record %d: read of the damaged needle: %v, want ErrCRC", at, err)
 			}
 			for k := needle.Key(1); k <= 5; k++ {
 				if k != damaged {
-					expectNeedle(t, v, k, payload(k, 0, 100+int(k)*50))
+					expectNeedle(t, v, k, volumetest.Payload(k, 0, 100+int(k)*50))
 				}
 			}
 			expectGone(t, v, 6)
@@ -207,7 +208,7 @@ func TestLoadIndexedDamagedRecord(t *testing.T) {
 func TestNextRecordRejectsLookalikes(t *testing.T) {
 	tomb := needle.Tombstone(9, 0x1234, 1_700_000_000_000_000_000)
 	trec, _ := tomb.AppendRecord(nil, needle.Version3)
-	real := makeNeedle(3, 0, 50)
+	real := volumetest.Needle(3, 0, 50)
 	rrec, _ := real.AppendRecord(nil, needle.Version3)
 	garbage := bytes.Repeat([]byte{0xee}, 64)
 	tests := []struct {
@@ -266,7 +267,7 @@ func TestVacuumStepsOverDeadDamage(t *testing.T) {
 			if err := v.Close(); err != nil {
 				t.Fatal(err)
 			}
-			damageRecord(t, dir, 3, tc.at)
+			volumetest.DamageRecord(t, dir, 3, tc.at)
 			leaveUnchecked(t, dir) // damaged on purpose
 			v = openVol(t, dir, Options{})
 			if tc.repaired {
@@ -289,12 +290,12 @@ func TestVacuumStepsOverDeadDamage(t *testing.T) {
 			}
 			for k := needle.Key(1); k <= 10; k++ {
 				if k == 3 && !tc.repaired {
-					if _, _, err := v.Read(3, cookieOf(3), nil); !errors.Is(err, needle.ErrCRC) {
+					if _, _, err := v.Read(3, volumetest.CookieOf(3), nil); !errors.Is(err, needle.ErrCRC) {
 						t.Errorf("damaged live needle after the compaction: %v, want ErrCRC", err)
 					}
 					continue
 				}
-				expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+				expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 			}
 			if err := v.Close(); err != nil {
 				t.Fatal(err)
@@ -325,8 +326,8 @@ func TestScrubStepsOverDamage(t *testing.T) {
 			if err := v.Close(); err != nil {
 				t.Fatal(err)
 			}
-			damageRecord(t, dir, 3, 8)
-			damageRecord(t, dir, 7, needle.HeaderSize+20)
+			volumetest.DamageRecord(t, dir, 3, 8)
+			volumetest.DamageRecord(t, dir, 7, needle.HeaderSize+20)
 			leaveUnchecked(t, dir) // damaged on purpose
 			v = openVol(t, dir, Options{})
 			want := []needle.Key{3, 7}
@@ -356,8 +357,8 @@ func TestResumeAfterTornRecord(t *testing.T) {
 	binary.BigEndian.PutUint32(torn[0:], 0x1234)
 	binary.BigEndian.PutUint64(torn[4:], 77)
 	binary.BigEndian.PutUint32(torn[12:], 4000)
-	a, _ := makeNeedle(3, 0, 50).AppendRecord(nil, needle.Version3)
-	b, _ := makeNeedle(4, 0, 90).AppendRecord(nil, needle.Version3)
+	a, _ := volumetest.Needle(3, 0, 50).AppendRecord(nil, needle.Version3)
+	b, _ := volumetest.Needle(4, 0, 90).AppendRecord(nil, needle.Version3)
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	tests := []struct {
 		name string

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 func TestParseMinFreeSpace(t *testing.T) {
@@ -167,12 +168,12 @@ func TestStoreOutOfSpaceTurnsDirReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	v1, v2 := s.Volume(1), s.Volume(2)
-	mustWrite(t, v1, makeNeedle(1, 0, 100))
-	mustWrite(t, v2, makeNeedle(2, 0, 100))
+	mustWrite(t, v1, volumetest.Needle(1, 0, 100))
+	mustWrite(t, v2, volumetest.Needle(2, 0, 100))
 	v2.SetReadOnly(true) // the operator's mark, which space must not clear
 
 	stop := injectAppendError(t, &os.PathError{Op: "write", Path: "1.dat", Err: syscall.ENOSPC})
-	_, err := v1.Write(makeNeedle(3, 0, 100))
+	_, err := v1.Write(volumetest.Needle(3, 0, 100))
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("write on a full disk: %v, want ENOSPC", err)
 	}
@@ -186,10 +187,10 @@ func TestStoreOutOfSpaceTurnsDirReadOnly(t *testing.T) {
 		}
 	}
 	// Further writes are refused without touching the disk.
-	if _, err := v1.Write(makeNeedle(4, 0, 100)); !errors.Is(err, ErrReadOnly) || !errors.Is(err, ErrNoSpace) {
+	if _, err := v1.Write(volumetest.Needle(4, 0, 100)); !errors.Is(err, ErrReadOnly) || !errors.Is(err, ErrNoSpace) {
 		t.Errorf("write while out of space: %v, want ErrReadOnly and ErrNoSpace", err)
 	}
-	if _, err := v1.Delete(1, cookieOf(1), 0); err != nil {
+	if _, err := v1.Delete(1, volumetest.CookieOf(1), 0); err != nil {
 		t.Errorf("delete while out of space: %v", err)
 	}
 	if err := s.AddVolume(3, "", needle.Placement{}, needle.TTL{}); !errors.Is(err, ErrNoFreeSlot) {
@@ -222,7 +223,7 @@ func TestStoreOutOfSpaceTurnsDirReadOnly(t *testing.T) {
 	if !v2.ReadOnly() {
 		t.Error("volume 2 lost the operator's read-only mark")
 	}
-	mustWrite(t, v1, makeNeedle(5, 0, 100))
+	mustWrite(t, v1, volumetest.Needle(5, 0, 100))
 	if err := s.AddVolume(3, "", needle.Placement{}, needle.TTL{}); err != nil {
 		t.Errorf("new volume after space returned: %v", err)
 	}
@@ -231,8 +232,8 @@ func TestStoreOutOfSpaceTurnsDirReadOnly(t *testing.T) {
 	}
 	// Every acknowledged needle is there; the failed and refused ones are
 	// not.
-	expectNeedle(t, v1, 5, payload(5, 0, 100))
-	expectNeedle(t, v2, 2, payload(2, 0, 100))
+	expectNeedle(t, v1, 5, volumetest.Payload(5, 0, 100))
+	expectNeedle(t, v2, 2, volumetest.Payload(2, 0, 100))
 	for _, k := range []needle.Key{1, 3, 4} {
 		expectGone(t, v1, k)
 	}
@@ -268,7 +269,7 @@ func TestStoreMinFreeSpace(t *testing.T) {
 			if infos[0].LowSpace != tt.wantLow || v.ReadOnly() != tt.wantLow || v.Info().ReadOnly != tt.wantLow {
 				t.Fatalf("free %d: disk %+v, volume read-only %v; want low %v", tt.free, infos[0], v.ReadOnly(), tt.wantLow)
 			}
-			_, err := v.Write(makeNeedle(1, 0, 10))
+			_, err := v.Write(volumetest.Needle(1, 0, 10))
 			if tt.wantLow != errors.Is(err, ErrNoSpace) {
 				t.Errorf("write: %v, want refused %v", err, tt.wantLow)
 			}
@@ -287,7 +288,7 @@ func TestStoreMinFreeSpace(t *testing.T) {
 			if v.ReadOnly() {
 				t.Error("still read-only with 500 MiB free")
 			}
-			mustWrite(t, v, makeNeedle(2, 0, 10))
+			mustWrite(t, v, volumetest.Needle(2, 0, 10))
 		})
 	}
 }

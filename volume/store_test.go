@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 func storeIDs(s *Store) []needle.VolumeID {
@@ -69,10 +70,10 @@ func TestStore(t *testing.T) {
 			}
 		}
 		for id := needle.VolumeID(1); id <= 5; id++ {
-			mustWrite(t, s.Volume(id), makeNeedle(needle.Key(id)*100, 0, 50))
+			mustWrite(t, s.Volume(id), volumetest.Needle(needle.Key(id)*100, 0, 50))
 		}
 		s.SetVolumeSizeLimit(1)
-		if _, err := s.Volume(1).Write(makeNeedle(7, 0, 5)); !errors.Is(err, ErrReadOnly) {
+		if _, err := s.Volume(1).Write(volumetest.Needle(7, 0, 5)); !errors.Is(err, ErrReadOnly) {
 			t.Errorf("write over the size limit: %v", err)
 		}
 		st := s.Status()
@@ -99,7 +100,7 @@ func TestStore(t *testing.T) {
 		}
 		for id := needle.VolumeID(1); id <= 5; id++ {
 			v := s.Volume(id)
-			expectNeedle(t, v, needle.Key(id)*100, payload(needle.Key(id)*100, 0, 50))
+			expectNeedle(t, v, needle.Key(id)*100, volumetest.Payload(needle.Key(id)*100, 0, 50))
 			if v.TTL() != ttl || v.Placement() != rp {
 				t.Errorf("volume %d: ttl %v placement %v", id, v.TTL(), v.Placement())
 			}
@@ -138,7 +139,7 @@ func TestStore(t *testing.T) {
 		if err := s.AddVolume(6, "docs", rp, ttl); err != nil {
 			t.Fatal(err)
 		}
-		mustWrite(t, s.Volume(6), makeNeedle(1, 0, 10))
+		mustWrite(t, s.Volume(6), volumetest.Needle(1, 0, 10))
 		s.Close()
 		mustCheck(t, d1)
 		mustCheck(t, d2)
@@ -159,9 +160,9 @@ func TestStoreMigration(t *testing.T) {
 	}
 	v := s.Volume(3)
 	for k := needle.Key(1); k <= 20; k++ {
-		mustWrite(t, v, makeNeedle(k, 0, sizeOf(k)))
+		mustWrite(t, v, volumetest.Needle(k, 0, volumetest.SizeOf(k)))
 	}
-	v.Delete(5, cookieOf(5), 0)
+	v.Delete(5, volumetest.CookieOf(5), 0)
 	s.Close()
 
 	copyFiles(t, src, dst, func(name string) bool { return filepath.Ext(name) != ".dat" && filepath.Ext(name) != ".idx" })
@@ -178,7 +179,7 @@ func TestStoreMigration(t *testing.T) {
 			if k == 5 {
 				expectGone(t, v, k)
 			} else {
-				expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+				expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 			}
 		}
 		d.Close()
@@ -190,7 +191,7 @@ func TestStoreMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectNeedle(t, d.Volume(3), 7, payload(7, 0, sizeOf(7)))
+	expectNeedle(t, d.Volume(3), 7, volumetest.Payload(7, 0, volumetest.SizeOf(7)))
 	expectGone(t, d.Volume(3), 5)
 	d.Close()
 	mustCheck(t, dst)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // base is the append time the sync tests start from.
@@ -21,7 +22,7 @@ func sec(s float64) uint64 { return base + uint64(s*1e9) }
 // writeAt writes the test needle of key k with append time ts.
 func writeAt(t testing.TB, v *Volume, k needle.Key, ts uint64) {
 	t.Helper()
-	n := makeNeedle(k, 0, sizeOf(k))
+	n := volumetest.Needle(k, 0, volumetest.SizeOf(k))
 	n.AppendAtNs = ts
 	mustWrite(t, v, n)
 }
@@ -29,7 +30,7 @@ func writeAt(t testing.TB, v *Volume, k needle.Key, ts uint64) {
 // deleteAt deletes key k with tombstone time ts.
 func deleteAt(t testing.TB, v *Volume, k needle.Key, ts uint64) {
 	t.Helper()
-	if _, err := v.Delete(k, cookieOf(k), ts); err != nil {
+	if _, err := v.Delete(k, volumetest.CookieOf(k), ts); err != nil {
 		t.Fatalf("delete %x: %v", uint64(k), err)
 	}
 }
@@ -186,7 +187,7 @@ func TestApplyRecords(t *testing.T) {
 		if res, err = b.ApplyRecords([][]byte{rec(a, 1)}, ApplyOptions{AllowNew: true}); err != nil || res.Applied != 1 {
 			t.Fatalf("new key with AllowNew: %+v %v", res, err)
 		}
-		expectNeedle(t, b, 1, payload(1, 0, sizeOf(1)))
+		expectNeedle(t, b, 1, volumetest.Payload(1, 0, volumetest.SizeOf(1)))
 		// The tombstone beats b's older needle; the needle cannot come back.
 		old := rec(b, 2)
 		if res, err = b.ApplyRecords([][]byte{rec(a, 2)}, ApplyOptions{}); err != nil || res.Applied != 1 {
@@ -204,7 +205,7 @@ func TestApplyRecords(t *testing.T) {
 		// A replicated delete of a key b does not hold leaves a tombstone
 		// that keeps an older copy out.
 		writeAt(t, a, 3, sec(4))
-		if _, err := b.DeleteReplica(3, cookieOf(3), sec(5)); !errors.Is(err, needle.ErrNotFound) {
+		if _, err := b.DeleteReplica(3, volumetest.CookieOf(3), sec(5)); !errors.Is(err, needle.ErrNotFound) {
 			t.Fatalf("DeleteReplica of a missing key: %v", err)
 		}
 		if res, err = b.ApplyRecords([][]byte{rec(a, 3)}, ApplyOptions{AllowNew: true}); err != nil || res.Applied != 0 {
@@ -223,7 +224,7 @@ func TestApplyRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer b2.Close()
-		expectNeedle(t, b2, 1, payload(1, 0, sizeOf(1)))
+		expectNeedle(t, b2, 1, volumetest.Payload(1, 0, volumetest.SizeOf(1)))
 		expectGone(t, b2, 2)
 		expectGone(t, b2, 3)
 	})
@@ -268,7 +269,7 @@ func TestApplyRepairsDamagedNeedle(t *testing.T) {
 	f.WriteAt(c[:], pos)
 	f.Close()
 	b = openVol(t, bdir, Options{})
-	if _, _, err := b.Read(1, cookieOf(1), nil); !errors.Is(err, needle.ErrCRC) {
+	if _, _, err := b.Read(1, volumetest.CookieOf(1), nil); !errors.Is(err, needle.ErrCRC) {
 		t.Fatalf("read of the damaged needle: %v, want ErrCRC", err)
 	}
 	damaged, err := b.Scrub(context.Background(), nil)
@@ -285,7 +286,7 @@ func TestApplyRepairsDamagedNeedle(t *testing.T) {
 	if res, err := b.ApplyRecords([][]byte{good}, ApplyOptions{Repair: true}); err != nil || res.Applied != 1 {
 		t.Fatalf("repair: %+v %v", res, err)
 	}
-	expectNeedle(t, b, 1, payload(1, 0, sizeOf(1)))
+	expectNeedle(t, b, 1, volumetest.Payload(1, 0, volumetest.SizeOf(1)))
 	if _, err := b.LiveRecord(1); err != nil {
 		t.Fatalf("live record after the repair: %v", err)
 	}
@@ -299,7 +300,7 @@ func TestDeleteNewestBeatsSkewedWrite(t *testing.T) {
 	v := createVolIn(t, t.TempDir(), Options{})
 	future := uint64(time.Now().Add(time.Hour).UnixNano())
 	writeAt(t, v, 5, future)
-	_, ts, err := v.DeleteNewest(5, cookieOf(5))
+	_, ts, err := v.DeleteNewest(5, volumetest.CookieOf(5))
 	if err != nil || ts != future+1 {
 		t.Fatalf("DeleteNewest = %d, %v; want %d", ts, err, future+1)
 	}
@@ -318,42 +319,5 @@ func TestSplitRecords(t *testing.T) {
 	}
 	if _, err := SplitRecords(append(JoinRecords([][]byte{a}), 1, 2, 3)); !errors.Is(err, ErrBadRecord) {
 		t.Fatalf("trailing bytes: %v", err)
-	}
-}
-
-// damageRecord flips 8 bytes of the record of key k that the .idx in dir
-// names last (at byte at of the record) in the closed volume in dir.
-func damageRecord(t *testing.T, dir string, k needle.Key, at int64) {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "1.idx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e needle.IdxEntry
-	needle.WalkIdx(f, func(x needle.IdxEntry) error {
-		if x.Key == k {
-			e = x
-		}
-		return nil
-	})
-	f.Close()
-	if e.Key != k {
-		t.Fatalf("no .idx entry of key %x", uint64(k))
-	}
-	dat, err := os.OpenFile(filepath.Join(dir, "1.dat"), os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dat.Close()
-	var b [8]byte
-	pos := needle.OffsetBytes(e.Offset) + at
-	if _, err := dat.ReadAt(b[:], pos); err != nil {
-		t.Fatal(err)
-	}
-	for i := range b {
-		b[i] ^= 0x5a
-	}
-	if _, err := dat.WriteAt(b[:], pos); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // genNeedle is generation gen of key k: its name records gen, so a reader
 // can tell which bytes it must hold.
 func genNeedle(k needle.Key, gen int) *needle.Needle {
-	n := makeNeedle(k, gen, genSize(k, gen))
+	n := volumetest.Needle(k, gen, genSize(k, gen))
 	n.Name = []byte(fmt.Sprintf("k%d-g%d", k, gen))
 	return n
 }
@@ -35,7 +36,7 @@ func checkGen(k needle.Key, n needle.Needle) error {
 	if _, err := fmt.Sscanf(string(n.Name), "k%d-g%d", &gk, &gen); err != nil || gk != k {
 		return fmt.Errorf("key %d: name %q", k, n.Name)
 	}
-	if !bytes.Equal(n.Data, payload(k, gen, genSize(k, gen))) {
+	if !bytes.Equal(n.Data, volumetest.Payload(k, gen, genSize(k, gen))) {
 		return fmt.Errorf("key %d generation %d: wrong bytes", k, gen)
 	}
 	return nil
@@ -53,7 +54,7 @@ func TestVacuumConcurrent(t *testing.T) {
 			mustWrite(t, v, genNeedle(k, 0))
 		}
 		for k := needle.Key(2); k <= base; k += 2 {
-			if _, err := v.Delete(k, cookieOf(k), 0); err != nil {
+			if _, err := v.Delete(k, volumetest.CookieOf(k), 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -117,7 +118,7 @@ func TestVacuumConcurrent(t *testing.T) {
 					if op == 3 && next > base+1 {
 						k = base + 1 + needle.Key(r.IntN(int(next-base-1)))
 					}
-					_, err := v.Delete(k, cookieOf(k), 0)
+					_, err := v.Delete(k, volumetest.CookieOf(k), 0)
 					mu.Lock()
 					was := state[k]
 					mu.Unlock()
@@ -143,7 +144,7 @@ func TestVacuumConcurrent(t *testing.T) {
 				buf := make([]byte, 0, 4096)
 				for !stop.Load() {
 					k := needle.Key(r.IntN(base+200)) + 1
-					n, b, err := v.Read(k, cookieOf(k), buf)
+					n, b, err := v.Read(k, volumetest.CookieOf(k), buf)
 					buf = b[:0]
 					switch {
 					case err == nil:
@@ -185,7 +186,7 @@ func TestVacuumConcurrent(t *testing.T) {
 		verify := func(v *Volume) {
 			t.Helper()
 			for k, gen := range state {
-				n, _, err := v.Read(k, cookieOf(k), nil)
+				n, _, err := v.Read(k, volumetest.CookieOf(k), nil)
 				if gen < 0 {
 					if !errors.Is(err, needle.ErrNotFound) {
 						t.Fatalf("deleted key %d: %v", k, err)
@@ -232,7 +233,7 @@ func TestVacuumStates(t *testing.T) {
 			mustWrite(t, v, genNeedle(k, 0))
 		}
 		for k := needle.Key(1); k <= 50; k += 3 {
-			v.Delete(k, cookieOf(k), 0)
+			v.Delete(k, volumetest.CookieOf(k), 0)
 		}
 		if err := v.CommitCompact(); !errors.Is(err, ErrCompacting) {
 			t.Errorf("commit without compact: %v", err)
@@ -275,7 +276,7 @@ func TestVacuumStates(t *testing.T) {
 		for k := needle.Key(1); k <= 50; k++ {
 			if k%3 == 1 {
 				expectGone(t, v, k)
-			} else if n, _, err := v.Read(k, cookieOf(k), nil); err != nil || checkGen(k, n) != nil {
+			} else if n, _, err := v.Read(k, volumetest.CookieOf(k), nil); err != nil || checkGen(k, n) != nil {
 				t.Fatalf("key %d after cleanup: %v", k, err)
 			}
 		}
@@ -297,7 +298,7 @@ func TestVacuumDropsExpired(t *testing.T) {
 	}
 	defer v.Close()
 	for k := needle.Key(1); k <= 10; k++ {
-		n := makeNeedle(k, 0, 1000)
+		n := volumetest.Needle(k, 0, 1000)
 		if k <= 5 {
 			n.LastModified = uint64(time.Now().Add(-time.Hour).Unix())
 		}
@@ -314,7 +315,7 @@ func TestVacuumDropsExpired(t *testing.T) {
 		t.Errorf("size %d after dropping 5 expired needles, was %d", got, before)
 	}
 	for k := needle.Key(6); k <= 10; k++ {
-		expectNeedle(t, v, k, payload(k, 0, 1000))
+		expectNeedle(t, v, k, volumetest.Payload(k, 0, 1000))
 	}
 	v.Close()
 	mustCheck(t, dir)
@@ -330,10 +331,10 @@ func TestGarbageRatio(t *testing.T) {
 			t.Errorf("empty volume: ratio %v", v.GarbageRatio())
 		}
 		for k := needle.Key(1); k <= 100; k++ {
-			mustWrite(t, v, makeNeedle(k, 0, 1000))
+			mustWrite(t, v, volumetest.Needle(k, 0, 1000))
 		}
 		for k := needle.Key(1); k <= 100; k += 2 {
-			v.Delete(k, cookieOf(k), 0)
+			v.Delete(k, volumetest.CookieOf(k), 0)
 		}
 		// Dead: 50 records of about 1090 bytes and 50 tombstones of 32,
 		// out of 100 records and the tombstones.

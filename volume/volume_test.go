@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weedfs/weed/needle"
+	"github.com/weedfs/weed/volume/volumetest"
 )
 
 // Helpers shared by the storage tests.
@@ -29,38 +29,6 @@ func forEachMap(t *testing.T, fn func(t *testing.T, opts Options)) {
 		t.Run(string(k), func(t *testing.T) { fn(t, Options{MapKind: k}) })
 	}
 }
-
-// cookieOf is the cookie the tests give key k.
-func cookieOf(k needle.Key) needle.Cookie {
-	return needle.Cookie(uint32(k)*2654435761 ^ 0x5bd1e995)
-}
-
-// payload returns size deterministic bytes for key k (generation gen lets
-// an overwrite differ from the original).
-func payload(k needle.Key, gen, size int) []byte {
-	r := rand.New(rand.NewPCG(uint64(k), uint64(gen)))
-	b := make([]byte, size)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-// makeNeedle builds the test needle of key k: data from payload, a name and
-// a mime type.
-func makeNeedle(k needle.Key, gen, size int) *needle.Needle {
-	return &needle.Needle{
-		Key:          k,
-		Cookie:       cookieOf(k),
-		Data:         payload(k, gen, size),
-		Name:         []byte(fmt.Sprintf("file-%d.bin", k)),
-		Mime:         []byte("application/octet-stream"),
-		LastModified: uint64(time.Now().Unix()),
-	}
-}
-
-// sizeOf is the data size the tests use for key k.
-func sizeOf(k needle.Key) int { return int(k*37%3000) + 1 }
 
 func createVol(t testing.TB, dir string, opts Options) *Volume {
 	t.Helper()
@@ -155,7 +123,7 @@ func mustWrite(t testing.TB, v *Volume, n *needle.Needle) {
 // expectNeedle reads key k and compares its data with want.
 func expectNeedle(t testing.TB, v *Volume, k needle.Key, want []byte) {
 	t.Helper()
-	n, _, err := v.Read(k, cookieOf(k), nil)
+	n, _, err := v.Read(k, volumetest.CookieOf(k), nil)
 	if err != nil {
 		t.Fatalf("read %x: %v", uint64(k), err)
 	}
@@ -167,7 +135,7 @@ func expectNeedle(t testing.TB, v *Volume, k needle.Key, want []byte) {
 // expectGone checks that key k reads as not found.
 func expectGone(t testing.TB, v *Volume, k needle.Key) {
 	t.Helper()
-	_, _, err := v.Read(k, cookieOf(k), nil)
+	_, _, err := v.Read(k, volumetest.CookieOf(k), nil)
 	if !errors.Is(err, needle.ErrNotFound) && !errors.Is(err, needle.ErrDeleted) {
 		t.Fatalf("read %x: err %v, want not found", uint64(k), err)
 	}
@@ -338,20 +306,20 @@ func TestWriteReadDelete(t *testing.T) {
 		v := createVol(t, dir, opts)
 		const count = 300
 		for k := needle.Key(1); k <= count; k++ {
-			mustWrite(t, v, makeNeedle(k, 0, sizeOf(k)))
+			mustWrite(t, v, volumetest.Needle(k, 0, volumetest.SizeOf(k)))
 		}
 		// Overwrite every 10th, delete every 7th.
 		for k := needle.Key(10); k <= count; k += 10 {
-			mustWrite(t, v, makeNeedle(k, 1, sizeOf(k)+5))
+			mustWrite(t, v, volumetest.Needle(k, 1, volumetest.SizeOf(k)+5))
 		}
 		deleted := map[needle.Key]bool{}
 		for k := needle.Key(7); k <= count; k += 7 {
-			gen, size := 0, sizeOf(k)
+			gen, size := 0, volumetest.SizeOf(k)
 			if k%10 == 0 {
 				gen, size = 1, size+5
 			}
-			got, err := v.Delete(k, cookieOf(k), 0)
-			if err != nil || int(got) != len(payload(k, gen, size)) {
+			got, err := v.Delete(k, volumetest.CookieOf(k), 0)
+			if err != nil || int(got) != len(volumetest.Payload(k, gen, size)) {
 				t.Fatalf("delete %x: %d, %v", uint64(k), got, err)
 			}
 			deleted[k] = true
@@ -363,23 +331,23 @@ func TestWriteReadDelete(t *testing.T) {
 				case deleted[k]:
 					expectGone(t, v, k)
 				case k%10 == 0:
-					expectNeedle(t, v, k, payload(k, 1, sizeOf(k)+5))
+					expectNeedle(t, v, k, volumetest.Payload(k, 1, volumetest.SizeOf(k)+5))
 				default:
-					expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+					expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 				}
 			}
 		}
 		check(v)
 
 		// Errors.
-		if _, err := v.Delete(7, cookieOf(7), 0); !errors.Is(err, needle.ErrNotFound) {
+		if _, err := v.Delete(7, volumetest.CookieOf(7), 0); !errors.Is(err, needle.ErrNotFound) {
 			t.Errorf("second delete: %v", err)
 		}
-		if _, err := v.Delete(1, cookieOf(1)+1, 0); !errors.Is(err, needle.ErrCookieMismatch) {
+		if _, err := v.Delete(1, volumetest.CookieOf(1)+1, 0); !errors.Is(err, needle.ErrCookieMismatch) {
 			t.Errorf("delete with wrong cookie: %v", err)
 		}
-		expectNeedle(t, v, 1, payload(1, 0, sizeOf(1)))
-		if _, _, err := v.Read(1, cookieOf(1)+1, nil); !errors.Is(err, needle.ErrCookieMismatch) {
+		expectNeedle(t, v, 1, volumetest.Payload(1, 0, volumetest.SizeOf(1)))
+		if _, _, err := v.Read(1, volumetest.CookieOf(1)+1, nil); !errors.Is(err, needle.ErrCookieMismatch) {
 			t.Errorf("read with wrong cookie: %v", err)
 		}
 		if _, _, err := v.Read(count+1, 0, nil); !errors.Is(err, needle.ErrNotFound) {
@@ -387,7 +355,7 @@ func TestWriteReadDelete(t *testing.T) {
 		}
 		// buf is reused when large enough.
 		buf := make([]byte, 0, 8192)
-		n, got, err := v.Read(2, cookieOf(2), buf)
+		n, got, err := v.Read(2, volumetest.CookieOf(2), buf)
 		if err != nil || &got[:1][0] != &buf[:1][0] || string(n.Name) != "file-2.bin" || string(n.Mime) != "application/octet-stream" {
 			t.Errorf("read into buf: %v, reused %v, name %q", err, &got[:1][0] == &buf[:1][0], n.Name)
 		}
@@ -414,11 +382,11 @@ func TestWriteReadDelete(t *testing.T) {
 		if got := v.Info(); got.FileCount != info.FileCount || got.DeleteCount != info.DeleteCount || got.DeletedByteCount != info.DeletedByteCount {
 			t.Errorf("after reopen info %+v, was %+v", got, info)
 		}
-		mustWrite(t, v, makeNeedle(count+1, 0, 100))
+		mustWrite(t, v, volumetest.Needle(count+1, 0, 100))
 		crashClose(v)
 		v = openVol(t, dir, opts)
 		check(v)
-		expectNeedle(t, v, count+1, payload(count+1, 0, 100))
+		expectNeedle(t, v, count+1, volumetest.Payload(count+1, 0, 100))
 		v.Close()
 		mustCheck(t, dir)
 	})
@@ -427,12 +395,12 @@ func TestWriteReadDelete(t *testing.T) {
 func TestReadOnlyAndLimits(t *testing.T) {
 	dir := t.TempDir()
 	v := createVol(t, dir, Options{})
-	mustWrite(t, v, makeNeedle(1, 0, 100))
+	mustWrite(t, v, volumetest.Needle(1, 0, 100))
 	v.SetReadOnly(true)
-	if _, err := v.Write(makeNeedle(2, 0, 100)); !errors.Is(err, ErrReadOnly) {
+	if _, err := v.Write(volumetest.Needle(2, 0, 100)); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("write to marked volume: %v", err)
 	}
-	if _, err := v.Delete(1, cookieOf(1), 0); !errors.Is(err, ErrReadOnly) {
+	if _, err := v.Delete(1, volumetest.CookieOf(1), 0); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("delete from marked volume: %v", err)
 	}
 	v.SetReadOnly(false)
@@ -440,10 +408,10 @@ func TestReadOnlyAndLimits(t *testing.T) {
 	if !v.ReadOnly() || !v.Info().ReadOnly {
 		t.Error("volume at its size limit is not read-only")
 	}
-	if _, err := v.Write(makeNeedle(2, 0, 100)); !errors.Is(err, ErrReadOnly) {
+	if _, err := v.Write(volumetest.Needle(2, 0, 100)); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("write at size limit: %v", err)
 	}
-	if _, err := v.Delete(1, cookieOf(1), 0); err != nil {
+	if _, err := v.Delete(1, volumetest.CookieOf(1), 0); err != nil {
 		t.Errorf("delete at size limit: %v", err)
 	}
 	v.SetSizeLimit(0)
@@ -452,18 +420,18 @@ func TestReadOnlyAndLimits(t *testing.T) {
 	saved := v.end.Load()
 	v.end.Store(needle.MaxVolumeBytes - 64)
 	v.mu.Unlock()
-	if _, err := v.Write(makeNeedle(3, 0, 100)); !errors.Is(err, ErrVolumeFull) {
+	if _, err := v.Write(volumetest.Needle(3, 0, 100)); !errors.Is(err, ErrVolumeFull) {
 		t.Errorf("write past the offset limit: %v", err)
 	}
 	v.mu.Lock()
 	v.end.Store(saved)
 	v.mu.Unlock()
-	mustWrite(t, v, makeNeedle(3, 0, 100))
+	mustWrite(t, v, volumetest.Needle(3, 0, 100))
 	v.Close()
-	if _, err := v.Write(makeNeedle(4, 0, 100)); !errors.Is(err, ErrClosed) {
+	if _, err := v.Write(volumetest.Needle(4, 0, 100)); !errors.Is(err, ErrClosed) {
 		t.Errorf("write after close: %v", err)
 	}
-	if _, _, err := v.Read(3, cookieOf(3), nil); !errors.Is(err, ErrClosed) {
+	if _, _, err := v.Read(3, volumetest.CookieOf(3), nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("read after close: %v", err)
 	}
 	if _, err := Create(dir, "", 1, needle.Placement{}, needle.TTL{}, Options{}); !errors.Is(err, ErrVolumeExists) {
@@ -489,13 +457,13 @@ func TestTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	old := makeNeedle(1, 0, 10)
+	old := volumetest.Needle(1, 0, 10)
 	old.LastModified = uint64(time.Now().Add(-2 * time.Minute).Unix())
-	fresh := makeNeedle(2, 0, 10)
-	own := makeNeedle(3, 0, 10) // its own ttl overrides the volume's
+	fresh := volumetest.Needle(2, 0, 10)
+	own := volumetest.Needle(3, 0, 10) // its own ttl overrides the volume's
 	own.LastModified = old.LastModified
 	own.TTL, _ = needle.ParseTTL("1h")
-	byAppend := makeNeedle(4, 0, 10) // no LastModified: the append time counts
+	byAppend := volumetest.Needle(4, 0, 10) // no LastModified: the append time counts
 	byAppend.LastModified = 0
 	byAppend.AppendAtNs = uint64(time.Now().Add(-time.Hour).UnixNano())
 	for _, n := range []*needle.Needle{old, fresh, own, byAppend} {
@@ -521,17 +489,17 @@ func TestOlderVersions(t *testing.T) {
 			var entries []byte
 			for k := needle.Key(1); k <= 3; k++ {
 				off := dat.Len()
-				data := payload(k, 0, 50)
+				data := volumetest.Payload(k, 0, 50)
 				var rec []byte
 				if version == needle.Version1 {
-					rec = binary.BigEndian.AppendUint32(rec, uint32(cookieOf(k)))
+					rec = binary.BigEndian.AppendUint32(rec, uint32(volumetest.CookieOf(k)))
 					rec = binary.BigEndian.AppendUint64(rec, uint64(k))
 					rec = binary.BigEndian.AppendUint32(rec, uint32(len(data)))
 					rec = append(rec, data...)
 					rec = binary.BigEndian.AppendUint32(rec, needle.DataChecksum(data))
 					rec = append(rec, make([]byte, needle.RecordLen(uint32(len(data)), version)-int64(len(rec)))...)
 				} else {
-					n := makeNeedle(k, 0, 50)
+					n := volumetest.Needle(k, 0, 50)
 					var err error
 					if rec, err = n.AppendRecord(nil, version); err != nil {
 						t.Fatal(err)
@@ -548,22 +516,22 @@ func TestOlderVersions(t *testing.T) {
 				t.Fatalf("version %d placement %s info %+v", v.Version(), v.Placement(), v.Info())
 			}
 			for k := needle.Key(1); k <= 3; k++ {
-				expectNeedle(t, v, k, payload(k, 0, 50))
+				expectNeedle(t, v, k, volumetest.Payload(k, 0, 50))
 			}
 			if version == needle.Version1 {
 				if !v.ReadOnly() {
 					t.Error("version 1 volume is writable")
 				}
-				if _, err := v.Write(makeNeedle(9, 0, 5)); !errors.Is(err, ErrReadOnly) {
+				if _, err := v.Write(volumetest.Needle(9, 0, 5)); !errors.Is(err, ErrReadOnly) {
 					t.Errorf("write to v1: %v", err)
 				}
-				if _, err := v.Delete(1, cookieOf(1), 0); !errors.Is(err, ErrReadOnly) {
+				if _, err := v.Delete(1, volumetest.CookieOf(1), 0); !errors.Is(err, ErrReadOnly) {
 					t.Errorf("delete from v1: %v", err)
 				}
 				return
 			}
-			mustWrite(t, v, makeNeedle(9, 0, 500))
-			if _, err := v.Delete(2, cookieOf(2), 0); err != nil {
+			mustWrite(t, v, volumetest.Needle(9, 0, 500))
+			if _, err := v.Delete(2, volumetest.CookieOf(2), 0); err != nil {
 				t.Fatal(err)
 			}
 			v.Close()
@@ -575,7 +543,7 @@ func TestOlderVersions(t *testing.T) {
 				t.Errorf(".dat is %d bytes, want %d", len(b), wantLen)
 			}
 			v = openVol(t, dir, Options{})
-			expectNeedle(t, v, 9, payload(9, 0, 500))
+			expectNeedle(t, v, 9, volumetest.Payload(9, 0, 500))
 			expectGone(t, v, 2)
 		})
 	}
@@ -595,12 +563,12 @@ func TestGroupCommit(t *testing.T) {
 				defer wg.Done()
 				for i := 0; i < each; i++ {
 					k := needle.Key(w*each + i + 1)
-					if _, err := v.Write(makeNeedle(k, 0, 200)); err != nil {
+					if _, err := v.Write(volumetest.Needle(k, 0, 200)); err != nil {
 						t.Error(err)
 						return
 					}
 					if i%4 == 0 {
-						if _, err := v.Delete(k, cookieOf(k), 0); err != nil {
+						if _, err := v.Delete(k, volumetest.CookieOf(k), 0); err != nil {
 							t.Error(err)
 							return
 						}
@@ -615,7 +583,7 @@ func TestGroupCommit(t *testing.T) {
 			if (int(k)-1)%each%4 == 0 {
 				expectGone(t, v, k)
 			} else {
-				expectNeedle(t, v, k, payload(k, 0, 200))
+				expectNeedle(t, v, k, volumetest.Payload(k, 0, 200))
 			}
 		}
 		v.Close()
@@ -628,7 +596,7 @@ func TestGroupCommit(t *testing.T) {
 func TestIdxFlushTimer(t *testing.T) {
 	dir := t.TempDir()
 	v := createVol(t, dir, Options{})
-	mustWrite(t, v, makeNeedle(1, 0, 10))
+	mustWrite(t, v, volumetest.Needle(1, 0, 10))
 	var size int64
 	eventually(t, 10*time.Second, func() string { return fmt.Sprintf(".idx still %d bytes", size) }, func() bool {
 		fi, err := os.Stat(filepath.Join(dir, "1.idx"))
@@ -651,7 +619,7 @@ func TestBoltWatermark(t *testing.T) {
 	opts := Options{MapKind: MapBolt}
 	v := createVol(t, dir, opts)
 	for k := needle.Key(1); k <= 50; k++ {
-		mustWrite(t, v, makeNeedle(k, 0, 20))
+		mustWrite(t, v, volumetest.Needle(k, 0, 20))
 	}
 	v.Close()
 	v = openVol(t, dir, opts)
@@ -668,7 +636,7 @@ func TestBoltWatermark(t *testing.T) {
 	}
 	v = openVol(t, dir, opts)
 	for k := needle.Key(1); k <= 50; k++ {
-		expectNeedle(t, v, k, payload(k, 0, 20))
+		expectNeedle(t, v, k, volumetest.Payload(k, 0, 20))
 	}
 	if info := v.Info(); info.FileCount != 50 || info.DeleteCount != 0 {
 		t.Errorf("info after rebuild %+v", info)
@@ -692,9 +660,9 @@ func TestSuperBlockExtra(t *testing.T) {
 		t.Fatalf("empty volume with 3 extra bytes: size %d, want 16", v.Size())
 	}
 	for k := needle.Key(1); k <= 5; k++ {
-		mustWrite(t, v, makeNeedle(k, 0, sizeOf(k)))
+		mustWrite(t, v, volumetest.Needle(k, 0, volumetest.SizeOf(k)))
 	}
-	v.Delete(2, cookieOf(2), 0)
+	v.Delete(2, volumetest.CookieOf(2), 0)
 	v.Close()
 	mustCheck(t, dir)
 	v = openVol(t, dir, Options{})
@@ -708,7 +676,7 @@ func TestSuperBlockExtra(t *testing.T) {
 		if k == 2 {
 			expectGone(t, v, k)
 		} else {
-			expectNeedle(t, v, k, payload(k, 0, sizeOf(k)))
+			expectNeedle(t, v, k, volumetest.Payload(k, 0, volumetest.SizeOf(k)))
 		}
 	}
 	v.Close()
@@ -732,7 +700,7 @@ func TestReadDamagedIdxEntry(t *testing.T) {
 		v := createVol(t, dir, opts)
 		leaveUnchecked(t, dir) // its .idx is damaged on purpose
 		for k := needle.Key(1); k <= 3; k++ {
-			if _, err := v.Write(makeNeedle(k, 0, sizeOf(k))); err != nil {
+			if _, err := v.Write(volumetest.Needle(k, 0, volumetest.SizeOf(k))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -760,7 +728,7 @@ func TestReadDamagedIdxEntry(t *testing.T) {
 		var allocs runtime.MemStats
 		runtime.ReadMemStats(&allocs)
 		before := allocs.TotalAlloc
-		if _, _, err := v.Read(2, cookieOf(2), nil); !errors.Is(err, needle.ErrCorrupt) {
+		if _, _, err := v.Read(2, volumetest.CookieOf(2), nil); !errors.Is(err, needle.ErrCorrupt) {
 			t.Errorf("read of the damaged entry: %v, want ErrCorrupt", err)
 		}
 		runtime.ReadMemStats(&allocs)
@@ -768,8 +736,8 @@ func TestReadDamagedIdxEntry(t *testing.T) {
 			t.Errorf("the failed read allocated %d bytes", grew)
 		}
 		for _, k := range []needle.Key{1, 3} {
-			n, _, err := v.Read(k, cookieOf(k), nil)
-			if err != nil || !bytes.Equal(n.Data, payload(k, 0, sizeOf(k))) {
+			n, _, err := v.Read(k, volumetest.CookieOf(k), nil)
+			if err != nil || !bytes.Equal(n.Data, volumetest.Payload(k, 0, volumetest.SizeOf(k))) {
 				t.Errorf("needle %d: %v", k, err)
 			}
 		}
